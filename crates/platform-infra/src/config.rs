@@ -1,0 +1,100 @@
+//! Layered configuration: built-in defaults, then an optional file, then
+//! environment variables.
+//!
+//! Environment variables use the prefix `APP` and `__` between levels, for example
+//! `APP__HTTP__PORT=9090` or `APP__MONGODB__URI=mongodb+srv://…`. The optional file
+//! is named by `APP_CONFIG_FILE` (TOML).
+
+use std::collections::BTreeMap;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Environment variable naming an optional TOML file layered over the defaults.
+pub const CONFIG_FILE_ENV: &str = "APP_CONFIG_FILE";
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(#[from] ::config::ConfigError);
+
+/// Loads settings of type `T`: `defaults_toml`, then the file named by
+/// `APP_CONFIG_FILE` if set, then `APP__…` environment variables.
+pub fn load<T: DeserializeOwned>(defaults_toml: &str) -> Result<T, ConfigError> {
+    let mut builder = ::config::Config::builder().add_source(::config::File::from_str(
+        defaults_toml,
+        ::config::FileFormat::Toml,
+    ));
+    if let Ok(path) = std::env::var(CONFIG_FILE_ENV) {
+        builder = builder.add_source(::config::File::with_name(&path).required(true));
+    }
+    let settings = builder
+        .add_source(
+            ::config::Environment::with_prefix("APP")
+                .prefix_separator("__")
+                .separator("__"),
+        )
+        .build()?
+        .try_deserialize()?;
+    Ok(settings)
+}
+
+/// Where the HTTP server listens.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub host: String,
+    /// `0` picks a free port (tests do this).
+    pub port: u16,
+}
+
+/// How to reach MongoDB.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MongoSettings {
+    /// Connection string; may hold credentials, so it never prints.
+    pub uri: SecretString,
+    pub database: String,
+    pub collection: String,
+}
+
+/// How to reach Kafka.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KafkaSettings {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// The customer change topic.
+    pub topic: String,
+    /// How long a produce may wait for the broker's acknowledgement.
+    pub message_timeout_ms: u64,
+    /// Extra librdkafka properties, passed through verbatim (for example
+    /// `security.protocol`). Values never print.
+    #[serde(default)]
+    pub properties: BTreeMap<String, SecretString>,
+}
+
+impl KafkaSettings {
+    /// The extra properties with their values exposed, for building a client.
+    pub fn exposed_properties(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose_secret()))
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    /// `pretty` for people, `json` for log collectors.
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info,accounts_domain=debug`; `RUST_LOG`
+    /// overrides it.
+    pub filter: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}

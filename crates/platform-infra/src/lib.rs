@@ -1,0 +1,13 @@
+//! Infrastructure that both services share, so that each service crate holds only
+//! its own domain, HTTP routes, store and messaging code.
+
+pub mod config;
+pub mod http;
+pub mod json;
+pub mod kafka;
+pub mod mongo;
+pub mod problem;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use problem::{FieldError, Problem};

@@ -1,0 +1,29 @@
+//! MongoDB client setup with the official driver.
+
+use mongodb::error::{Error, ErrorKind, WriteFailure};
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
+use secrecy::ExposeSecret;
+
+use crate::config::MongoSettings;
+
+/// MongoDB's error code for a duplicate key.
+pub const DUPLICATE_KEY: i32 = 11000;
+
+/// Connects (lazily: the driver opens sockets on first use) and returns the
+/// configured database.
+pub async fn connect(settings: &MongoSettings, app_name: &str) -> Result<Database, Error> {
+    let mut options = ClientOptions::parse(settings.uri.expose_secret()).await?;
+    options.app_name = Some(app_name.to_owned());
+    let client = Client::with_options(options)?;
+    Ok(client.database(&settings.database))
+}
+
+/// Whether `error` is a duplicate-key write error.
+pub fn is_duplicate_key(error: &Error) -> bool {
+    match error.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}

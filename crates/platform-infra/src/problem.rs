@@ -1,0 +1,116 @@
+//! RFC 9457 problem details (`application/problem+json`), the one error body shape
+//! of both services.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid input field: `field` is a dotted path such as `name.firstName` or
+/// `addresses[1].postalCode`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A problem details body. Build one with the constructors, then add detail.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    #[serde(serialize_with = "serialize_status")]
+    pub status: StatusCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u16(status.as_u16())
+}
+
+impl Problem {
+    /// A problem whose type is just its HTTP status (`about:blank`).
+    pub fn status(status: StatusCode) -> Self {
+        Problem {
+            problem_type: "about:blank".to_owned(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status,
+            detail: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// A problem with its own type URI and title.
+    pub fn typed(status: StatusCode, problem_type: &str, title: &str) -> Self {
+        Problem {
+            problem_type: problem_type.to_owned(),
+            title: title.to_owned(),
+            status,
+            detail: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// 422 listing the invalid fields.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.as_slice() {
+            [one] => format!("invalid field {}: {}", one.field, one.message),
+            many => format!("{} invalid fields", many.len()),
+        };
+        Problem::typed(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "/problems/validation-error",
+            "Request body is invalid",
+        )
+        .with_detail(detail)
+        .with_errors(errors)
+    }
+
+    /// 404 for a resource that does not exist.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Problem::status(StatusCode::NOT_FOUND).with_detail(detail)
+    }
+
+    /// 500 that says nothing about the cause; log the cause where this is built.
+    pub fn internal() -> Self {
+        Problem::status(StatusCode::INTERNAL_SERVER_ERROR)
+            .with_detail("the request could not be completed; see the service log")
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut response = (self.status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_JSON),
+        );
+        response
+    }
+}

@@ -1,0 +1,104 @@
+//! `CustomerChangeEvent`: the state of a customer after a change, as the accounts
+//! service announces it.
+//!
+//! The event carries the full replicated state (event-carried state transfer), so a
+//! consumer never has to call back. Card data is deliberately absent: the orders
+//! context has no use for it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::customer::{Address, Contact, Name};
+use crate::envelope::{CloudEvent, DATA_CONTENT_TYPE, DecodeError, SPEC_VERSION};
+
+/// CloudEvents `source` of every customer change.
+pub const SOURCE: &str = "/accounts";
+
+/// The replicated state of one customer at one `version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerChangeEvent {
+    /// The customer id, also the Kafka record key and the CloudEvents `subject`.
+    pub id: String,
+    /// Starts at 1 and grows by exactly 1 per change of this customer.
+    pub version: u64,
+    pub name: Name,
+    pub contact: Contact,
+    pub addresses: Vec<Address>,
+}
+
+/// Whether the change created the customer or changed an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerChangeType {
+    Created,
+    Updated,
+}
+
+impl CustomerChangeType {
+    /// The CloudEvents `type` attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CustomerChangeType::Created => "accounts.customer.created.v1",
+            CustomerChangeType::Updated => "accounts.customer.updated.v1",
+        }
+    }
+
+    /// Parses a CloudEvents `type` attribute.
+    pub fn parse(value: &str) -> Option<Self> {
+        [CustomerChangeType::Created, CustomerChangeType::Updated]
+            .into_iter()
+            .find(|t| t.as_str() == value)
+    }
+}
+
+/// A [`CustomerChangeEvent`] in its CloudEvents envelope: the record value on
+/// [`crate::topics::CUSTOMER_CHANGE`].
+pub type CustomerChangeEnvelope = CloudEvent<CustomerChangeEvent>;
+
+impl CloudEvent<CustomerChangeEvent> {
+    /// Wraps a change in a new envelope with a fresh event id.
+    pub fn customer_change(
+        change_type: CustomerChangeType,
+        data: CustomerChangeEvent,
+        time: DateTime<Utc>,
+    ) -> Self {
+        CloudEvent {
+            specversion: SPEC_VERSION.to_owned(),
+            id: Uuid::new_v4(),
+            source: SOURCE.to_owned(),
+            event_type: change_type.as_str().to_owned(),
+            subject: data.id.clone(),
+            time,
+            datacontenttype: DATA_CONTENT_TYPE.to_owned(),
+            data,
+        }
+    }
+
+    /// Decodes a record value and checks it against the contract: known type,
+    /// non-empty id equal to the subject, version ≥ 1.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let event = Self::from_json_slice(bytes)?;
+        if CustomerChangeType::parse(&event.event_type).is_none() {
+            return Err(DecodeError::UnknownType(event.event_type));
+        }
+        if event.data.id.trim().is_empty() {
+            return Err(DecodeError::Invalid("data.id is empty".into()));
+        }
+        if event.subject != event.data.id {
+            return Err(DecodeError::Invalid(format!(
+                "subject {:?} differs from data.id {:?}",
+                event.subject, event.data.id
+            )));
+        }
+        if event.data.version == 0 {
+            return Err(DecodeError::Invalid("data.version must be at least 1".into()));
+        }
+        Ok(event)
+    }
+
+    /// The change type named by the `type` attribute.
+    pub fn change_type(&self) -> Option<CustomerChangeType> {
+        CustomerChangeType::parse(&self.event_type)
+    }
+}

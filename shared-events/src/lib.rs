@@ -1,0 +1,15 @@
+//! The event contract between the accounts service (producer) and the orders
+//! service (consumer).
+//!
+//! Both services compile against these types, so a change here is a change of the
+//! wire contract: the golden files under `samples/` pin the JSON shape, and the tests
+//! in this crate fail when the serialized form drifts from them.
+
+pub mod customer;
+pub mod envelope;
+pub mod event;
+pub mod topics;
+
+pub use customer::{Address, AddressType, Contact, Name};
+pub use envelope::{CloudEvent, DecodeError};
+pub use event::{CustomerChangeEnvelope, CustomerChangeEvent, CustomerChangeType};

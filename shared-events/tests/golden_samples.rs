@@ -1,0 +1,103 @@
+//! The golden files under `samples/` are the wire contract: each must decode, and
+//! encoding the decoded event must give back the same JSON.
+
+use shared_events::{AddressType, CustomerChangeEnvelope, CustomerChangeType, DecodeError};
+
+fn sample(name: &str) -> Vec<u8> {
+    let path = format!("{}/samples/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+fn assert_round_trips(name: &str) -> CustomerChangeEnvelope {
+    let bytes = sample(name);
+    let event = CustomerChangeEnvelope::decode(&bytes).expect("golden sample decodes");
+    let original: serde_json::Value = serde_json::from_slice(&bytes).expect("sample is JSON");
+    let encoded: serde_json::Value =
+        serde_json::from_slice(&event.to_json_vec()).expect("encoding is JSON");
+    assert_eq!(encoded, original, "{name} does not round-trip");
+    event
+}
+
+#[test]
+fn created_sample_round_trips_and_names_the_created_type() {
+    let event = assert_round_trips("customer-created.json");
+    assert_eq!(event.change_type(), Some(CustomerChangeType::Created));
+    assert_eq!(event.subject, "123456");
+    assert_eq!(event.data.version, 1);
+    assert_eq!(event.data.addresses.len(), 2);
+    assert_eq!(event.data.addresses[1].address_type, AddressType::Shipping);
+}
+
+#[test]
+fn updated_sample_with_optional_fields_absent_round_trips() {
+    let event = assert_round_trips("customer-updated.json");
+    assert_eq!(event.change_type(), Some(CustomerChangeType::Updated));
+    assert_eq!(event.data.name.middle_name, None);
+    assert_eq!(
+        event.data.addresses[0].address_type,
+        AddressType::ShippingAlternate
+    );
+}
+
+#[test]
+fn samples_carry_no_card_data() {
+    for name in ["customer-created.json", "customer-updated.json"] {
+        let text = String::from_utf8(sample(name)).expect("utf-8");
+        assert!(!text.contains("creditCards"), "{name} mentions creditCards");
+        assert!(!text.contains("1234-6789"), "{name} holds a card number");
+    }
+}
+
+fn mutated(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&sample("customer-created.json")).expect("json");
+    edit(&mut value);
+    serde_json::to_vec(&value).expect("json")
+}
+
+#[test]
+fn decode_rejects_unknown_type() {
+    let bytes = mutated(|v| v["type"] = "accounts.customer.renamed".into());
+    assert!(matches!(
+        CustomerChangeEnvelope::decode(&bytes),
+        Err(DecodeError::UnknownType(_))
+    ));
+}
+
+#[test]
+fn decode_rejects_version_zero_and_subject_mismatch() {
+    let zero = mutated(|v| v["data"]["version"] = 0.into());
+    assert!(matches!(
+        CustomerChangeEnvelope::decode(&zero),
+        Err(DecodeError::Invalid(_))
+    ));
+    let other = mutated(|v| v["subject"] = "999".into());
+    assert!(matches!(
+        CustomerChangeEnvelope::decode(&other),
+        Err(DecodeError::Invalid(_))
+    ));
+}
+
+#[test]
+fn decode_rejects_garbage_empty_and_missing_fields() {
+    assert!(matches!(
+        CustomerChangeEnvelope::decode(b""),
+        Err(DecodeError::Empty)
+    ));
+    assert!(matches!(
+        CustomerChangeEnvelope::decode(b"{not json"),
+        Err(DecodeError::Malformed(_))
+    ));
+    let no_id = mutated(|v| {
+        v["data"].as_object_mut().expect("object").remove("id");
+    });
+    assert!(matches!(
+        CustomerChangeEnvelope::decode(&no_id),
+        Err(DecodeError::Malformed(_))
+    ));
+    let old_spec = mutated(|v| v["specversion"] = "0.3".into());
+    assert!(matches!(
+        CustomerChangeEnvelope::decode(&old_spec),
+        Err(DecodeError::SpecVersion(_))
+    ));
+}
