@@ -92,7 +92,9 @@ impl CloudEvent<CustomerChangeEvent> {
             )));
         }
         if event.data.version == 0 {
-            return Err(DecodeError::Invalid("data.version must be at least 1".into()));
+            return Err(DecodeError::Invalid(
+                "data.version must be at least 1".into(),
+            ));
         }
         Ok(event)
     }

@@ -66,14 +66,16 @@ fn problem_for(path: &str, error: serde_json::Error) -> Problem {
             let (field, message) = describe_data_error(path, &error.to_string());
             Problem::validation(vec![FieldError::new(field, message)])
         }
-        Category::Syntax | Category::Eof | Category::Io => {
-            Problem::typed(StatusCode::BAD_REQUEST, "/problems/malformed-json", "Malformed JSON")
-                .with_detail(format!(
-                    "the body is not valid JSON (line {}, column {})",
-                    error.line(),
-                    error.column()
-                ))
-        }
+        Category::Syntax | Category::Eof | Category::Io => Problem::typed(
+            StatusCode::BAD_REQUEST,
+            "/problems/malformed-json",
+            "Malformed JSON",
+        )
+        .with_detail(format!(
+            "the body is not valid JSON (line {}, column {})",
+            error.line(),
+            error.column()
+        )),
     }
 }
 
@@ -167,7 +169,10 @@ mod tests {
     #[test]
     fn syntax_error_is_400() {
         assert_eq!(rejection(r#"{"name": "#).status, StatusCode::BAD_REQUEST);
-        assert_eq!(rejection("{} trailing").status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            rejection(r#"{"name":{"firstName":"A"},"cards":[]} x"#).status,
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[test]

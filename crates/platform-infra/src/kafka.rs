@@ -26,7 +26,10 @@ pub fn reliable_producer_config(settings: &KafkaSettings) -> ClientConfig {
     config
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("message.timeout.ms", settings.message_timeout_ms.to_string());
+        .set(
+            "message.timeout.ms",
+            settings.message_timeout_ms.to_string(),
+        );
     config
 }
 

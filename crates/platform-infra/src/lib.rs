@@ -6,6 +6,7 @@ pub mod http;
 pub mod json;
 pub mod kafka;
 pub mod mongo;
+pub mod paging;
 pub mod problem;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,0 +1,308 @@
+//! The customer aggregate: what a submission must contain, and how a change is
+//! versioned and announced.
+
+use chrono::{DateTime, Utc};
+use platform_infra::FieldError;
+use serde::Deserialize;
+use shared_events::{
+    Address, Contact, CustomerChangeEnvelope, CustomerChangeEvent, CustomerChangeType, Name,
+};
+
+use super::card::{MaskedCard, RawCard};
+use super::fields::{CustomerId, Email};
+
+/// Longest free-text field accepted.
+const MAX_TEXT_LEN: usize = 200;
+
+/// A customer as the client sends it (the seed's body). `id` may be a JSON
+/// number or string. No `Debug`, because it holds full card numbers.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawCustomer {
+    #[serde(deserialize_with = "id_from_number_or_string")]
+    pub id: String,
+    pub name: Name,
+    pub contact: Contact,
+    pub addresses: Vec<Address>,
+    #[serde(default)]
+    pub credit_cards: Vec<RawCard>,
+}
+
+fn id_from_number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    struct IdVisitor;
+    impl serde::de::Visitor<'_> for IdVisitor {
+        type Value = String;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or a non-negative integer")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+            u64::try_from(v)
+                .map(|v| v.to_string())
+                .map_err(|_| E::custom("invalid value, expected a non-negative integer"))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+    }
+    d.deserialize_any(IdVisitor)
+}
+
+/// The part of a customer that a change replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerProfile {
+    pub name: Name,
+    pub contact: Contact,
+    pub addresses: Vec<Address>,
+    pub credit_cards: Vec<MaskedCard>,
+}
+
+/// A checked create-or-update request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSubmission {
+    pub id: CustomerId,
+    pub profile: CustomerProfile,
+}
+
+/// A stored customer at a version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    pub id: CustomerId,
+    /// 1 on creation, +1 per change.
+    pub version: u64,
+    pub profile: CustomerProfile,
+}
+
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Created,
+    Updated,
+    /// The submission equals the stored state: no new version, no event.
+    Unchanged,
+}
+
+impl CustomerSubmission {
+    /// Checks every field and reports all problems at once.
+    pub fn parse(raw: RawCustomer) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let id = CustomerId::parse(&raw.id)
+            .map_err(|m| errors.push(FieldError::new("id", m)))
+            .ok();
+
+        let name = raw.name;
+        required(&mut errors, "name.firstName", &name.first_name);
+        required(&mut errors, "name.lastName", &name.last_name);
+        optional(&mut errors, "name.title", name.title.as_deref());
+        optional(&mut errors, "name.middleName", name.middle_name.as_deref());
+        optional(&mut errors, "name.suffix", name.suffix.as_deref());
+
+        let mut contact = raw.contact;
+        required(&mut errors, "contact.primaryPhone", &contact.primary_phone);
+        optional(
+            &mut errors,
+            "contact.secondaryPhone",
+            contact.secondary_phone.as_deref(),
+        );
+        match Email::parse(&contact.email) {
+            Ok(email) => contact.email = email.into_string(),
+            Err(m) => errors.push(FieldError::new("contact.email", m)),
+        }
+
+        if raw.addresses.is_empty() {
+            errors.push(FieldError::new(
+                "addresses",
+                "at least one address is required",
+            ));
+        }
+        for (i, a) in raw.addresses.iter().enumerate() {
+            let field = |f: &str| format!("addresses[{i}].{f}");
+            required(&mut errors, &field("address1"), &a.address1);
+            optional(&mut errors, &field("address2"), a.address2.as_deref());
+            optional(&mut errors, &field("description"), a.description.as_deref());
+            required(&mut errors, &field("city"), &a.city);
+            required(&mut errors, &field("state"), &a.state);
+            required(&mut errors, &field("postalCode"), &a.postal_code);
+        }
+
+        let mut credit_cards = Vec::with_capacity(raw.credit_cards.len());
+        for (i, card) in raw.credit_cards.into_iter().enumerate() {
+            match MaskedCard::from_raw(card, &format!("creditCards[{i}]")) {
+                Ok(masked) => credit_cards.push(masked),
+                Err(mut card_errors) => errors.append(&mut card_errors),
+            }
+        }
+
+        match id {
+            Some(id) if errors.is_empty() => Ok(CustomerSubmission {
+                id,
+                profile: CustomerProfile {
+                    name,
+                    contact,
+                    addresses: raw.addresses,
+                    credit_cards,
+                },
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+fn required(errors: &mut Vec<FieldError>, field: &str, value: &str) {
+    if value.trim().is_empty() {
+        errors.push(FieldError::new(field, "must not be blank"));
+    } else {
+        optional(errors, field, Some(value));
+    }
+}
+
+fn optional(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>) {
+    if value.is_some_and(|v| v.chars().count() > MAX_TEXT_LEN) {
+        errors.push(FieldError::new(field, "must be at most 200 characters"));
+    }
+}
+
+impl Customer {
+    /// The first version of a newly submitted customer.
+    pub fn create(submission: CustomerSubmission) -> Customer {
+        Customer {
+            id: submission.id,
+            version: 1,
+            profile: submission.profile,
+        }
+    }
+
+    /// Applies a submission to the stored customer. `Unchanged` keeps the
+    /// version; anything else increments it by exactly one.
+    pub fn change(&self, profile: CustomerProfile) -> (Customer, ChangeOutcome) {
+        if profile == self.profile {
+            return (self.clone(), ChangeOutcome::Unchanged);
+        }
+        let next = Customer {
+            id: self.id.clone(),
+            version: self.version + 1,
+            profile,
+        };
+        (next, ChangeOutcome::Updated)
+    }
+
+    /// The event announcing this version: replicated fields only, no cards.
+    pub fn change_event(
+        &self,
+        change_type: CustomerChangeType,
+        time: DateTime<Utc>,
+    ) -> CustomerChangeEnvelope {
+        let data = CustomerChangeEvent {
+            id: self.id.as_str().to_owned(),
+            version: self.version,
+            name: self.profile.name.clone(),
+            contact: self.profile.contact.clone(),
+            addresses: self.profile.addresses.clone(),
+        };
+        CustomerChangeEnvelope::customer_change(change_type, data, time)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The seed README's body, with a real e-mail address.
+    pub(crate) const SEED_BODY: &str = r#"{
+      "id": 123456,
+      "name": {"title": "Mr.", "firstName": "Rajesh", "middleName": "V.", "lastName": "Iyer", "suffix": "Jr."},
+      "contact": {"primaryPhone": "555-666-7777", "secondaryPhone": "555-444-9898", "email": "john.doe@internet.com"},
+      "addresses": [
+        {"type": "BILLING", "description": "My cc billing address", "address1": "123 Oak Street", "address2": null, "city": "Sunrise", "state": "CA", "postalCode": "12345-6789"},
+        {"type": "SHIPPING", "description": "My home address", "address1": "123 Oak Street", "address2": null, "city": "Sunrise", "state": "CA", "postalCode": "12345-6789"}
+      ],
+      "creditCards": [
+        {"type": "PRIMARY", "description": "VISA", "number": "1234-6789-0000-0000", "expiration": "6/19", "nameOnCard": "John S. Doe"},
+        {"type": "ALTERNATE", "description": "Corporate American Express", "number": "9999-8888-7777-6666", "expiration": "3/20", "nameOnCard": "John Doe"}
+      ]
+    }"#;
+
+    fn seed() -> CustomerSubmission {
+        let raw: RawCustomer = serde_json::from_str(SEED_BODY).expect("seed body parses");
+        CustomerSubmission::parse(raw).unwrap_or_else(|e| panic!("seed body invalid: {e:?}"))
+    }
+
+    #[test]
+    fn seed_body_parses_with_numeric_id_as_string_and_masked_cards() {
+        let s = seed();
+        assert_eq!(s.id.as_str(), "123456");
+        assert_eq!(s.profile.addresses.len(), 2);
+        let last4: Vec<_> = s
+            .profile
+            .credit_cards
+            .iter()
+            .map(|c| c.last4.as_str())
+            .collect();
+        assert_eq!(last4, ["0000", "6666"]);
+    }
+
+    #[test]
+    fn every_invalid_field_is_reported() {
+        let mut value: serde_json::Value = serde_json::from_str(SEED_BODY).expect("json");
+        value["id"] = "bad id".into();
+        value["name"]["firstName"] = " ".into();
+        value["contact"]["email"] = "nobody".into();
+        value["addresses"][1]["postalCode"] = "".into();
+        let raw: RawCustomer = serde_json::from_value(value).expect("shape ok");
+        let errors = CustomerSubmission::parse(raw).expect_err("invalid");
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "id",
+                "name.firstName",
+                "contact.email",
+                "addresses[1].postalCode"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_addresses_is_rejected() {
+        let mut value: serde_json::Value = serde_json::from_str(SEED_BODY).expect("json");
+        value["addresses"] = serde_json::json!([]);
+        let raw: RawCustomer = serde_json::from_value(value).expect("shape ok");
+        let errors = CustomerSubmission::parse(raw).expect_err("invalid");
+        assert_eq!(errors[0].field, "addresses");
+    }
+
+    #[test]
+    fn negative_numeric_id_is_rejected_by_the_parser() {
+        let mut value: serde_json::Value = serde_json::from_str(SEED_BODY).expect("json");
+        value["id"] = (-5).into();
+        assert!(serde_json::from_value::<RawCustomer>(value).is_err());
+    }
+
+    #[test]
+    fn version_starts_at_one_and_grows_by_one_per_real_change() {
+        let v1 = Customer::create(seed());
+        assert_eq!(v1.version, 1);
+        let (same, outcome) = v1.change(v1.profile.clone());
+        assert_eq!((same.version, outcome), (1, ChangeOutcome::Unchanged));
+        let mut profile = v1.profile.clone();
+        profile.name.last_name = "Smith".into();
+        let (v2, outcome) = v1.change(profile);
+        assert_eq!((v2.version, outcome), (2, ChangeOutcome::Updated));
+    }
+
+    #[test]
+    fn change_event_carries_replicated_fields_and_no_card_data() {
+        let v1 = Customer::create(seed());
+        let event = v1.change_event(CustomerChangeType::Created, Utc::now());
+        assert_eq!(event.subject, "123456");
+        assert_eq!(event.data.version, 1);
+        assert_eq!(event.data.addresses.len(), 2);
+        let json = String::from_utf8(event.to_json_vec()).expect("utf-8");
+        assert!(
+            !json.contains("0000-0000") && !json.contains("creditCards"),
+            "{json}"
+        );
+    }
+}

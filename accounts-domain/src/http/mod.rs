@@ -1,0 +1,7 @@
+//! HTTP API of the accounts service.
+
+mod error;
+mod routes;
+
+pub use error::ApiError;
+pub use routes::{AppState, router};

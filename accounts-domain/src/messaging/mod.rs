@@ -1,0 +1,5 @@
+//! Kafka side of the accounts service.
+
+mod relay;
+
+pub use relay::{OutboxRelay, RelayReport};

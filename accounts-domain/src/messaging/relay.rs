@@ -1,0 +1,176 @@
+//! The outbox relay: publishes pending customer events to Kafka and removes each
+//! from its outbox only after the broker acknowledged it.
+//!
+//! Delivery is at-least-once. A crash after the acknowledgement and before the
+//! outbox update republishes the same event (same CloudEvents id, same version);
+//! the orders projection ignores it because its version is not newer.
+//!
+//! Ordering: a customer's events are enqueued oldest first with the customer id
+//! as key, through an idempotent producer, so they land in one partition in
+//! version order even when the producer retries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use platform_infra::shutdown::CancellationToken;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use shared_events::envelope::STRUCTURED_CONTENT_TYPE;
+use shared_events::topics::headers;
+use tokio::sync::Notify;
+
+use crate::settings::RelaySettings;
+use crate::store::{CustomerStore, PendingEvents};
+
+/// Longest pause between retries while Kafka or MongoDB is unavailable.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How the relay ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayReport {
+    /// Events acknowledged by the broker over the relay's lifetime.
+    pub published: u64,
+    /// Customers still holding unpublished events when it stopped.
+    pub left_pending: u64,
+}
+
+/// Publishes outbox entries to the customer change topic.
+pub struct OutboxRelay {
+    store: CustomerStore,
+    producer: FutureProducer,
+    topic: String,
+    wake: Arc<Notify>,
+    settings: RelaySettings,
+}
+
+impl OutboxRelay {
+    /// `wake` is notified by the HTTP handlers after each write, so a new event is
+    /// published at once instead of at the next poll.
+    pub fn new(
+        store: CustomerStore,
+        producer: FutureProducer,
+        topic: String,
+        wake: Arc<Notify>,
+        settings: RelaySettings,
+    ) -> Self {
+        OutboxRelay {
+            store,
+            producer,
+            topic,
+            wake,
+            settings,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled, then spends at most the configured
+    /// drain time publishing what is still pending and flushes the producer.
+    pub async fn run(self, shutdown: CancellationToken) -> RelayReport {
+        let mut report = RelayReport::default();
+        let mut backoff = Duration::ZERO;
+        loop {
+            let wait = if backoff.is_zero() {
+                self.settings.poll_interval()
+            } else {
+                backoff
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+            match self.drain(&mut report).await {
+                Ok(()) => backoff = Duration::ZERO,
+                Err(()) => {
+                    backoff = (backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
+                }
+            }
+        }
+        let drain = tokio::time::timeout(self.settings.shutdown_drain(), self.drain(&mut report));
+        if drain.await.is_err() {
+            tracing::warn!("shutdown drain timed out; pending events stay in the outbox");
+        }
+        if let Err(e) = self.producer.flush(Timeout::After(Duration::from_secs(5))) {
+            tracing::warn!(error = %e, "producer flush on shutdown failed");
+        }
+        report.left_pending = self.store.backlog().await.unwrap_or(0);
+        tracing::info!(?report, "outbox relay stopped");
+        report
+    }
+
+    /// Publishes batches until no customer has pending events. `Err` means a
+    /// batch failed (already logged) and should be retried after a pause.
+    async fn drain(&self, report: &mut RelayReport) -> Result<(), ()> {
+        loop {
+            let batch = self
+                .store
+                .pending(self.settings.batch_size)
+                .await
+                .map_err(|e| tracing::warn!(error = %e, "cannot read the outbox"))?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let outcomes = join_all(batch.iter().map(|p| self.publish(p))).await;
+            let mut failed = false;
+            for (pending, acknowledged) in batch.iter().zip(outcomes) {
+                failed |= acknowledged.len() < pending.entries.len();
+                if acknowledged.is_empty() {
+                    continue;
+                }
+                report.published += acknowledged.len() as u64;
+                if let Err(e) = self
+                    .store
+                    .mark_published(&pending.customer_id, &acknowledged)
+                    .await
+                {
+                    tracing::warn!(error = %e, customer_id = %pending.customer_id,
+                        "published events stay in the outbox and will be republished");
+                    failed = true;
+                }
+            }
+            if failed {
+                return Err(());
+            }
+        }
+    }
+
+    /// Enqueues all of one customer's pending events in order and returns the
+    /// ids of those acknowledged, stopping at the first failure so the removed
+    /// events are always a prefix of the outbox.
+    #[tracing::instrument(skip_all, fields(customer_id = %pending.customer_id))]
+    async fn publish(&self, pending: &PendingEvents) -> Vec<String> {
+        let mut deliveries = Vec::with_capacity(pending.entries.len());
+        for entry in &pending.entries {
+            let record = FutureRecord::to(&self.topic)
+                .key(&pending.customer_id)
+                .payload(&entry.payload)
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: headers::CONTENT_TYPE,
+                    value: Some(STRUCTURED_CONTENT_TYPE),
+                }));
+            match self.producer.send_result(record) {
+                Ok(delivery) => deliveries.push(delivery),
+                Err((e, _)) => {
+                    tracing::warn!(error = %e, "cannot enqueue event");
+                    break;
+                }
+            }
+        }
+        let mut acknowledged = Vec::with_capacity(deliveries.len());
+        for (entry, delivery) in pending.entries.iter().zip(deliveries) {
+            match delivery.await {
+                Ok(Ok(_)) => acknowledged.push(entry.event_id.clone()),
+                Ok(Err((e, _))) => {
+                    tracing::warn!(error = %e, version = entry.version, "broker did not acknowledge event");
+                    break;
+                }
+                Err(_) => {
+                    tracing::warn!(version = entry.version, "producer dropped the delivery");
+                    break;
+                }
+            }
+        }
+        acknowledged
+    }
+}

@@ -1,0 +1,93 @@
+//! Settings of the accounts service. Every value has a local default; see
+//! `platform_infra::config` for how files and `APP__…` variables override them.
+
+use std::time::Duration;
+
+use platform_infra::config::{
+    self, ConfigError, HttpSettings, KafkaSettings, LogSettings, MongoSettings,
+};
+use serde::Deserialize;
+
+/// Built-in defaults: the seed's names and ports, local servers.
+pub const DEFAULTS: &str = r#"
+[http]
+host = "127.0.0.1"
+port = 8080
+
+[mongodb]
+uri = "mongodb://127.0.0.1:27017"
+database = "accounts"
+collection = "customer.accounts"
+
+[kafka]
+brokers = "127.0.0.1:9092"
+topic = "accounts.customer.change"
+message_timeout_ms = 30000
+
+[relay]
+poll_interval_ms = 1000
+batch_size = 100
+shutdown_drain_ms = 5000
+
+[log]
+format = "pretty"
+filter = "info"
+"#;
+
+/// All settings of the accounts service.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub mongodb: MongoSettings,
+    pub kafka: KafkaSettings,
+    pub relay: RelaySettings,
+    pub log: LogSettings,
+}
+
+/// How the outbox relay looks for pending events.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RelaySettings {
+    /// Safety-net scan interval; writes of this instance wake the relay at once.
+    pub poll_interval_ms: u64,
+    /// Customers with pending events read per scan.
+    pub batch_size: i64,
+    /// How long shutdown may spend publishing what is still pending.
+    pub shutdown_drain_ms: u64,
+}
+
+impl RelaySettings {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    pub fn shutdown_drain(&self) -> Duration {
+        Duration::from_millis(self.shutdown_drain_ms)
+    }
+}
+
+impl Settings {
+    /// Defaults, then `APP_CONFIG_FILE`, then `APP__…` environment variables.
+    pub fn load() -> Result<Self, ConfigError> {
+        config::load(DEFAULTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_use_the_seed_names() {
+        let settings: Settings = config::load(DEFAULTS).expect("defaults parse");
+        assert_eq!(settings.http.port, 8080);
+        assert_eq!(settings.mongodb.database, "accounts");
+        assert_eq!(settings.mongodb.collection, "customer.accounts");
+        assert_eq!(settings.kafka.topic, shared_events::topics::CUSTOMER_CHANGE);
+    }
+
+    #[test]
+    fn mongodb_uri_never_prints() {
+        let settings: Settings = config::load(DEFAULTS).expect("defaults parse");
+        assert!(!format!("{settings:?}").contains("27017"));
+    }
+}

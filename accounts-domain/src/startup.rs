@@ -1,0 +1,92 @@
+//! Building and running the accounts service: one function that the binary and
+//! the tests share.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use platform_infra::shutdown::CancellationToken;
+use platform_infra::{http, kafka, mongo};
+use rdkafka::producer::FutureProducer;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::http::{AppState, router};
+use crate::messaging::{OutboxRelay, RelayReport};
+use crate::settings::Settings;
+use crate::store::CustomerStore;
+
+/// A running accounts service.
+pub struct Application {
+    addr: SocketAddr,
+    server: JoinHandle<std::io::Result<()>>,
+    relay: JoinHandle<RelayReport>,
+}
+
+impl Application {
+    /// Connects to MongoDB, creates indexes, binds the HTTP port and starts the
+    /// HTTP server and the outbox relay. Everything stops when `shutdown` is
+    /// cancelled.
+    pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let database = mongo::connect(&settings.mongodb, "accounts-domain")
+            .await
+            .context("invalid MongoDB settings")?;
+        let store = CustomerStore::new(&database, &settings.mongodb.collection);
+        store
+            .ensure_indexes()
+            .await
+            .context("cannot reach MongoDB to create indexes")?;
+        let producer: FutureProducer = kafka::reliable_producer_config(&settings.kafka)
+            .create()
+            .context("invalid Kafka producer settings")?;
+
+        let relay_wake = Arc::new(Notify::new());
+        let relay = OutboxRelay::new(
+            store.clone(),
+            producer,
+            settings.kafka.topic.clone(),
+            relay_wake.clone(),
+            settings.relay.clone(),
+        );
+        let (listener, addr) = http::bind(&settings.http).await.with_context(|| {
+            format!("cannot bind {}:{}", settings.http.host, settings.http.port)
+        })?;
+        let app = http::with_standard_layers(router(AppState { store, relay_wake }));
+
+        let server = tokio::spawn(http::serve(listener, app, shutdown.clone()));
+        let relay = tokio::spawn(relay.run(shutdown));
+        tracing::info!(%addr, "accounts service listening");
+        Ok(Application {
+            addr,
+            server,
+            relay,
+        })
+    }
+
+    /// The bound address (its port is the real one when 0 was configured).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Waits until every task has ended and reports how each did.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let server = self.server.await;
+        let relay = self.relay.await;
+        match &server {
+            Ok(Ok(())) => tracing::info!("HTTP server stopped"),
+            Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
+            Err(e) => tracing::error!(error = %e, "HTTP server task panicked"),
+        }
+        match &relay {
+            Ok(report) => tracing::info!(?report, "outbox relay ended"),
+            Err(e) => tracing::error!(error = %e, "outbox relay task panicked"),
+        }
+        server.context("HTTP server task")?.context("HTTP server")?;
+        relay.context("outbox relay task")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+//! Paging query parameters (`limit`, `offset`) shared by the list endpoints.
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::Deserialize;
+
+use crate::problem::{FieldError, Problem};
+
+/// Page size when the client gives none.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Largest page a client may ask for.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// A validated page request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawPaging {
+    limit: Option<u32>,
+    offset: Option<u64>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Paging {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(raw) = Query::<RawPaging>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| {
+                Problem::typed(
+                    StatusCode::BAD_REQUEST,
+                    "/problems/invalid-query",
+                    "Invalid query parameters",
+                )
+                .with_detail(e.body_text())
+            })?;
+        let limit = raw.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(Problem::typed(
+                StatusCode::BAD_REQUEST,
+                "/problems/invalid-query",
+                "Invalid query parameters",
+            )
+            .with_errors(vec![FieldError::new(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            )]));
+        }
+        Ok(Paging {
+            limit,
+            offset: raw.offset.unwrap_or(0),
+        })
+    }
+}

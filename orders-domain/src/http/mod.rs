@@ -1,0 +1,7 @@
+//! HTTP API of the orders service.
+
+mod error;
+mod routes;
+
+pub use error::ApiError;
+pub use routes::{AppState, CustomerOrdersResponse, router};

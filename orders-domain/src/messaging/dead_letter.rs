@@ -1,0 +1,71 @@
+//! Publishing records that cannot be applied to the dead-letter topic.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use rdkafka::Message;
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use shared_events::topics::headers;
+
+/// Copies poison records, unchanged, to the dead-letter topic with headers that
+/// say why and where they came from.
+#[derive(Clone)]
+pub struct DeadLetterPublisher {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl DeadLetterPublisher {
+    pub fn new(producer: FutureProducer, topic: String) -> Self {
+        DeadLetterPublisher { producer, topic }
+    }
+
+    /// The dead-letter topic's name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Publishes `message` with `reason` and waits for the broker's
+    /// acknowledgement. Original headers are kept, the DLT headers are added.
+    pub async fn publish(&self, message: &BorrowedMessage<'_>, reason: &str) -> Result<(), String> {
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        let time = Utc::now().to_rfc3339();
+        let mut record_headers = OwnedHeaders::new();
+        if let Some(original) = message.headers() {
+            for h in original.iter() {
+                record_headers = record_headers.insert(Header {
+                    key: h.key,
+                    value: h.value,
+                });
+            }
+        }
+        for (key, value) in [
+            (headers::DLT_REASON, reason),
+            (headers::DLT_ORIGINAL_TOPIC, message.topic()),
+            (headers::DLT_ORIGINAL_PARTITION, partition.as_str()),
+            (headers::DLT_ORIGINAL_OFFSET, offset.as_str()),
+            (headers::DLT_TIME, time.as_str()),
+        ] {
+            record_headers = record_headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&self.topic).headers(record_headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        self.producer
+            .send(record, Timeout::After(Duration::from_secs(30)))
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e.to_string())
+    }
+}

@@ -1,0 +1,181 @@
+//! The replica projector: consumes customer change events and applies them to
+//! the customer replica.
+//!
+//! Offsets follow the at-least-once pattern: auto-commit is on but an offset is
+//! *stored* (made eligible for commit) only after the record's effect is durable,
+//! either applied to MongoDB, found stale, or dead-lettered with the broker's
+//! acknowledgement. On shutdown the stored offsets are committed synchronously.
+//! Records of one partition are handled one at a time, in order.
+
+use std::time::Duration;
+
+use platform_infra::shutdown::CancellationToken;
+use rdkafka::Message;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
+use shared_events::CustomerChangeEnvelope;
+
+use super::dead_letter::DeadLetterPublisher;
+use crate::domain::ApplyOutcome;
+use crate::settings::ConsumerSettings;
+use crate::store::CustomerOrdersStore;
+
+/// Counts of what the projector did over its lifetime.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProjectorReport {
+    pub applied: u64,
+    pub stale: u64,
+    pub dead_lettered: u64,
+}
+
+/// How handling one record ended.
+enum Handled {
+    Done,
+    /// Shutdown came before the record's effect was durable; its offset must
+    /// not be stored.
+    Interrupted,
+}
+
+/// Consumes the customer change topic into the replica.
+pub struct ReplicaProjector {
+    consumer: StreamConsumer,
+    store: CustomerOrdersStore,
+    dead_letters: DeadLetterPublisher,
+    settings: ConsumerSettings,
+}
+
+impl ReplicaProjector {
+    /// `consumer` must already be subscribed to the customer change topic.
+    pub fn new(
+        consumer: StreamConsumer,
+        store: CustomerOrdersStore,
+        dead_letters: DeadLetterPublisher,
+        settings: ConsumerSettings,
+    ) -> Self {
+        ReplicaProjector {
+            consumer,
+            store,
+            dead_letters,
+            settings,
+        }
+    }
+
+    /// Consumes until `shutdown` is cancelled, then commits the stored offsets.
+    pub async fn run(self, shutdown: CancellationToken) -> ProjectorReport {
+        let mut report = ProjectorReport::default();
+        loop {
+            let received = tokio::select! {
+                () = shutdown.cancelled() => break,
+                received = self.consumer.recv() => received,
+            };
+            let message = match received {
+                Ok(message) => message,
+                Err(e) => {
+                    tracing::warn!(error = %e, "consumer error");
+                    if pause(&shutdown, Duration::from_millis(500)).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            match self.handle(&message, &mut report, &shutdown).await {
+                Handled::Done => {
+                    if let Err(e) = self.consumer.store_offset_from_message(&message) {
+                        tracing::warn!(error = %e, "cannot store offset (partition revoked?)");
+                    }
+                }
+                Handled::Interrupted => break,
+            }
+        }
+        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::warn!(error = %e, "final offset commit failed");
+        }
+        tracing::info!(?report, "replica projector stopped");
+        report
+    }
+
+    #[tracing::instrument(skip_all, fields(partition = message.partition(), offset = message.offset()))]
+    async fn handle(
+        &self,
+        message: &BorrowedMessage<'_>,
+        report: &mut ProjectorReport,
+        shutdown: &CancellationToken,
+    ) -> Handled {
+        let event = match CustomerChangeEnvelope::decode(message.payload().unwrap_or_default()) {
+            Ok(event) => event,
+            Err(e) => {
+                return self
+                    .dead_letter(message, &e.to_string(), report, shutdown)
+                    .await;
+            }
+        };
+        let mut attempt = 0u32;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.store.apply(&event.data).await {
+                Ok(outcome) => {
+                    match outcome {
+                        ApplyOutcome::Inserted | ApplyOutcome::Updated => report.applied += 1,
+                        ApplyOutcome::Stale => report.stale += 1,
+                    }
+                    tracing::debug!(customer_id = %event.data.id, version = event.data.version,
+                        ?outcome, "change event handled");
+                    return Handled::Done;
+                }
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "MongoDB unavailable; retrying the same event");
+                }
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "cannot apply event");
+                    if attempt >= self.settings.max_apply_attempts {
+                        let reason = format!("not applicable after {attempt} attempts: {e}");
+                        return self.dead_letter(message, &reason, report, shutdown).await;
+                    }
+                }
+            }
+            if pause(shutdown, backoff).await.is_err() {
+                return Handled::Interrupted;
+            }
+            backoff = (backoff * 2).min(self.settings.max_backoff());
+        }
+    }
+
+    /// Publishes to the dead-letter topic, retrying until acknowledged: the
+    /// record's offset may only advance once it is safe there.
+    async fn dead_letter(
+        &self,
+        message: &BorrowedMessage<'_>,
+        reason: &str,
+        report: &mut ProjectorReport,
+        shutdown: &CancellationToken,
+    ) -> Handled {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.dead_letters.publish(message, reason).await {
+                Ok(()) => {
+                    report.dead_lettered += 1;
+                    tracing::warn!(
+                        reason,
+                        dlt = self.dead_letters.topic(),
+                        "record dead-lettered"
+                    );
+                    return Handled::Done;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot dead-letter record; retrying"),
+            }
+            if pause(shutdown, backoff).await.is_err() {
+                return Handled::Interrupted;
+            }
+            backoff = (backoff * 2).min(self.settings.max_backoff());
+        }
+    }
+}
+
+/// Sleeps for `duration` unless shutdown comes first (`Err`).
+async fn pause(shutdown: &CancellationToken, duration: Duration) -> Result<(), ()> {
+    tokio::select! {
+        () = shutdown.cancelled() => Err(()),
+        () = tokio::time::sleep(duration) => Ok(()),
+    }
+}

@@ -1,0 +1,89 @@
+//! Settings of the orders service. Every value has a local default; see
+//! `platform_infra::config` for how files and `APP__…` variables override them.
+
+use std::time::Duration;
+
+use platform_infra::config::{
+    self, ConfigError, HttpSettings, KafkaSettings, LogSettings, MongoSettings,
+};
+use serde::Deserialize;
+
+/// Built-in defaults: the seed's names and ports, local servers.
+pub const DEFAULTS: &str = r#"
+[http]
+host = "127.0.0.1"
+port = 8085
+
+[mongodb]
+uri = "mongodb://127.0.0.1:27017"
+database = "orders"
+collection = "customer.orders"
+
+[kafka]
+brokers = "127.0.0.1:9092"
+topic = "accounts.customer.change"
+message_timeout_ms = 30000
+
+[consumer]
+group_id = "orders"
+auto_offset_reset = "earliest"
+max_apply_attempts = 5
+max_backoff_ms = 5000
+
+[log]
+format = "pretty"
+filter = "info"
+"#;
+
+/// All settings of the orders service.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub mongodb: MongoSettings,
+    pub kafka: KafkaSettings,
+    pub consumer: ConsumerSettings,
+    pub log: LogSettings,
+}
+
+/// How the replica projector consumes.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConsumerSettings {
+    pub group_id: String,
+    /// Where a new group starts: `earliest` replays the whole event store.
+    pub auto_offset_reset: String,
+    /// Attempts at applying an event that fails for a reason other than MongoDB
+    /// being unreachable, before it is dead-lettered.
+    pub max_apply_attempts: u32,
+    /// Longest pause between retries.
+    pub max_backoff_ms: u64,
+}
+
+impl ConsumerSettings {
+    pub fn max_backoff(&self) -> Duration {
+        Duration::from_millis(self.max_backoff_ms)
+    }
+}
+
+impl Settings {
+    /// Defaults, then `APP_CONFIG_FILE`, then `APP__…` environment variables.
+    pub fn load() -> Result<Self, ConfigError> {
+        config::load(DEFAULTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_use_the_seed_names() {
+        let settings: Settings = config::load(DEFAULTS).expect("defaults parse");
+        assert_eq!(settings.http.port, 8085);
+        assert_eq!(settings.mongodb.database, "orders");
+        assert_eq!(settings.mongodb.collection, "customer.orders");
+        assert_eq!(
+            settings.consumer.group_id,
+            shared_events::topics::ORDERS_CONSUMER_GROUP
+        );
+    }
+}

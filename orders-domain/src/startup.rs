@@ -1,0 +1,97 @@
+//! Building and running the orders service: one function that the binary and
+//! the tests share.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use platform_infra::shutdown::CancellationToken;
+use platform_infra::{http, kafka, mongo};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::FutureProducer;
+use shared_events::topics::dead_letter_topic;
+use tokio::task::JoinHandle;
+
+use crate::http::{AppState, router};
+use crate::messaging::{DeadLetterPublisher, ProjectorReport, ReplicaProjector};
+use crate::settings::Settings;
+use crate::store::CustomerOrdersStore;
+
+/// A running orders service.
+pub struct Application {
+    addr: SocketAddr,
+    server: JoinHandle<std::io::Result<()>>,
+    projector: JoinHandle<ProjectorReport>,
+}
+
+impl Application {
+    /// Connects to MongoDB and Kafka, binds the HTTP port and starts the HTTP
+    /// server and the replica projector. Everything stops when `shutdown` is
+    /// cancelled.
+    pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let database = mongo::connect(&settings.mongodb, "orders-domain")
+            .await
+            .context("invalid MongoDB settings")?;
+        let store = CustomerOrdersStore::new(&database, &settings.mongodb.collection);
+
+        let consumer: StreamConsumer = kafka::client_config(&settings.kafka)
+            .set("group.id", &settings.consumer.group_id)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", &settings.consumer.auto_offset_reset)
+            .create()
+            .context("invalid Kafka consumer settings")?;
+        consumer
+            .subscribe(&[&settings.kafka.topic])
+            .context("cannot subscribe to the customer change topic")?;
+        let producer: FutureProducer = kafka::reliable_producer_config(&settings.kafka)
+            .create()
+            .context("invalid Kafka producer settings")?;
+        let dead_letters =
+            DeadLetterPublisher::new(producer, dead_letter_topic(&settings.kafka.topic));
+        let projector = ReplicaProjector::new(
+            consumer,
+            store.clone(),
+            dead_letters,
+            settings.consumer.clone(),
+        );
+
+        let (listener, addr) = http::bind(&settings.http).await.with_context(|| {
+            format!("cannot bind {}:{}", settings.http.host, settings.http.port)
+        })?;
+        let app = http::with_standard_layers(router(AppState { store }));
+        let server = tokio::spawn(http::serve(listener, app, shutdown.clone()));
+        let projector = tokio::spawn(projector.run(shutdown));
+        tracing::info!(%addr, "orders service listening");
+        Ok(Application {
+            addr,
+            server,
+            projector,
+        })
+    }
+
+    /// The bound address (its port is the real one when 0 was configured).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Waits until every task has ended and reports how each did.
+    pub async fn wait(self) -> anyhow::Result<ProjectorReport> {
+        let server = self.server.await;
+        let projector = self.projector.await;
+        match &server {
+            Ok(Ok(())) => tracing::info!("HTTP server stopped"),
+            Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
+            Err(e) => tracing::error!(error = %e, "HTTP server task panicked"),
+        }
+        match &projector {
+            Ok(report) => tracing::info!(?report, "replica projector ended"),
+            Err(e) => tracing::error!(error = %e, "replica projector task panicked"),
+        }
+        server.context("HTTP server task")?.context("HTTP server")?;
+        projector.context("replica projector task")
+    }
+}
