@@ -1,1 +1,99 @@
-fn main() {}
+//! `devstack`: the local stack without Docker.
+//!
+//! - `devstack up` installs (once, cached) a Kafka-protocol broker (tansu) and a
+//!   MongoDB-protocol server (nx-27017), starts them on loopback with on-disk
+//!   storage, creates the topics, starts both services, prints every URL and
+//!   stops everything on Ctrl-C.
+//! - `devstack test` starts fresh servers on free ports and runs the whole test
+//!   suite against them.
+//! - `devstack install` only installs the servers.
+
+mod install;
+mod process;
+mod servers;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    about = "Run the CQRS platform locally: broker, MongoDB-protocol server and both services"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install the local servers into the cache (done by `up` and `test` too).
+    Install,
+    /// Start the whole stack and keep it running until Ctrl-C.
+    Up {
+        /// Delete the stack's data directory first.
+        #[arg(long)]
+        clean: bool,
+        /// Where the stack keeps its data and logs.
+        #[arg(long, default_value = ".devstack")]
+        data_dir: PathBuf,
+        /// Kafka-protocol port.
+        #[arg(long, default_value_t = 9092)]
+        kafka_port: u16,
+        /// MongoDB-protocol port.
+        #[arg(long, default_value_t = 27017)]
+        mongo_port: u16,
+        /// Accounts service port.
+        #[arg(long, default_value_t = 8080)]
+        accounts_port: u16,
+        /// Orders service port.
+        #[arg(long, default_value_t = 8085)]
+        orders_port: u16,
+    },
+    /// Start throw-away servers on free ports and run every test against them.
+    Test {
+        /// Extra arguments for `cargo nextest run`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        nextest_args: Vec<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Install => install::Tools::ensure().await.map(|tools| {
+            println!("tansu:    {}", tools.tansu.display());
+            println!("nx-27017: {}", tools.nx_27017.display());
+            ExitCode::SUCCESS
+        }),
+        Command::Up {
+            clean,
+            data_dir,
+            kafka_port,
+            mongo_port,
+            accounts_port,
+            orders_port,
+        } => {
+            let ports = servers::StackPorts {
+                kafka: kafka_port,
+                mongo: mongo_port,
+                accounts: accounts_port,
+                orders: orders_port,
+            };
+            servers::up(clean, &data_dir, ports)
+                .await
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Command::Test { nextest_args } => servers::test(&nextest_args).await,
+    };
+    match result.context("devstack failed") {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Create, update, read and list customers; error responses.
+
+use platform_testkit as kit;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+fn problem_content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn seed_body_creates_customer_with_version_1_and_masked_cards() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post_customer(&kit::seed_customer_numeric_id(123456))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json body");
+    assert_eq!(body["id"], "123456");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["addresses"].as_array().map(Vec::len), Some(2));
+    assert_eq!(body["creditCards"][0]["last4"], "0000");
+    assert_eq!(body["creditCards"][1]["last4"], "6666");
+    assert_eq!(
+        body["creditCards"][1]["description"],
+        "Corporate American Express"
+    );
+    kit::assert_no_card_numbers(&body.to_string(), "the create response");
+
+    let read: Value = app
+        .get("/accounts/customer/123456")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(read, body);
+    let stored = app.stored("123456").await.expect("stored");
+    kit::assert_no_card_numbers(&format!("{stored:?}"), "the stored document");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_returns_200_and_increments_version_an_identical_resubmission_does_not() {
+    let app = TestApp::spawn().await;
+    let mut body = kit::seed_customer("c-1");
+    assert_eq!(app.post_customer(&body).await.status(), StatusCode::CREATED);
+
+    body["name"]["lastName"] = "Smith".into();
+    let response = app.post_customer(&body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let changed: Value = response.json().await.expect("json");
+    assert_eq!(changed["version"], 2);
+    assert_eq!(changed["name"]["lastName"], "Smith");
+
+    let response = app.post_customer(&body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let same: Value = response.json().await.expect("json");
+    assert_eq!(same["version"], 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn numeric_and_string_ids_name_the_same_customer() {
+    let app = TestApp::spawn().await;
+    let created = app.post_customer(&kit::seed_customer_numeric_id(777)).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let mut body = kit::seed_customer("777");
+    body["contact"]["email"] = "other@example.com".into();
+    let updated = app.post_customer(&body).await;
+    assert_eq!(updated.status(), StatusCode::OK);
+    let updated: Value = updated.json().await.expect("json");
+    assert_eq!(
+        (updated["id"].clone(), updated["version"].clone()),
+        (json!("777"), json!(2))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_and_missing_fields_are_422_naming_each() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}/accounts/customer/create", app.base);
+
+    let response = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{\"id\": 1,")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(problem_content_type(&response), "application/problem+json");
+
+    let mut body = kit::seed_customer("c-2");
+    body["name"]
+        .as_object_mut()
+        .expect("object")
+        .remove("firstName");
+    let response = app.post_customer(&body).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem_content_type(&response), "application/problem+json");
+    let problem: Value = response.json().await.expect("json");
+    assert_eq!(problem["status"], 422);
+    assert_eq!(problem["errors"][0]["field"], "name.firstName");
+
+    let mut body = kit::seed_customer("c-2");
+    body["contact"]["email"] = "not-an-address".into();
+    body["creditCards"][0]["number"] = "1234".into();
+    let problem: Value = app.post_customer(&body).await.json().await.expect("json");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["contact.email", "creditCards[0].number"]);
+
+    let response = app
+        .client
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body(kit::SEED_CUSTOMER_JSON)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(
+        app.stored("c-2").await.is_none(),
+        "a rejected request stored data"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_customer_and_unknown_route_are_404_problems() {
+    let app = TestApp::spawn().await;
+    for path in ["/accounts/customer/nobody", "/no/such/route"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(problem_content_type(&response), "application/problem+json");
+        let problem: Value = response.json().await.expect("json");
+        assert_eq!(problem["status"], 404);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn customers_list_pages_by_limit_and_offset_in_id_order() {
+    let app = TestApp::spawn().await;
+    for id in ["c-3", "c-1", "c-2", "c-4"] {
+        assert_eq!(
+            app.post_customer(&kit::seed_customer(id)).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let ids = |page: Value| -> Vec<String> {
+        page.as_array()
+            .expect("array")
+            .iter()
+            .map(|c| c["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    let all: Value = app
+        .get("/accounts/customers")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ids(all), ["c-1", "c-2", "c-3", "c-4"]);
+    let page: Value = app
+        .get("/accounts/customers?limit=2&offset=1")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ids(page), ["c-2", "c-3"]);
+    assert_eq!(
+        app.get("/accounts/customers?limit=0").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        app.get("/accounts/customers?limit=abc").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    app.stop().await;
+}

@@ -1,0 +1,6 @@
+//! Accounts service API tests through a real socket, against the local
+//! MongoDB-protocol server and Kafka-protocol broker.
+
+mod customer;
+mod helpers;
+mod outbox;

@@ -1,0 +1,121 @@
+//! The outbox relay: what reaches Kafka, in which order, and when.
+
+use std::time::Duration;
+
+use mongodb::bson::Document;
+use platform_testkit as kit;
+use rdkafka::Message;
+use reqwest::StatusCode;
+use shared_events::{CustomerChangeEnvelope, CustomerChangeType};
+
+use crate::helpers::{TestApp, fresh_settings};
+
+const WITHIN: Duration = Duration::from_secs(20);
+
+/// Waits until the customer's outbox is empty and no longer flagged pending.
+async fn outbox_drained(app: &TestApp, id: &str) {
+    kit::eventually(WITHIN, "the outbox to drain", || async {
+        let stored: Document = app.stored(id).await?;
+        let empty = stored
+            .get_array("outbox")
+            .map(|a| a.is_empty())
+            .unwrap_or(false);
+        let pending = stored.get_bool("outboxPending").unwrap_or(true);
+        (empty && !pending).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn created_customer_is_published_keyed_by_id_in_a_cloudevents_envelope() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.post_customer(&kit::seed_customer("c-9")).await.status(),
+        StatusCode::CREATED
+    );
+    let records = kit::read_records(app.topic(), 1, WITHIN).await;
+    let record = &records[0];
+    assert_eq!(record.key(), Some("c-9".as_bytes()));
+    assert_eq!(
+        kit::header(record, "content-type").as_deref(),
+        Some("application/cloudevents+json")
+    );
+    let payload = record.payload().expect("payload");
+    kit::assert_no_card_numbers(&String::from_utf8_lossy(payload), "the published event");
+    let event = CustomerChangeEnvelope::decode(payload).expect("valid envelope");
+    assert_eq!(event.change_type(), Some(CustomerChangeType::Created));
+    assert_eq!(event.source, "/accounts");
+    assert_eq!(event.subject, "c-9");
+    assert_eq!(event.data.version, 1);
+    assert_eq!(event.data.addresses.len(), 2);
+    outbox_drained(&app, "c-9").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn successive_changes_are_published_in_version_order_on_one_partition() {
+    let app = TestApp::spawn().await;
+    let mut body = kit::seed_customer("c-10");
+    for n in 0..5 {
+        body["name"]["firstName"] = format!("Name{n}").into();
+        assert!(app.post_customer(&body).await.status().is_success());
+    }
+    let records = kit::read_records(app.topic(), 5, WITHIN).await;
+    let partition = records[0].partition();
+    assert!(records.iter().all(|r| r.partition() == partition));
+    let versions: Vec<u64> = records
+        .iter()
+        .map(|r| {
+            CustomerChangeEnvelope::decode(r.payload().expect("payload"))
+                .expect("event")
+                .data
+                .version
+        })
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
+    let types: Vec<_> = records
+        .iter()
+        .map(|r| {
+            CustomerChangeEnvelope::decode(r.payload().expect("payload"))
+                .expect("event")
+                .change_type()
+        })
+        .collect();
+    assert_eq!(types[0], Some(CustomerChangeType::Created));
+    assert!(
+        types[1..]
+            .iter()
+            .all(|t| *t == Some(CustomerChangeType::Updated))
+    );
+    outbox_drained(&app, "c-10").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn writes_succeed_without_a_broker_and_are_published_after_a_restart() {
+    let settings = fresh_settings().await;
+    let mut offline = settings.clone();
+    offline.kafka.brokers = "127.0.0.1:1".into();
+    // Deliveries would wait two minutes for the absent broker: a handler that
+    // waited for Kafka would run into the request timeout below.
+    offline.kafka.message_timeout_ms = 120_000;
+    let app = TestApp::spawn_with(offline).await;
+    let response = app
+        .client
+        .post(format!("{}/accounts/customer/create", app.base))
+        .json(&kit::seed_customer("c-11"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("answered without waiting for Kafka");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let stored = app.stored("c-11").await.expect("stored");
+    assert_eq!(stored.get_bool("outboxPending"), Ok(true));
+    app.stop().await;
+
+    let app = TestApp::spawn_with(settings).await;
+    let records = kit::read_records(app.topic(), 1, WITHIN).await;
+    assert_eq!(records[0].key(), Some("c-11".as_bytes()));
+    outbox_drained(&app, "c-11").await;
+    app.stop().await;
+}

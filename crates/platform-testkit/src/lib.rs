@@ -1,0 +1,183 @@
+//! Helpers for integration tests that run against the real local servers.
+//!
+//! `./dev test` (devstack) starts a Kafka-protocol broker and a MongoDB-protocol
+//! server and passes their addresses in `PLATFORM_TEST_KAFKA_BROKERS` and
+//! `PLATFORM_TEST_MONGODB_URI`. Each test then creates its own topic and
+//! database names, so tests run in parallel without seeing each other.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use platform_infra::config::{KafkaSettings, LogFormat, LogSettings, MongoSettings};
+use secrecy::SecretString;
+
+/// Environment variable with the test broker's `host:port`.
+pub const KAFKA_ENV: &str = "PLATFORM_TEST_KAFKA_BROKERS";
+/// Environment variable with the test MongoDB URI.
+pub const MONGODB_ENV: &str = "PLATFORM_TEST_MONGODB_URI";
+
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with `./dev test`, which starts the local servers")
+    })
+}
+
+/// The test broker's bootstrap servers.
+pub fn kafka_brokers() -> String {
+    required_env(KAFKA_ENV)
+}
+
+/// The test MongoDB URI.
+pub fn mongodb_uri() -> String {
+    required_env(MONGODB_ENV)
+}
+
+/// `prefix` plus a random suffix: a name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &id[..12])
+}
+
+/// MongoDB settings for the test server.
+pub fn mongo_settings(database: &str, collection: &str) -> MongoSettings {
+    MongoSettings {
+        uri: SecretString::from(mongodb_uri()),
+        database: database.to_owned(),
+        collection: collection.to_owned(),
+    }
+}
+
+/// Kafka settings for the test broker, with a short produce timeout.
+pub fn kafka_settings(topic: &str) -> KafkaSettings {
+    KafkaSettings {
+        brokers: kafka_brokers(),
+        topic: topic.to_owned(),
+        message_timeout_ms: 10_000,
+        properties: Default::default(),
+    }
+}
+
+/// Quiet logs unless `RUST_LOG` says otherwise.
+pub fn log_settings() -> LogSettings {
+    LogSettings {
+        format: LogFormat::Pretty,
+        filter: "warn".to_owned(),
+    }
+}
+
+/// Creates a fresh topic with the event-store configs.
+pub async fn create_topic(topic: &str, partitions: i32) {
+    platform_infra::kafka::ensure_topic(&kafka_settings(topic), topic, partitions)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create topic {topic}: {e}"));
+}
+
+/// Polls `probe` every 25 ms until it returns `Some`, or panics after `within`
+/// naming `what` was awaited.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The seed README's sample request body (with a real e-mail address).
+pub const SEED_CUSTOMER_JSON: &str = include_str!("../fixtures/seed-customer.json");
+
+/// The seed's full card numbers, in the forms they may appear in: no test may
+/// find any of them in stored data, events or logs.
+pub const SEED_CARD_NUMBERS: [&str; 4] = [
+    "1234-6789-0000-0000",
+    "1234678900000000",
+    "9999-8888-7777-6666",
+    "9999888877776666",
+];
+
+/// The seed body as JSON, with `id` replaced.
+pub fn seed_customer(id: &str) -> serde_json::Value {
+    let mut body: serde_json::Value =
+        serde_json::from_str(SEED_CUSTOMER_JSON).expect("fixture is JSON");
+    body["id"] = id.into();
+    body
+}
+
+/// Asserts that `text` holds none of the seed's card numbers.
+pub fn assert_no_card_numbers(text: &str, what: &str) {
+    for number in SEED_CARD_NUMBERS {
+        assert!(
+            !text.contains(number),
+            "{what} holds the card number {number}"
+        );
+    }
+}
+
+/// Reads `topic` from the beginning with a fresh consumer group until `count`
+/// records arrived, or panics after `within`.
+pub async fn read_records(
+    topic: &str,
+    count: usize,
+    within: Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .set("group.id", unique("test_reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("test consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while records.len() < count {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => records.push(message.detach()),
+            Ok(Err(e)) => eprintln!("test consumer error: {e}"),
+            Err(_) => panic!(
+                "timed out after {within:?} with {} of {count} records from {topic}",
+                records.len()
+            ),
+        }
+    }
+    records
+}
+
+/// The value of header `name` of `message`, as text.
+pub fn header(message: &rdkafka::message::OwnedMessage, name: &str) -> Option<String> {
+    use rdkafka::Message;
+    use rdkafka::message::Headers;
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// A MongoDB client for the test server, to inspect what services stored.
+pub async fn mongo_database(database: &str) -> mongodb::Database {
+    mongodb::Client::with_uri_str(mongodb_uri())
+        .await
+        .expect("mongodb client")
+        .database(database)
+}
+
+/// The seed body exactly as the seed README sends it: `id` a JSON number.
+pub fn seed_customer_numeric_id(id: u64) -> serde_json::Value {
+    let mut body: serde_json::Value =
+        serde_json::from_str(SEED_CUSTOMER_JSON).expect("fixture is JSON");
+    body["id"] = id.into();
+    body
+}

@@ -1,0 +1,174 @@
+//! `TestApp`: an orders service on a free port with its own database, topic
+//! and consumer group, plus a producer to feed it.
+
+use std::time::Duration;
+
+use orders_domain::settings::ConsumerSettings;
+use orders_domain::{Application, Settings};
+use platform_infra::config::HttpSettings;
+use platform_infra::shutdown::CancellationToken;
+use platform_testkit as kit;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use shared_events::topics::dead_letter_topic;
+use shared_events::{
+    Address, AddressType, Contact, CustomerChangeEnvelope, CustomerChangeEvent, CustomerChangeType,
+    Name,
+};
+
+/// Collection name on the local server (it rejects dotted names).
+pub const COLLECTION: &str = "customer_orders";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    pub db: mongodb::Database,
+    producer: FutureProducer,
+    shutdown: CancellationToken,
+    app: Application,
+}
+
+impl TestApp {
+    /// A service with a fresh 3-partition topic, its DLT, a database and a group.
+    pub async fn spawn() -> TestApp {
+        let topic = kit::unique("orders_test_change");
+        kit::create_topic(&topic, 3).await;
+        kit::create_topic(&dead_letter_topic(&topic), 1).await;
+        let settings = Settings {
+            http: HttpSettings {
+                host: "127.0.0.1".into(),
+                port: 0,
+            },
+            mongodb: kit::mongo_settings(&kit::unique("orders"), COLLECTION),
+            kafka: kit::kafka_settings(&topic),
+            consumer: ConsumerSettings {
+                group_id: kit::unique("orders_group"),
+                auto_offset_reset: "earliest".into(),
+                max_apply_attempts: 3,
+                max_backoff_ms: 500,
+            },
+            log: kit::log_settings(),
+        };
+        platform_infra::telemetry::init(&settings.log);
+        let shutdown = CancellationToken::new();
+        let app = Application::build(settings.clone(), shutdown.clone())
+            .await
+            .expect("orders service starts");
+        let producer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", kit::kafka_brokers())
+            .create()
+            .expect("producer");
+        TestApp {
+            base: format!("http://{}", app.addr()),
+            client: reqwest::Client::new(),
+            db: kit::mongo_database(&settings.mongodb.database).await,
+            settings,
+            producer,
+            shutdown,
+            app,
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.settings.kafka.topic
+    }
+
+    /// Produces a raw record onto the service's topic, to `partition` if given.
+    pub async fn produce_raw(&self, key: &str, payload: &[u8], partition: Option<i32>) {
+        let mut record = FutureRecord::to(self.topic()).key(key).payload(payload);
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
+        self.producer
+            .send(record, Timeout::After(Duration::from_secs(10)))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("record acknowledged");
+    }
+
+    /// Produces a change event of customer `id` at `version` with `first_name`.
+    pub async fn produce_change(
+        &self,
+        id: &str,
+        version: u64,
+        first_name: &str,
+        partition: Option<i32>,
+    ) {
+        let event = change_event(id, version, first_name);
+        self.produce_raw(id, &event.to_json_vec(), partition).await;
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Polls `GET /orders/order/{id}` until it shows `version`.
+    pub async fn replica_at_version(&self, id: &str, version: u64) -> serde_json::Value {
+        kit::eventually(
+            Duration::from_secs(20),
+            &format!("{id} at version {version}"),
+            || async {
+                let response = self.get(&format!("/orders/order/{id}")).await;
+                if !response.status().is_success() {
+                    return None;
+                }
+                let body: serde_json::Value = response.json().await.ok()?;
+                (body["version"] == version).then_some(body)
+            },
+        )
+        .await
+    }
+
+    /// Graceful shutdown: waits for the server and the projector to finish.
+    pub async fn stop(self) -> orders_domain::messaging::ProjectorReport {
+        self.shutdown.cancel();
+        self.app.wait().await.expect("clean shutdown")
+    }
+}
+
+/// A valid change event with two addresses.
+pub fn change_event(id: &str, version: u64, first_name: &str) -> CustomerChangeEnvelope {
+    let address = |address_type| Address {
+        address_type,
+        description: None,
+        address1: "123 Oak Street".into(),
+        address2: None,
+        city: "Sunrise".into(),
+        state: "CA".into(),
+        postal_code: "12345-6789".into(),
+    };
+    let change_type = if version == 1 {
+        CustomerChangeType::Created
+    } else {
+        CustomerChangeType::Updated
+    };
+    CustomerChangeEnvelope::customer_change(
+        change_type,
+        CustomerChangeEvent {
+            id: id.into(),
+            version,
+            name: Name {
+                title: None,
+                first_name: first_name.into(),
+                middle_name: None,
+                last_name: "Iyer".into(),
+                suffix: None,
+            },
+            contact: Contact {
+                primary_phone: "555-666-7777".into(),
+                secondary_phone: None,
+                email: "rajesh@example.com".into(),
+            },
+            addresses: vec![
+                address(AddressType::Billing),
+                address(AddressType::Shipping),
+            ],
+        },
+        chrono::Utc::now(),
+    )
+}

@@ -1,0 +1,6 @@
+//! Orders service tests: events produced onto a real topic, the replica read
+//! back through the HTTP API and the MongoDB driver.
+
+mod helpers;
+mod projection;
+mod reads;

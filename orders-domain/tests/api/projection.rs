@@ -1,0 +1,163 @@
+//! The replica projector: version guard, owned orders, dead letters, offsets.
+
+use std::time::Duration;
+
+use mongodb::bson::{Document, doc};
+use platform_testkit as kit;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde_json::Value;
+use shared_events::topics::{dead_letter_topic, headers};
+
+use crate::helpers::{COLLECTION, TestApp, change_event};
+
+#[tokio::test]
+async fn change_event_appears_in_the_replica_with_contact_and_addresses() {
+    let app = TestApp::spawn().await;
+    app.produce_change("123456", 1, "Rajesh", None).await;
+    let body = app.replica_at_version("123456", 1).await;
+    assert_eq!(body["id"], "123456");
+    assert_eq!(body["name"]["firstName"], "Rajesh");
+    assert_eq!(body["contact"]["email"], "rajesh@example.com");
+    let types: Vec<&str> = body["addresses"]
+        .as_array()
+        .expect("addresses")
+        .iter()
+        .filter_map(|a| a["type"].as_str())
+        .collect();
+    assert_eq!(types, ["BILLING", "SHIPPING"]);
+    assert_eq!(body["orders"], serde_json::json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn stale_and_duplicate_events_do_not_overwrite_a_newer_version() {
+    let app = TestApp::spawn().await;
+    app.produce_change("c-1", 2, "Two", Some(0)).await;
+    app.produce_change("c-1", 1, "One", Some(0)).await;
+    // A redelivery of version 2 whose content differs shows whether it was applied.
+    app.produce_change("c-1", 2, "Redelivered", Some(0)).await;
+    // Same partition, later offset: once it is visible, the three before it were handled.
+    app.produce_change("sentinel", 1, "S", Some(0)).await;
+    app.replica_at_version("sentinel", 1).await;
+    let body: Value = app
+        .get("/orders/order/c-1")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (body["version"].clone(), body["name"]["firstName"].clone()),
+        (2.into(), "Two".into())
+    );
+    app.produce_change("c-1", 3, "Three", None).await;
+    let body = app.replica_at_version("c-1", 3).await;
+    assert_eq!(body["name"]["firstName"], "Three");
+    let report = app.stop().await;
+    assert_eq!((report.applied, report.stale), (3, 2));
+}
+
+#[tokio::test]
+async fn replica_updates_never_touch_the_orders_the_service_owns() {
+    let app = TestApp::spawn().await;
+    app.produce_change("c-2", 1, "Before", None).await;
+    app.replica_at_version("c-2", 1).await;
+    app.db
+        .collection::<Document>(COLLECTION)
+        .update_one(
+            doc! { "_id": "c-2" },
+            doc! { "$set": { "orders": [ { "guid": "order-1", "orderItems": [] } ] } },
+        )
+        .await
+        .expect("order stored");
+    app.produce_change("c-2", 2, "After", None).await;
+    let body = app.replica_at_version("c-2", 2).await;
+    assert_eq!(body["name"]["firstName"], "After");
+    assert_eq!(body["orders"][0]["guid"], "order-1");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn poison_records_go_to_the_dead_letter_topic_and_consumption_continues() {
+    let app = TestApp::spawn().await;
+    app.produce_raw("junk", b"{not json", Some(0)).await;
+    let mut unknown: Value =
+        serde_json::from_slice(&change_event("c-3", 1, "X").to_json_vec()).expect("json");
+    unknown["type"] = "accounts.customer.renamed".into();
+    app.produce_raw("c-3", unknown.to_string().as_bytes(), Some(0))
+        .await;
+    app.produce_change("c-4", 1, "Valid", Some(0)).await;
+    app.replica_at_version("c-4", 1).await;
+
+    let dead = kit::read_records(&dead_letter_topic(app.topic()), 2, Duration::from_secs(20)).await;
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|r| kit::header(r, headers::DLT_REASON).expect("reason header"))
+        .collect();
+    assert!(reasons[0].contains("not a valid event"), "{reasons:?}");
+    assert!(reasons[1].contains("unknown event type"), "{reasons:?}");
+    for (record, offset) in dead.iter().zip(["0", "1"]) {
+        assert_eq!(
+            kit::header(record, headers::DLT_ORIGINAL_TOPIC).as_deref(),
+            Some(app.topic())
+        );
+        assert_eq!(
+            kit::header(record, headers::DLT_ORIGINAL_PARTITION).as_deref(),
+            Some("0")
+        );
+        assert_eq!(
+            kit::header(record, headers::DLT_ORIGINAL_OFFSET).as_deref(),
+            Some(offset)
+        );
+        assert!(kit::header(record, headers::DLT_TIME).is_some());
+    }
+    assert_eq!(dead[0].payload(), Some(&b"{not json"[..]));
+    assert!(
+        app.get("/orders/order/c-3")
+            .await
+            .status()
+            .is_client_error()
+    );
+    let report = app.stop().await;
+    assert_eq!((report.applied, report.dead_lettered), (1, 2));
+}
+
+#[tokio::test]
+async fn offsets_of_handled_records_are_committed_on_shutdown() {
+    let app = TestApp::spawn().await;
+    for (id, partition) in [("a", 0), ("b", 1), ("c", 2), ("d", 0)] {
+        app.produce_change(id, 1, "N", Some(partition)).await;
+    }
+    for id in ["a", "b", "c", "d"] {
+        app.replica_at_version(id, 1).await;
+    }
+    let topic = app.topic().to_owned();
+    let group = app.settings.consumer.group_id.clone();
+    app.stop().await;
+
+    let committed = tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", kit::kafka_brokers())
+            .set("group.id", &group)
+            .create()
+            .expect("consumer");
+        let mut partitions = TopicPartitionList::new();
+        for p in 0..3 {
+            partitions.add_partition(&topic, p);
+        }
+        let committed = consumer
+            .committed_offsets(partitions, Duration::from_secs(10))
+            .expect("committed offsets");
+        (0..3)
+            .map(
+                |p| match committed.find_partition(&topic, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o,
+                    _ => -1,
+                },
+            )
+            .collect::<Vec<i64>>()
+    })
+    .await
+    .expect("join");
+    assert_eq!(committed, [2, 1, 1]);
+}
