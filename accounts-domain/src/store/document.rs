@@ -20,9 +20,13 @@ pub struct CustomerDocument {
     pub addresses: Vec<Address>,
     #[serde(default)]
     pub credit_cards: Vec<MaskedCard>,
-    pub updated_at: bson::DateTime,
-    /// True while `outbox` is not empty; indexed, so the relay finds work fast.
-    pub outbox_pending: bool,
+    /// RFC 3339. A string rather than a BSON date: the local MongoDB-protocol
+    /// server does not give BSON dates back as dates.
+    pub updated_at: String,
+    /// Number of events in `outbox`; indexed, so the relay finds work fast. A
+    /// count rather than a flag: the local MongoDB-protocol server returns
+    /// booleans as integers.
+    pub pending_events: i32,
     /// Events not yet acknowledged by Kafka, in version order.
     #[serde(default)]
     pub outbox: Vec<OutboxEntry>,
@@ -49,6 +53,11 @@ impl From<&CustomerChangeEnvelope> for OutboxEntry {
     }
 }
 
+/// The value of `pendingEvents` for `outbox`.
+pub fn pending_count(outbox: &[OutboxEntry]) -> i32 {
+    i32::try_from(outbox.len()).unwrap_or(i32::MAX)
+}
+
 fn version_to_i64(version: u64) -> i64 {
     i64::try_from(version).unwrap_or(i64::MAX)
 }
@@ -64,8 +73,8 @@ impl CustomerDocument {
             contact: profile.contact.clone(),
             addresses: profile.addresses.clone(),
             credit_cards: profile.credit_cards.clone(),
-            updated_at: bson::DateTime::from_millis(now.timestamp_millis()),
-            outbox_pending: true,
+            updated_at: now.to_rfc3339(),
+            pending_events: 1,
             outbox: vec![entry],
         }
     }
@@ -74,7 +83,7 @@ impl CustomerDocument {
     /// values and the outbox with `outbox`.
     pub fn state_update(mut self, outbox: &[OutboxEntry]) -> Result<Document> {
         self.outbox = outbox.to_vec();
-        self.outbox_pending = !self.outbox.is_empty();
+        self.pending_events = pending_count(&self.outbox);
         let mut fields = bson::to_document(&self).map_err(|e| StoreError::Mongo(e.into()))?;
         fields.remove("_id");
         Ok(doc! { "$set": fields })

@@ -74,10 +74,10 @@ impl CustomerStore {
     #[tracing::instrument(skip(self))]
     pub async fn ensure_indexes(&self) -> Result<()> {
         let index = IndexModel::builder()
-            .keys(doc! { "outboxPending": 1 })
+            .keys(doc! { "pendingEvents": 1 })
             .options(
                 IndexOptions::builder()
-                    .name("outbox_pending".to_owned())
+                    .name("pending_events".to_owned())
                     .build(),
             )
             .build();
@@ -171,7 +171,7 @@ impl CustomerStore {
     pub async fn pending(&self, limit: i64) -> Result<Vec<PendingEvents>> {
         let documents: Vec<CustomerDocument> = self
             .collection
-            .find(doc! { "outboxPending": true })
+            .find(doc! { "pendingEvents": { "$gt": 0 } })
             .limit(limit)
             .await?
             .try_collect()
@@ -208,7 +208,7 @@ impl CustomerStore {
                 .filter(|e| !acknowledged.contains(&e.event_id))
                 .collect();
             let update = doc! { "$set": {
-                "outboxPending": !remaining.is_empty(),
+                "pendingEvents": document::pending_count(&remaining),
                 "outbox": bson::to_bson(&remaining).map_err(|e| StoreError::Mongo(e.into()))?,
             }};
             let result = self
@@ -229,7 +229,7 @@ impl CustomerStore {
     pub async fn backlog(&self) -> Result<u64> {
         Ok(self
             .collection
-            .count_documents(doc! { "outboxPending": true })
+            .count_documents(doc! { "pendingEvents": { "$gt": 0 } })
             .await?)
     }
 }

@@ -87,7 +87,7 @@ impl CustomerOrdersStore {
             "name": bson::to_bson(&event.name)?,
             "contact": bson::to_bson(&event.contact)?,
             "addresses": bson::to_bson(&event.addresses)?,
-            "updatedAt": bson::DateTime::now(),
+            "updatedAt": chrono::Utc::now().to_rfc3339(),
         };
         let updated = self
             .raw
