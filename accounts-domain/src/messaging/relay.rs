@@ -65,7 +65,8 @@ impl OutboxRelay {
     }
 
     /// Runs until `shutdown` is cancelled, then spends at most the configured
-    /// drain time publishing what is still pending and flushes the producer.
+    /// drain time publishing what is still pending, and as much again flushing
+    /// the producer.
     pub async fn run(self, shutdown: CancellationToken) -> RelayReport {
         let mut report = RelayReport::default();
         let mut backoff = Duration::ZERO;
@@ -80,7 +81,13 @@ impl OutboxRelay {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
-            match self.drain(&mut report).await {
+            // Abandoning a drain half-way is safe: whatever was not marked
+            // published stays in the outbox and is published again later.
+            let drained = tokio::select! {
+                () = shutdown.cancelled() => break,
+                drained = self.drain(&mut report) => drained,
+            };
+            match drained {
                 Ok(()) => backoff = Duration::ZERO,
                 Err(()) => {
                     backoff = (backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
@@ -91,7 +98,10 @@ impl OutboxRelay {
         if drain.await.is_err() {
             tracing::warn!("shutdown drain timed out; pending events stay in the outbox");
         }
-        if let Err(e) = self.producer.flush(Timeout::After(Duration::from_secs(5))) {
+        if let Err(e) = self
+            .producer
+            .flush(Timeout::After(self.settings.shutdown_drain()))
+        {
             tracing::warn!(error = %e, "producer flush on shutdown failed");
         }
         report.left_pending = self.store.backlog().await.unwrap_or(0);
