@@ -12,6 +12,7 @@ use std::time::Duration;
 use platform_infra::shutdown::CancellationToken;
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use shared_events::CustomerChangeEnvelope;
 
@@ -87,8 +88,12 @@ impl ReplicaProjector {
                 Handled::Interrupted => break,
             }
         }
-        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::warn!(error = %e, "final offset commit failed");
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => tracing::info!("stored offsets committed"),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+                tracing::info!("no offsets left to commit");
+            }
+            Err(e) => tracing::warn!(error = %e, "final offset commit failed"),
         }
         tracing::info!(?report, "replica projector stopped");
         report
