@@ -18,6 +18,7 @@ port = 8080
 uri = "mongodb://127.0.0.1:27017"
 database = "accounts"
 collection = "customer.accounts"
+server_selection_timeout_ms = 5000
 
 [kafka]
 brokers = "127.0.0.1:9092"

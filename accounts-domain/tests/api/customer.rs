@@ -140,7 +140,7 @@ async fn malformed_json_is_400_and_missing_fields_are_422_naming_each() {
 }
 
 #[tokio::test]
-async fn unknown_customer_and_unknown_route_are_404_problems() {
+async fn unknown_customer_route_and_method_are_problems() {
     let app = TestApp::spawn().await;
     for path in ["/accounts/customer/nobody", "/no/such/route"] {
         let response = app.get(path).await;
@@ -149,6 +149,14 @@ async fn unknown_customer_and_unknown_route_are_404_problems() {
         let problem: Value = response.json().await.expect("json");
         assert_eq!(problem["status"], 404);
     }
+    let response = app
+        .client
+        .delete(format!("{}/accounts/customers", app.base))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(problem_content_type(&response), "application/problem+json");
     app.stop().await;
 }
 
@@ -190,5 +198,48 @@ async fn customers_list_pages_by_limit_and_offset_in_id_order() {
         app.get("/accounts/customers?limit=abc").await.status(),
         StatusCode::BAD_REQUEST
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn writes_answer_503_with_retry_after_while_mongodb_is_down_and_nothing_partial_is_stored() {
+    let mut mongo = kit::PrivateServer::mongo().await;
+    let mut settings = crate::helpers::fresh_settings().await;
+    settings.mongodb.uri = mongo.server.address().into();
+    let app = TestApp::spawn_with(settings).await;
+    let mut body = kit::seed_customer("c-503");
+    assert_eq!(app.post_customer(&body).await.status(), StatusCode::CREATED);
+
+    mongo.server.stop().await;
+    body["name"]["lastName"] = "Down".into();
+    let response = app.post_customer(&body).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    assert_eq!(problem_content_type(&response), "application/problem+json");
+
+    mongo.server.restart().await.expect("mongo restarts");
+    let stored: Value = app
+        .get("/accounts/customer/c-503")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (
+            stored["version"].clone(),
+            stored["name"]["lastName"].clone()
+        ),
+        (json!(1), json!("Iyer"))
+    );
+    let response = app.post_customer(&body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let changed: Value = response.json().await.expect("json");
+    assert_eq!(changed["version"], 2);
     app.stop().await;
 }

@@ -8,15 +8,12 @@
 //!   suite against them.
 //! - `devstack install` only installs the servers.
 
-mod install;
-mod process;
-mod servers;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use devstack::{install, stack};
 
 #[derive(Parser)]
 #[command(
@@ -77,17 +74,17 @@ async fn main() -> ExitCode {
             accounts_port,
             orders_port,
         } => {
-            let ports = servers::StackPorts {
+            let ports = stack::StackPorts {
                 kafka: kafka_port,
                 mongo: mongo_port,
                 accounts: accounts_port,
                 orders: orders_port,
             };
-            servers::up(clean, &data_dir, ports)
+            stack::up(clean, &data_dir, ports)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }
-        Command::Test { nextest_args } => servers::test(&nextest_args).await,
+        Command::Test { nextest_args } => stack::test(&nextest_args).await,
     };
     match result.context("devstack failed") {
         Ok(code) => code,

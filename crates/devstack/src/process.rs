@@ -61,6 +61,11 @@ impl Supervised {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// Sends SIGTERM, waits up to `grace` for the process to exit, then kills it.
     pub async fn stop(mut self, grace: Duration) {
         if self.exited().is_some() {

@@ -55,6 +55,9 @@ pub struct MongoSettings {
     pub uri: SecretString,
     pub database: String,
     pub collection: String,
+    /// How long an operation waits for a reachable server before failing (and
+    /// the API answering 503).
+    pub server_selection_timeout_ms: u64,
 }
 
 /// How to reach Kafka.

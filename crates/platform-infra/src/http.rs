@@ -30,6 +30,7 @@ pub async fn bind(settings: &HttpSettings) -> std::io::Result<(TcpListener, Sock
 pub fn with_standard_layers(router: Router) -> Router {
     router
         .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
@@ -53,6 +54,11 @@ pub fn with_standard_layers(router: Router) -> Router {
 
 async fn unknown_route() -> impl IntoResponse {
     Problem::status(StatusCode::NOT_FOUND).with_detail("no such route")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    Problem::status(StatusCode::METHOD_NOT_ALLOWED)
+        .with_detail("this route does not accept that method")
 }
 
 /// Serves `router` until `shutdown` is cancelled, then stops accepting and lets

@@ -1,5 +1,7 @@
 //! MongoDB client setup with the official driver.
 
+use std::time::Duration;
+
 use mongodb::error::{Error, ErrorKind, WriteFailure};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
@@ -15,6 +17,8 @@ pub const DUPLICATE_KEY: i32 = 11000;
 pub async fn connect(settings: &MongoSettings, app_name: &str) -> Result<Database, Error> {
     let mut options = ClientOptions::parse(settings.uri.expose_secret()).await?;
     options.app_name = Some(app_name.to_owned());
+    options.server_selection_timeout =
+        Some(Duration::from_millis(settings.server_selection_timeout_ms));
     let client = Client::with_options(options)?;
     Ok(client.database(&settings.database))
 }
@@ -26,4 +30,16 @@ pub fn is_duplicate_key(error: &Error) -> bool {
         ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
         _ => false,
     }
+}
+
+/// Whether `error` means MongoDB could not be reached or is failing over, so the
+/// same operation can succeed later, as opposed to an error in the request.
+pub fn is_transient(error: &Error) -> bool {
+    matches!(
+        error.kind.as_ref(),
+        ErrorKind::Io(_)
+            | ErrorKind::ServerSelection { .. }
+            | ErrorKind::ConnectionPoolCleared { .. }
+            | ErrorKind::DnsResolve { .. }
+    ) || error.contains_label(mongodb::error::RETRYABLE_WRITE_ERROR)
 }

@@ -8,6 +8,9 @@ use serde::Serialize;
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// `Retry-After` of every 503.
+pub const RETRY_AFTER_SECONDS: &str = "5";
+
 /// One invalid input field: `field` is a dotted path such as `name.firstName` or
 /// `addresses[1].postalCode`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,6 +95,11 @@ impl Problem {
             .with_detail("the request could not be completed; see the service log")
     }
 
+    /// 503 for a dependency that is down; the response says when to retry.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Problem::status(StatusCode::SERVICE_UNAVAILABLE).with_detail(detail)
+    }
+
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
@@ -110,6 +118,12 @@ impl IntoResponse for Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
         response
     }
 }

@@ -11,10 +11,7 @@ use std::time::{Duration, Instant};
 use platform_infra::config::{KafkaSettings, LogFormat, LogSettings, MongoSettings};
 use secrecy::SecretString;
 
-/// Environment variable with the test broker's `host:port`.
-pub const KAFKA_ENV: &str = "PLATFORM_TEST_KAFKA_BROKERS";
-/// Environment variable with the test MongoDB URI.
-pub const MONGODB_ENV: &str = "PLATFORM_TEST_MONGODB_URI";
+use devstack::stack::test_env;
 
 fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -24,12 +21,12 @@ fn required_env(name: &str) -> String {
 
 /// The test broker's bootstrap servers.
 pub fn kafka_brokers() -> String {
-    required_env(KAFKA_ENV)
+    required_env(test_env::KAFKA_BROKERS)
 }
 
 /// The test MongoDB URI.
 pub fn mongodb_uri() -> String {
-    required_env(MONGODB_ENV)
+    required_env(test_env::MONGODB_URI)
 }
 
 /// `prefix` plus a random suffix: a name no other test uses.
@@ -44,6 +41,7 @@ pub fn mongo_settings(database: &str, collection: &str) -> MongoSettings {
         uri: SecretString::from(mongodb_uri()),
         database: database.to_owned(),
         collection: collection.to_owned(),
+        server_selection_timeout_ms: 2000,
     }
 }
 
@@ -180,4 +178,50 @@ pub fn seed_customer_numeric_id(id: u64) -> serde_json::Value {
         serde_json::from_str(SEED_CUSTOMER_JSON).expect("fixture is JSON");
     body["id"] = id.into();
     body
+}
+
+/// A server of this test's own, started from the executable that `devstack
+/// test` installed, so the test can stop, kill and restart it.
+pub struct PrivateServer {
+    pub server: devstack::servers::LocalServer,
+    _dir: TempDir,
+}
+
+impl PrivateServer {
+    /// A private MongoDB-protocol server on a free port.
+    pub async fn mongo() -> PrivateServer {
+        PrivateServer::start(devstack::servers::ServerKind::Mongo, test_env::NX_27017_BIN).await
+    }
+
+    /// A private Kafka-protocol broker on a free port.
+    pub async fn broker() -> PrivateServer {
+        PrivateServer::start(devstack::servers::ServerKind::Broker, test_env::TANSU_BIN).await
+    }
+
+    async fn start(kind: devstack::servers::ServerKind, exe_env: &str) -> PrivateServer {
+        let exe = required_env(exe_env);
+        let dir = TempDir::new(&unique("private_server"));
+        let port = devstack::stack::free_port().expect("free port");
+        let server = devstack::servers::LocalServer::start(kind, exe.as_ref(), &dir.0, port)
+            .await
+            .unwrap_or_else(|e| panic!("cannot start private {kind:?} server: {e:#}"));
+        PrivateServer { server, _dir: dir }
+    }
+}
+
+/// A directory removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

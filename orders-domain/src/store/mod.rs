@@ -29,17 +29,8 @@ impl StoreError {
     /// Whether retrying later can succeed without anything changing (MongoDB
     /// unreachable or failing over), as opposed to an error in the data.
     pub fn is_transient(&self) -> bool {
-        use mongodb::error::ErrorKind;
         match self {
-            StoreError::Mongo(e) => {
-                matches!(
-                    e.kind.as_ref(),
-                    ErrorKind::Io(_)
-                        | ErrorKind::ServerSelection { .. }
-                        | ErrorKind::ConnectionPoolCleared { .. }
-                        | ErrorKind::DnsResolve { .. }
-                ) || e.contains_label(mongodb::error::RETRYABLE_WRITE_ERROR)
-            }
+            StoreError::Mongo(e) => platform_infra::mongo::is_transient(e),
             StoreError::Encode(_) => false,
         }
     }

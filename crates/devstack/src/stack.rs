@@ -1,0 +1,254 @@
+//! The `up` and `test` commands: servers, topics, services.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use platform_infra::config::KafkaSettings;
+use platform_infra::kafka;
+use shared_events::topics;
+use tokio::process::Command;
+
+use crate::install::Tools;
+use crate::process::{Output, Supervised};
+use crate::servers::{LocalServer, READY_TIMEOUT, ServerKind};
+
+/// Partitions of the customer change topic.
+pub const CHANGE_TOPIC_PARTITIONS: i32 = 3;
+
+/// Ports of the whole stack.
+#[derive(Debug, Clone, Copy)]
+pub struct StackPorts {
+    pub kafka: u16,
+    pub mongo: u16,
+    pub accounts: u16,
+    pub orders: u16,
+}
+
+/// The broker and the MongoDB-protocol server, running.
+pub struct LocalServers {
+    pub broker: LocalServer,
+    pub mongo: LocalServer,
+}
+
+impl LocalServers {
+    /// Starts both servers with their data under `data_dir`.
+    pub async fn start(
+        tools: &Tools,
+        data_dir: &Path,
+        kafka_port: u16,
+        mongo_port: u16,
+    ) -> anyhow::Result<Self> {
+        let broker =
+            LocalServer::start(ServerKind::Broker, &tools.tansu, data_dir, kafka_port).await?;
+        match LocalServer::start(ServerKind::Mongo, &tools.nx_27017, data_dir, mongo_port).await {
+            Ok(mongo) => Ok(LocalServers { broker, mongo }),
+            Err(e) => {
+                let mut broker = broker;
+                broker.stop().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops both servers.
+    pub async fn stop(mut self) {
+        self.broker.stop().await;
+        self.mongo.stop().await;
+    }
+}
+
+/// Settings to reach a broker, for the admin client.
+pub fn kafka_settings(brokers: &str) -> KafkaSettings {
+    KafkaSettings {
+        brokers: brokers.to_owned(),
+        topic: topics::CUSTOMER_CHANGE.to_owned(),
+        message_timeout_ms: 30_000,
+        properties: Default::default(),
+    }
+}
+
+/// Creates the customer change topic (the event store) and its dead-letter topic.
+pub async fn create_topics(brokers: &str) -> anyhow::Result<()> {
+    for topic in [topics::CUSTOMER_CHANGE, topics::CUSTOMER_CHANGE_DLT] {
+        kafka::ensure_topic(&kafka_settings(brokers), topic, CHANGE_TOPIC_PARTITIONS)
+            .await
+            .with_context(|| format!("cannot create topic {topic}"))?;
+    }
+    Ok(())
+}
+
+/// `devstack up`.
+pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Result<()> {
+    if clean && data_dir.exists() {
+        std::fs::remove_dir_all(data_dir)
+            .with_context(|| format!("cannot remove {}", data_dir.display()))?;
+        eprintln!("devstack: removed {}", data_dir.display());
+    }
+    let tools = Tools::ensure().await?;
+    let data_dir = absolute(data_dir)?;
+    let servers = LocalServers::start(&tools, &data_dir, ports.kafka, ports.mongo).await?;
+    let services = match start_services(&servers, ports).await {
+        Ok(services) => services,
+        Err(e) => {
+            servers.stop().await;
+            return Err(e);
+        }
+    };
+    println!();
+    println!("The local stack is up (data in {}):", data_dir.display());
+    println!(
+        "  accounts API     http://127.0.0.1:{}/accounts/customers",
+        ports.accounts
+    );
+    println!(
+        "  orders API       http://127.0.0.1:{}/orders/list",
+        ports.orders
+    );
+    println!(
+        "  accounts health  http://127.0.0.1:{}/actuator/health",
+        ports.accounts
+    );
+    println!(
+        "  orders health    http://127.0.0.1:{}/actuator/health",
+        ports.orders
+    );
+    println!(
+        "  Kafka            {} (topic {})",
+        servers.broker.address(),
+        topics::CUSTOMER_CHANGE
+    );
+    println!("  MongoDB          {}", servers.mongo.address());
+    println!("Press Ctrl-C to stop everything.");
+    platform_infra::shutdown::signal().await;
+    for service in services {
+        service.stop(Duration::from_secs(15)).await;
+    }
+    servers.stop().await;
+    Ok(())
+}
+
+async fn start_services(
+    servers: &LocalServers,
+    ports: StackPorts,
+) -> anyhow::Result<Vec<Supervised>> {
+    create_topics(&servers.broker.address()).await?;
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .map(Path::to_path_buf)
+        .context("devstack has no parent directory")?;
+    let mut services: Vec<Supervised> = Vec::new();
+    for (name, port, collection) in [
+        ("accounts-domain", ports.accounts, "customer_accounts"),
+        ("orders-domain", ports.orders, "customer_orders"),
+    ] {
+        let exe = bin_dir.join(name);
+        if !exe.exists() {
+            bail!(
+                "{} is missing: build the workspace first (./dev up does)",
+                exe.display()
+            );
+        }
+        let mut command = Command::new(exe);
+        command
+            .env("APP__HTTP__PORT", port.to_string())
+            .env("APP__MONGODB__URI", servers.mongo.address())
+            .env("APP__MONGODB__COLLECTION", collection)
+            .env("APP__KAFKA__BROKERS", servers.broker.address());
+        let mut service = Supervised::spawn(name, command, Output::Prefixed)?;
+        if let Err(e) = wait_healthy(&mut service, port).await {
+            service.stop(Duration::from_secs(5)).await;
+            for s in services {
+                s.stop(Duration::from_secs(5)).await;
+            }
+            return Err(e);
+        }
+        services.push(service);
+    }
+    Ok(services)
+}
+
+/// Polls a service's health endpoint until it answers 200.
+pub async fn wait_healthy(service: &mut Supervised, port: u16) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{port}/actuator/health");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(status) = service.exited() {
+            bail!("{} exited during start-up ({status})", service.name);
+        }
+        if client
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{} not healthy within {READY_TIMEOUT:?}", service.name);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Environment variables through which `devstack test` tells the tests where
+/// the servers and their executables are.
+pub mod test_env {
+    pub const KAFKA_BROKERS: &str = "PLATFORM_TEST_KAFKA_BROKERS";
+    pub const MONGODB_URI: &str = "PLATFORM_TEST_MONGODB_URI";
+    pub const TANSU_BIN: &str = "PLATFORM_TEST_TANSU_BIN";
+    pub const NX_27017_BIN: &str = "PLATFORM_TEST_NX_27017_BIN";
+}
+
+/// `devstack test`: fresh servers on free ports, then `cargo nextest run`.
+pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
+    let tools = Tools::ensure().await?;
+    let data_dir = std::env::temp_dir().join(format!("devstack-test-{}", std::process::id()));
+    let servers = LocalServers::start(&tools, &data_dir, free_port()?, free_port()?).await?;
+    eprintln!(
+        "devstack: test servers up: kafka {}, mongodb {}",
+        servers.broker.address(),
+        servers.mongo.address()
+    );
+    let status = Command::new("cargo")
+        .args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--locked",
+            "--no-fail-fast",
+        ])
+        .args(nextest_args)
+        .env(test_env::KAFKA_BROKERS, servers.broker.address())
+        .env(test_env::MONGODB_URI, servers.mongo.address())
+        .env(test_env::TANSU_BIN, &tools.tansu)
+        .env(test_env::NX_27017_BIN, &tools.nx_27017)
+        .status()
+        .await;
+    servers.stop().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let status = status.context("cannot run cargo nextest")?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
+}
