@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use super::error::ApiError;
 use crate::domain::{ChangeOutcome, Customer, CustomerSubmission, MaskedCard, RawCustomer};
-use crate::store::CustomerStore;
+use crate::store::{CustomerStore, HistoryEntry};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/accounts/customer/create", post(create_or_update))
         .route("/accounts/customer/{id}", get(get_customer))
+        .route("/accounts/customer/{id}/history", get(customer_history))
         .route("/accounts/customers", get(list_customers))
         .route("/actuator/health", get(health))
         .with_state(state)
@@ -87,6 +88,19 @@ async fn get_customer(
 ) -> Result<Json<CustomerResponse>, ApiError> {
     let customer = state.store.get(&id).await?.ok_or(ApiError::NotFound(id))?;
     Ok(Json(customer.into()))
+}
+
+/// Every change of the customer, oldest first, from the accounts store.
+async fn customer_history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    let history = state
+        .store
+        .history(&id)
+        .await?
+        .ok_or(ApiError::NotFound(id))?;
+    Ok(Json(history))
 }
 
 async fn list_customers(

@@ -1,6 +1,5 @@
 //! The BSON shape of a customer document.
 
-use chrono::{DateTime, Utc};
 use mongodb::bson::{self, Document, doc};
 use serde::{Deserialize, Serialize};
 use shared_events::{Address, Contact, CustomerChangeEnvelope, Name};
@@ -30,6 +29,16 @@ pub struct CustomerDocument {
     /// Events not yet acknowledged by Kafka, in version order.
     #[serde(default)]
     pub outbox: Vec<OutboxEntry>,
+    /// Every change of this customer, oldest first: the audit history.
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+    /// The relay instance that may publish this customer's outbox until
+    /// `lease_until_ms`; customer writes never touch the lease.
+    #[serde(default)]
+    pub lease_owner: String,
+    /// Unix milliseconds; 0 when nobody holds the lease.
+    #[serde(default)]
+    pub lease_until_ms: i64,
 }
 
 /// One event waiting in a customer's outbox.
@@ -43,12 +52,36 @@ pub struct OutboxEntry {
     pub payload: String,
 }
 
+/// One line of a customer's audit history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub version: i64,
+    /// The CloudEvents type of the change.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// RFC 3339 time of the change.
+    pub time: String,
+    pub event_id: String,
+}
+
 impl From<&CustomerChangeEnvelope> for OutboxEntry {
     fn from(event: &CustomerChangeEnvelope) -> Self {
         OutboxEntry {
             event_id: event.id.to_string(),
             version: version_to_i64(event.data.version),
             payload: String::from_utf8_lossy(&event.to_json_vec()).into_owned(),
+        }
+    }
+}
+
+impl From<&CustomerChangeEnvelope> for HistoryEntry {
+    fn from(event: &CustomerChangeEnvelope) -> Self {
+        HistoryEntry {
+            version: version_to_i64(event.data.version),
+            event_type: event.event_type.clone(),
+            time: event.time.to_rfc3339(),
+            event_id: event.id.to_string(),
         }
     }
 }
@@ -63,8 +96,9 @@ fn version_to_i64(version: u64) -> i64 {
 }
 
 impl CustomerDocument {
-    /// A document holding `customer` with `entry` as its only pending event.
-    pub fn new(customer: &Customer, entry: OutboxEntry, now: DateTime<Utc>) -> Self {
+    /// The document of a newly created customer, with its creation event
+    /// pending and recorded in the history.
+    pub fn created(customer: &Customer, event: &CustomerChangeEnvelope) -> Self {
         let profile = &customer.profile;
         CustomerDocument {
             id: customer.id.as_str().to_owned(),
@@ -73,20 +107,39 @@ impl CustomerDocument {
             contact: profile.contact.clone(),
             addresses: profile.addresses.clone(),
             credit_cards: profile.credit_cards.clone(),
-            updated_at: now.to_rfc3339(),
+            updated_at: event.time.to_rfc3339(),
             pending_events: 1,
-            outbox: vec![entry],
+            outbox: vec![OutboxEntry::from(event)],
+            history: vec![HistoryEntry::from(event)],
+            lease_owner: String::new(),
+            lease_until_ms: 0,
         }
     }
 
-    /// A `$set` update replacing every field but `_id` with this document's
-    /// values and the outbox with `outbox`.
-    pub fn state_update(mut self, outbox: &[OutboxEntry]) -> Result<Document> {
-        self.outbox = outbox.to_vec();
-        self.pending_events = pending_count(&self.outbox);
-        let mut fields = bson::to_document(&self).map_err(|e| StoreError::Mongo(e.into()))?;
-        fields.remove("_id");
-        Ok(doc! { "$set": fields })
+    /// The `$set` that turns this stored document into `next`, appending
+    /// `event` to the outbox and the history. The lease is left alone.
+    pub fn change_update(
+        &self,
+        next: &Customer,
+        event: &CustomerChangeEnvelope,
+    ) -> Result<Document> {
+        let mut outbox = self.outbox.clone();
+        outbox.push(OutboxEntry::from(event));
+        let mut history = self.history.clone();
+        history.push(HistoryEntry::from(event));
+        let encode = |e: bson::ser::Error| StoreError::Mongo(e.into());
+        let profile = &next.profile;
+        Ok(doc! { "$set": {
+            "version": version_to_i64(next.version),
+            "name": bson::to_bson(&profile.name).map_err(encode)?,
+            "contact": bson::to_bson(&profile.contact).map_err(encode)?,
+            "addresses": bson::to_bson(&profile.addresses).map_err(encode)?,
+            "creditCards": bson::to_bson(&profile.credit_cards).map_err(encode)?,
+            "updatedAt": event.time.to_rfc3339(),
+            "pendingEvents": pending_count(&outbox),
+            "outbox": bson::to_bson(&outbox).map_err(encode)?,
+            "history": bson::to_bson(&history).map_err(encode)?,
+        }})
     }
 
     /// The domain view of this document.

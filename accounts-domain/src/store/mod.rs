@@ -21,7 +21,7 @@ use platform_infra::paging::Paging;
 use shared_events::CustomerChangeType;
 
 use crate::domain::{ChangeOutcome, Customer, CustomerSubmission};
-pub use document::{CustomerDocument, OutboxEntry};
+pub use document::{CustomerDocument, HistoryEntry, OutboxEntry};
 
 /// How often an upsert retries after losing a race with another writer.
 const MAX_WRITE_ATTEMPTS: usize = 8;
@@ -96,7 +96,7 @@ impl CustomerStore {
                 None => {
                     let customer = Customer::create(submission.clone());
                     let event = customer.change_event(CustomerChangeType::Created, now);
-                    let document = CustomerDocument::new(&customer, OutboxEntry::from(&event), now);
+                    let document = CustomerDocument::created(&customer, &event);
                     match self.collection.insert_one(&document).await {
                         Ok(_) => {
                             return Ok(Upserted {
@@ -118,10 +118,7 @@ impl CustomerStore {
                         });
                     }
                     let event = next.change_event(CustomerChangeType::Updated, now);
-                    let mut outbox = stored.outbox;
-                    outbox.push(OutboxEntry::from(&event));
-                    let update = CustomerDocument::new(&next, OutboxEntry::from(&event), now)
-                        .state_update(&outbox)?;
+                    let update = stored.change_update(&next, &event)?;
                     let result = self
                         .collection
                         .update_one(doc! { "_id": &id, "version": stored.version }, update)
@@ -146,6 +143,17 @@ impl CustomerStore {
             .await?
             .map(|d| d.to_customer())
             .transpose()
+    }
+
+    /// The audit history of a customer, oldest change first; `None` if the
+    /// customer does not exist.
+    #[tracing::instrument(skip(self))]
+    pub async fn history(&self, id: &str) -> Result<Option<Vec<HistoryEntry>>> {
+        Ok(self
+            .collection
+            .find_one(doc! { "_id": id })
+            .await?
+            .map(|d| d.history))
     }
 
     /// A page of customers ordered by id.

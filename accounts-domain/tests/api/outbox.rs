@@ -119,3 +119,62 @@ async fn writes_succeed_without_a_broker_and_are_published_after_a_restart() {
     outbox_drained(&app, "c-11").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn history_lists_every_change_in_order_with_the_published_event_ids() {
+    let app = TestApp::spawn().await;
+    let mut body = kit::seed_customer("c-12");
+    for last_name in ["A", "B", "B", "C"] {
+        body["name"]["lastName"] = last_name.into();
+        assert!(app.post_customer(&body).await.status().is_success());
+    }
+    let history: serde_json::Value = app
+        .get("/accounts/customer/c-12/history")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let history = history.as_array().expect("array");
+    let lines: Vec<(i64, &str)> = history
+        .iter()
+        .map(|h| {
+            (
+                h["version"].as_i64().expect("version"),
+                h["type"].as_str().expect("type"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (1, "accounts.customer.created.v1"),
+            (2, "accounts.customer.updated.v1"),
+            (3, "accounts.customer.updated.v1")
+        ]
+    );
+    let records = kit::read_records(app.topic(), 3, WITHIN).await;
+    let published: Vec<String> = records
+        .iter()
+        .map(|r| {
+            CustomerChangeEnvelope::decode(r.payload().expect("payload"))
+                .expect("event")
+                .id
+                .to_string()
+        })
+        .collect();
+    let recorded: Vec<&str> = history
+        .iter()
+        .filter_map(|h| h["eventId"].as_str())
+        .collect();
+    assert_eq!(published, recorded);
+    assert!(
+        history
+            .iter()
+            .all(|h| h["time"].as_str().is_some_and(|t| !t.is_empty()))
+    );
+    assert_eq!(
+        app.get("/accounts/customer/nobody/history").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
