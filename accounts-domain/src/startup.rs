@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use platform_infra::shutdown::CancellationToken;
@@ -47,6 +48,7 @@ impl Application {
             settings.kafka.topic.clone(),
             relay_wake.clone(),
             settings.relay.clone(),
+            Duration::from_millis(settings.kafka.message_timeout_ms),
         );
         let (listener, addr) = http::bind(&settings.http).await.with_context(|| {
             format!("cannot bind {}:{}", settings.http.host, settings.http.port)

@@ -7,7 +7,9 @@
 //!
 //! Ordering: a customer's events are enqueued oldest first with the customer id
 //! as key, through an idempotent producer, so they land in one partition in
-//! version order even when the producer retries.
+//! version order even when the producer retries. With several service
+//! instances, a relay first claims a time-limited lease on the customer
+//! document, so only one relay at a time publishes a given customer's events.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +40,12 @@ pub struct RelayReport {
 
 /// Publishes outbox entries to the customer change topic.
 pub struct OutboxRelay {
+    /// This instance's lease owner name.
+    owner: String,
+    /// How long a claimed customer stays with this instance: twice the produce
+    /// timeout plus a margin, so a lease never runs out while its events are
+    /// still in flight.
+    lease: Duration,
     store: CustomerStore,
     producer: FutureProducer,
     topic: String,
@@ -54,8 +62,11 @@ impl OutboxRelay {
         topic: String,
         wake: Arc<Notify>,
         settings: RelaySettings,
+        message_timeout: Duration,
     ) -> Self {
         OutboxRelay {
+            owner: format!("relay-{}", uuid::Uuid::new_v4().simple()),
+            lease: message_timeout * 2 + Duration::from_secs(5),
             store,
             producer,
             topic,
@@ -104,6 +115,9 @@ impl OutboxRelay {
         {
             tracing::warn!(error = %e, "producer flush on shutdown failed");
         }
+        if let Err(e) = self.store.release_all(&self.owner).await {
+            tracing::warn!(error = %e, "cannot release leases; other instances wait for them to expire");
+        }
         report.left_pending = self.store.backlog().await.unwrap_or(0);
         tracing::info!(?report, "outbox relay stopped");
         report
@@ -115,7 +129,7 @@ impl OutboxRelay {
         loop {
             let batch = self
                 .store
-                .pending(self.settings.batch_size)
+                .claim_pending(&self.owner, self.lease, self.settings.batch_size)
                 .await
                 .map_err(|e| tracing::warn!(error = %e, "cannot read the outbox"))?;
             if batch.is_empty() {
@@ -126,12 +140,15 @@ impl OutboxRelay {
             for (pending, acknowledged) in batch.iter().zip(outcomes) {
                 failed |= acknowledged.len() < pending.entries.len();
                 if acknowledged.is_empty() {
+                    if let Err(e) = self.store.release(&self.owner, &pending.customer_id).await {
+                        tracing::warn!(error = %e, "cannot release lease; it will expire");
+                    }
                     continue;
                 }
                 report.published += acknowledged.len() as u64;
                 if let Err(e) = self
                     .store
-                    .mark_published(&pending.customer_id, &acknowledged)
+                    .mark_published(&self.owner, &pending.customer_id, &acknowledged)
                     .await
                 {
                     tracing::warn!(error = %e, customer_id = %pending.customer_id,

@@ -12,6 +12,9 @@
 
 mod document;
 
+use std::time::Duration;
+
+use chrono::Utc;
 use futures::TryStreamExt;
 use mongodb::bson::{self, doc};
 use mongodb::options::IndexOptions;
@@ -91,7 +94,7 @@ impl CustomerStore {
     pub async fn upsert(&self, submission: CustomerSubmission) -> Result<Upserted> {
         let id = submission.id.as_str().to_owned();
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let now = chrono::Utc::now();
+            let now = Utc::now();
             match self.collection.find_one(doc! { "_id": &id }).await? {
                 None => {
                     let customer = Customer::create(submission.clone());
@@ -174,34 +177,59 @@ impl CustomerStore {
             .collect()
     }
 
-    /// Up to `limit` customers that have events waiting to be published.
+    /// Claims up to `limit` customers that have events waiting and whose relay
+    /// lease is free or expired, for `owner` during `lease`, and returns their
+    /// pending events oldest first. Only the lease holder publishes a
+    /// customer's events, so several relay instances never interleave them.
     #[tracing::instrument(skip(self))]
-    pub async fn pending(&self, limit: i64) -> Result<Vec<PendingEvents>> {
-        let documents: Vec<CustomerDocument> = self
+    pub async fn claim_pending(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<Vec<PendingEvents>> {
+        let now = Utc::now().timestamp_millis();
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let candidates: Vec<CustomerDocument> = self
             .collection
-            .find(doc! { "pendingEvents": { "$gt": 0 } })
+            .find(doc! { "pendingEvents": { "$gt": 0 }, "leaseUntilMs": { "$lt": now } })
             .limit(limit)
             .await?
             .try_collect()
             .await?;
-        Ok(documents
-            .into_iter()
-            .filter(|d| !d.outbox.is_empty())
-            .map(|d| {
-                let mut entries = d.outbox;
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            // Compare-and-set on the lease value we saw: of several relays that
+            // saw the same expired lease, exactly one wins.
+            let result = self
+                .collection
+                .update_one(
+                    doc! { "_id": &candidate.id, "leaseUntilMs": candidate.lease_until_ms },
+                    doc! { "$set": { "leaseOwner": owner, "leaseUntilMs": until } },
+                )
+                .await?;
+            if result.matched_count == 1 && !candidate.outbox.is_empty() {
+                let mut entries = candidate.outbox;
                 entries.sort_by_key(|e| e.version);
-                PendingEvents {
-                    customer_id: d.id,
+                claimed.push(PendingEvents {
+                    customer_id: candidate.id,
                     entries,
-                }
-            })
-            .collect())
+                });
+            }
+        }
+        Ok(claimed)
     }
 
-    /// Removes the acknowledged events from the customer's outbox. A concurrent
-    /// change may have added events meanwhile; those stay.
+    /// Removes the acknowledged events from the customer's outbox and releases
+    /// `owner`'s lease. A concurrent change may have added events meanwhile;
+    /// those stay. If another relay holds the lease now, nothing is changed.
     #[tracing::instrument(skip(self, acknowledged))]
-    pub async fn mark_published(&self, customer_id: &str, acknowledged: &[String]) -> Result<()> {
+    pub async fn mark_published(
+        &self,
+        owner: &str,
+        customer_id: &str,
+        acknowledged: &[String],
+    ) -> Result<()> {
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let Some(stored) = self
                 .collection
@@ -210,6 +238,10 @@ impl CustomerStore {
             else {
                 return Ok(());
             };
+            if stored.lease_owner != owner {
+                tracing::warn!(customer_id, "lease lost before the outbox was updated");
+                return Ok(());
+            }
             let remaining: Vec<OutboxEntry> = stored
                 .outbox
                 .into_iter()
@@ -218,11 +250,13 @@ impl CustomerStore {
             let update = doc! { "$set": {
                 "pendingEvents": document::pending_count(&remaining),
                 "outbox": bson::to_bson(&remaining).map_err(|e| StoreError::Mongo(e.into()))?,
+                "leaseOwner": "",
+                "leaseUntilMs": 0_i64,
             }};
             let result = self
                 .collection
                 .update_one(
-                    doc! { "_id": customer_id, "version": stored.version },
+                    doc! { "_id": customer_id, "version": stored.version, "leaseOwner": owner },
                     update,
                 )
                 .await?;
@@ -231,6 +265,30 @@ impl CustomerStore {
             }
         }
         Err(StoreError::Contended(customer_id.to_owned()))
+    }
+
+    /// Gives up every lease `owner` holds (on shutdown), so other instances can
+    /// take over at once instead of waiting for the leases to expire.
+    pub async fn release_all(&self, owner: &str) -> Result<u64> {
+        let result = self
+            .collection
+            .update_many(
+                doc! { "leaseOwner": owner },
+                doc! { "$set": { "leaseOwner": "", "leaseUntilMs": 0_i64 } },
+            )
+            .await?;
+        Ok(result.modified_count)
+    }
+
+    /// Gives up `owner`'s lease on a customer, so any relay may retry it.
+    pub async fn release(&self, owner: &str, customer_id: &str) -> Result<()> {
+        self.collection
+            .update_one(
+                doc! { "_id": customer_id, "leaseOwner": owner },
+                doc! { "$set": { "leaseOwner": "", "leaseUntilMs": 0_i64 } },
+            )
+            .await?;
+        Ok(())
     }
 
     /// Number of customers with unpublished events.

@@ -178,3 +178,53 @@ async fn history_lists_every_change_in_order_with_the_published_event_ids() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn two_instances_publish_every_change_once_and_in_order_per_customer() {
+    const CUSTOMERS: usize = 20;
+    const CHANGES: usize = 6;
+    let settings = fresh_settings().await;
+    let first = TestApp::spawn_with(settings.clone()).await;
+    let second = TestApp::spawn_with(settings).await;
+    let instances = [&first, &second];
+    let writers = (0..CUSTOMERS).map(|c| async move {
+        let mut body = kit::seed_customer(&format!("m-{c:02}"));
+        for change in 0..CHANGES {
+            body["name"]["lastName"] = format!("L{change}").into();
+            // Alternate instances so both relays see every customer.
+            let status = instances[(c + change) % 2]
+                .post_customer(&body)
+                .await
+                .status();
+            assert!(status.is_success(), "{status}");
+        }
+    });
+    futures::future::join_all(writers).await;
+
+    let records = kit::read_records(first.topic(), CUSTOMERS * CHANGES, WITHIN).await;
+    let mut by_customer: std::collections::BTreeMap<Vec<u8>, Vec<(i32, u64)>> = Default::default();
+    for r in &records {
+        let version = CustomerChangeEnvelope::decode(r.payload().expect("payload"))
+            .expect("event")
+            .data
+            .version;
+        by_customer
+            .entry(r.key().expect("key").to_vec())
+            .or_default()
+            .push((r.partition(), version));
+    }
+    assert_eq!(by_customer.len(), CUSTOMERS);
+    let expected: Vec<u64> = (1..=CHANGES as u64).collect();
+    for (key, seen) in by_customer {
+        let versions: Vec<u64> = seen.iter().map(|(_, v)| *v).collect();
+        assert_eq!(
+            versions,
+            expected,
+            "customer {}",
+            String::from_utf8_lossy(&key)
+        );
+        assert!(seen.iter().all(|(p, _)| *p == seen[0].0));
+    }
+    first.stop().await;
+    second.stop().await;
+}
