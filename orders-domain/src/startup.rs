@@ -32,6 +32,10 @@ impl Application {
             .await
             .context("invalid MongoDB settings")?;
         let store = CustomerOrdersStore::new(&database, &settings.mongodb.collection);
+        store
+            .init()
+            .await
+            .context("cannot reach MongoDB to initialise the replica pointer")?;
 
         let consumer: StreamConsumer = kafka::client_config(&settings.kafka)
             .set("group.id", &settings.consumer.group_id)

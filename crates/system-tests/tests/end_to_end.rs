@@ -139,7 +139,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
 
     for (database, collection) in [
         (&accounts_db, "customer_accounts"),
-        (&orders_db, "customer_orders"),
+        (&orders_db, "customer_orders_replica_1"),
     ] {
         let stored = kit::mongo_database(database)
             .await

@@ -10,7 +10,7 @@ use serde_json::json;
 use shared_events::{Address, Contact, Name};
 
 use super::error::ApiError;
-use crate::store::{CustomerOrdersDocument, CustomerOrdersStore};
+use crate::store::{CustomerOrders, CustomerOrdersStore};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -39,15 +39,15 @@ pub struct CustomerOrdersResponse {
     pub orders: Vec<serde_json::Value>,
 }
 
-impl From<CustomerOrdersDocument> for CustomerOrdersResponse {
-    fn from(d: CustomerOrdersDocument) -> Self {
+impl From<CustomerOrders> for CustomerOrdersResponse {
+    fn from(c: CustomerOrders) -> Self {
         CustomerOrdersResponse {
-            id: d.id,
-            version: d.version,
-            name: d.name,
-            contact: d.contact,
-            addresses: d.addresses,
-            orders: d
+            id: c.customer.id,
+            version: c.customer.version,
+            name: c.customer.name,
+            contact: c.customer.contact,
+            addresses: c.customer.addresses,
+            orders: c
                 .orders
                 .into_iter()
                 .map(|o| Bson::Document(o).into_relaxed_extjson())

@@ -1,20 +1,31 @@
-//! MongoDB storage of `CustomerOrders`: the customer replica fields and the orders
-//! this service owns, in one document per customer.
+//! MongoDB storage of the orders service.
 //!
-//! The projection writes only `name`, `contact`, `addresses`, `version` and
-//! `updatedAt`, with a filter `version < incoming`, so the version guard is
-//! enforced by the database atomically, even with several consumers. `orders` is
-//! set only when the document is first inserted.
+//! Three kinds of collection, so that rebuilding the customer replica can never
+//! lose an order:
+//!
+//! - **owned orders**, `<collection>` (seed default `customer.orders`): one
+//!   document per customer `{_id, orders: [...]}`. This service is the system of
+//!   record for it; the projection never writes it.
+//! - **replica generations**, `<collection>_replica_<n>`: the customer fields
+//!   replicated from accounts, `{_id, version, name, contact, addresses}`. A
+//!   rebuild fills generation n+1 from the event store while generation n keeps
+//!   serving.
+//! - **meta**, `<collection>_meta`: the pointer to the active replica generation.
+//!   The projector and every read look it up per operation, so switching it
+//!   switches reads and writes atomically.
+
+mod replica;
 
 use futures::TryStreamExt;
-use mongodb::bson::{self, Bson, Document, doc};
+use mongodb::bson::{Document, doc};
 use mongodb::{Collection, Database};
 use platform_infra::mongo::is_duplicate_key;
 use platform_infra::paging::Paging;
 use serde::{Deserialize, Serialize};
-use shared_events::{Address, Contact, CustomerChangeEvent, Name};
+use shared_events::CustomerChangeEvent;
 
 use crate::domain::ApplyOutcome;
+pub use replica::{ReplicaCollection, ReplicaDocument};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +33,9 @@ pub enum StoreError {
     #[error("MongoDB operation failed")]
     Mongo(#[from] mongodb::error::Error),
     #[error("cannot encode the replica update")]
-    Encode(#[from] bson::ser::Error),
+    Encode(#[from] mongodb::bson::ser::Error),
+    #[error("the replica pointer is missing or unreadable")]
+    NoPointer,
 }
 
 impl StoreError {
@@ -31,92 +44,156 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Mongo(e) => platform_infra::mongo::is_transient(e),
-            StoreError::Encode(_) => false,
+            StoreError::Encode(_) | StoreError::NoPointer => false,
         }
     }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// A customer with its orders, as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CustomerOrdersDocument {
+/// `_id` of the pointer document in the meta collection.
+const POINTER_ID: &str = "customer-replica";
+
+/// The active replica generation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaPointer {
+    #[serde(rename = "_id")]
+    id: String,
+    pub generation: i64,
+    pub collection: String,
+}
+
+/// A customer with the orders this service owns, as the API shows it.
+#[derive(Debug, Clone)]
+pub struct CustomerOrders {
+    pub customer: ReplicaDocument,
+    pub orders: Vec<Document>,
+}
+
+/// The orders a customer placed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OwnedOrdersDocument {
     #[serde(rename = "_id")]
     pub id: String,
-    pub version: i64,
-    pub name: Name,
-    pub contact: Contact,
-    #[serde(default)]
-    pub addresses: Vec<Address>,
-    /// Owned by this service; the projection never writes it after insertion.
     #[serde(default)]
     pub orders: Vec<Document>,
 }
 
-/// The `customer.orders` collection.
+/// The orders service's collections.
 #[derive(Debug, Clone)]
 pub struct CustomerOrdersStore {
-    typed: Collection<CustomerOrdersDocument>,
-    raw: Collection<Document>,
+    database: Database,
+    base: String,
+    owned: Collection<OwnedOrdersDocument>,
+    meta: Collection<ReplicaPointer>,
 }
 
 impl CustomerOrdersStore {
+    /// `collection` is the owned-orders collection; the others are named after it.
     pub fn new(database: &Database, collection: &str) -> Self {
         CustomerOrdersStore {
-            typed: database.collection(collection),
-            raw: database.collection(collection),
+            database: database.clone(),
+            base: collection.to_owned(),
+            owned: database.collection(collection),
+            meta: database.collection(&format!("{collection}_meta")),
         }
     }
 
-    /// Applies a change event if its version is newer than the stored one.
-    #[tracing::instrument(skip_all, fields(customer_id = %event.id, version = event.version))]
-    pub async fn apply(&self, event: &CustomerChangeEvent) -> Result<ApplyOutcome> {
-        let version = i64::try_from(event.version).unwrap_or(i64::MAX);
-        let fields = doc! {
-            "version": version,
-            "name": bson::to_bson(&event.name)?,
-            "contact": bson::to_bson(&event.contact)?,
-            "addresses": bson::to_bson(&event.addresses)?,
-            "updatedAt": chrono::Utc::now().to_rfc3339(),
+    /// The replica collection of `generation`.
+    pub fn replica(&self, generation: i64) -> ReplicaCollection {
+        ReplicaCollection::new(
+            &self.database,
+            &format!("{}_replica_{generation}", self.base),
+            generation,
+        )
+    }
+
+    /// Creates the pointer to generation 1 unless one exists.
+    #[tracing::instrument(skip(self))]
+    pub async fn init(&self) -> Result<()> {
+        let first = self.replica(1);
+        let pointer = ReplicaPointer {
+            id: POINTER_ID.to_owned(),
+            generation: first.generation(),
+            collection: first.name().to_owned(),
         };
-        let updated = self
-            .raw
-            .update_one(
-                doc! { "_id": &event.id, "version": { "$lt": version } },
-                doc! { "$set": fields.clone() },
-            )
-            .await?;
-        if updated.matched_count == 1 {
-            return Ok(ApplyOutcome::Updated);
-        }
-        let mut document = fields;
-        document.insert("_id", &event.id);
-        document.insert("orders", Bson::Array(Vec::new()));
-        match self.raw.insert_one(document).await {
-            Ok(_) => Ok(ApplyOutcome::Inserted),
-            Err(e) if is_duplicate_key(&e) => Ok(ApplyOutcome::Stale),
+        match self.meta.insert_one(&pointer).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// One customer with its orders.
+    /// The replica generation reads and the projector use now.
+    pub async fn active_replica(&self) -> Result<ReplicaCollection> {
+        let pointer = self
+            .meta
+            .find_one(doc! { "_id": POINTER_ID })
+            .await?
+            .ok_or(StoreError::NoPointer)?;
+        Ok(self.replica(pointer.generation))
+    }
+
+    /// Points reads and the projector at `to`, if the active generation is still
+    /// `from` (compare-and-set). Returns whether the switch happened.
+    #[tracing::instrument(skip(self, to), fields(to = to.name()))]
+    pub async fn switch_replica(&self, from: i64, to: &ReplicaCollection) -> Result<bool> {
+        let result = self
+            .meta
+            .update_one(
+                doc! { "_id": POINTER_ID, "generation": from },
+                doc! { "$set": { "generation": to.generation(), "collection": to.name() } },
+            )
+            .await?;
+        Ok(result.matched_count == 1)
+    }
+
+    /// Applies a change event to the active replica (see
+    /// [`ReplicaCollection::apply`]).
+    pub async fn apply(&self, event: &CustomerChangeEvent) -> Result<ApplyOutcome> {
+        self.active_replica().await?.apply(event).await
+    }
+
+    /// One customer with its orders, if the customer is in the replica.
     #[tracing::instrument(skip(self))]
-    pub async fn get(&self, id: &str) -> Result<Option<CustomerOrdersDocument>> {
-        Ok(self.typed.find_one(doc! { "_id": id }).await?)
+    pub async fn get(&self, id: &str) -> Result<Option<CustomerOrders>> {
+        let Some(customer) = self.active_replica().await?.get(id).await? else {
+            return Ok(None);
+        };
+        let orders = self
+            .owned
+            .find_one(doc! { "_id": id })
+            .await?
+            .map(|o| o.orders)
+            .unwrap_or_default();
+        Ok(Some(CustomerOrders { customer, orders }))
     }
 
     /// A page of customers with their orders, ordered by customer id.
     #[tracing::instrument(skip(self))]
-    pub async fn list(&self, paging: Paging) -> Result<Vec<CustomerOrdersDocument>> {
-        Ok(self
-            .typed
-            .find(doc! {})
-            .sort(doc! { "_id": 1 })
-            .skip(paging.offset)
-            .limit(i64::from(paging.limit))
+    pub async fn list(&self, paging: Paging) -> Result<Vec<CustomerOrders>> {
+        let customers = self.active_replica().await?.page(paging).await?;
+        let ids: Vec<&str> = customers.iter().map(|c| c.id.as_str()).collect();
+        let mut owned: std::collections::HashMap<String, Vec<Document>> = self
+            .owned
+            .find(doc! { "_id": { "$in": ids } })
             .await?
-            .try_collect()
-            .await?)
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o.orders))
+            .collect();
+        Ok(customers
+            .into_iter()
+            .map(|customer| {
+                let orders = owned.remove(&customer.id).unwrap_or_default();
+                CustomerOrders { customer, orders }
+            })
+            .collect())
+    }
+
+    /// The owned-orders collection, for code that places orders.
+    pub fn owned_orders(&self) -> &Collection<OwnedOrdersDocument> {
+        &self.owned
     }
 }

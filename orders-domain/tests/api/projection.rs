@@ -68,6 +68,7 @@ async fn replica_updates_never_touch_the_orders_the_service_owns() {
             doc! { "_id": "c-2" },
             doc! { "$set": { "orders": [ { "guid": "order-1", "orderItems": [] } ] } },
         )
+        .upsert(true)
         .await
         .expect("order stored");
     app.produce_change("c-2", 2, "After", None).await;

@@ -1,0 +1,117 @@
+//! One generation of the customer replica.
+//!
+//! The projection writes `name`, `contact`, `addresses`, `version` and
+//! `updatedAt` with a filter `version < incoming`, so the version guard is
+//! enforced by the database atomically, even with several consumers or a
+//! rebuild applying the same events.
+
+use futures::TryStreamExt;
+use mongodb::bson::{self, Document, doc};
+use mongodb::{Collection, Database};
+use platform_infra::mongo::is_duplicate_key;
+use platform_infra::paging::Paging;
+use serde::{Deserialize, Serialize};
+use shared_events::{Address, Contact, CustomerChangeEvent, Name};
+
+use super::Result;
+use crate::domain::ApplyOutcome;
+
+/// A replicated customer, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaDocument {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub version: i64,
+    pub name: Name,
+    pub contact: Contact,
+    #[serde(default)]
+    pub addresses: Vec<Address>,
+}
+
+/// A replica collection of one generation.
+#[derive(Debug, Clone)]
+pub struct ReplicaCollection {
+    name: String,
+    generation: i64,
+    raw: Collection<Document>,
+    typed: Collection<ReplicaDocument>,
+}
+
+impl ReplicaCollection {
+    pub fn new(database: &Database, name: &str, generation: i64) -> Self {
+        ReplicaCollection {
+            name: name.to_owned(),
+            generation,
+            raw: database.collection(name),
+            typed: database.collection(name),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    /// Applies a change event if its version is newer than the stored one.
+    #[tracing::instrument(skip_all, fields(collection = %self.name, customer_id = %event.id, version = event.version))]
+    pub async fn apply(&self, event: &CustomerChangeEvent) -> Result<ApplyOutcome> {
+        let version = i64::try_from(event.version).unwrap_or(i64::MAX);
+        let fields = doc! {
+            "version": version,
+            "name": bson::to_bson(&event.name)?,
+            "contact": bson::to_bson(&event.contact)?,
+            "addresses": bson::to_bson(&event.addresses)?,
+            "updatedAt": chrono::Utc::now().to_rfc3339(),
+        };
+        let updated = self
+            .raw
+            .update_one(
+                doc! { "_id": &event.id, "version": { "$lt": version } },
+                doc! { "$set": fields.clone() },
+            )
+            .await?;
+        if updated.matched_count == 1 {
+            return Ok(ApplyOutcome::Updated);
+        }
+        let mut document = fields;
+        document.insert("_id", &event.id);
+        match self.raw.insert_one(document).await {
+            Ok(_) => Ok(ApplyOutcome::Inserted),
+            Err(e) if is_duplicate_key(&e) => Ok(ApplyOutcome::Stale),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One replicated customer.
+    pub async fn get(&self, id: &str) -> Result<Option<ReplicaDocument>> {
+        Ok(self.typed.find_one(doc! { "_id": id }).await?)
+    }
+
+    /// A page of replicated customers ordered by id.
+    pub async fn page(&self, paging: Paging) -> Result<Vec<ReplicaDocument>> {
+        Ok(self
+            .typed
+            .find(doc! {})
+            .sort(doc! { "_id": 1 })
+            .skip(paging.offset)
+            .limit(i64::from(paging.limit))
+            .await?
+            .try_collect()
+            .await?)
+    }
+
+    /// Every replicated customer, ordered by id (for comparing replicas).
+    pub async fn all(&self) -> Result<Vec<ReplicaDocument>> {
+        Ok(self
+            .typed
+            .find(doc! {})
+            .sort(doc! { "_id": 1 })
+            .await?
+            .try_collect()
+            .await?)
+    }
+}
