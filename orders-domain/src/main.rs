@@ -1,13 +1,60 @@
-//! The orders service binary: load settings, start, wait for a signal.
+//! The orders service binary.
+//!
+//! - `orders-domain` (or `orders-domain serve`): run the service until SIGINT or
+//!   SIGTERM.
+//! - `orders-domain rebuild`: rebuild the customer replica from the event store
+//!   and switch reads to it, while running instances keep serving.
+//! - `orders-domain redrive-dlt`: republish dead letters to the change topic.
 
+use clap::{Parser, Subcommand};
+use orders_domain::messaging::{Progress, rebuild, redrive_dead_letters};
 use orders_domain::{Application, Settings};
 use platform_infra::{shutdown, telemetry};
 
+#[derive(Parser)]
+#[command(about = "The orders service; settings come from APP__… variables (see README)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Rebuild the customer replica from offset 0 and switch reads to it.
+    Rebuild,
+    /// Republish the dead-letter topic's records to the change topic.
+    RedriveDlt,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     let settings = Settings::load()?;
     telemetry::init(&settings.log);
-    let shutdown = shutdown::on_signal();
-    let app = Application::build(settings, shutdown).await?;
-    app.wait().await.map(|_| ())
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(settings, shutdown::on_signal()).await?;
+            app.wait().await.map(|_| ())
+        }
+        Command::Rebuild => {
+            let report = rebuild(&settings, Progress::for_terminal()).await?;
+            println!(
+                "rebuilt generation {} ({}) from {} records ({} skipped) in {:.1?}; generation {} is kept",
+                report.generation,
+                report.collection,
+                report.records,
+                report.skipped,
+                report.elapsed,
+                report.previous_generation
+            );
+            Ok(())
+        }
+        Command::RedriveDlt => {
+            let count = redrive_dead_letters(&settings).await?;
+            println!("re-drove {count} dead letters");
+            Ok(())
+        }
+    }
 }

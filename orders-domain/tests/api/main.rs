@@ -2,5 +2,6 @@
 //! back through the HTTP API and the MongoDB driver.
 
 mod helpers;
+mod operations;
 mod projection;
 mod reads;

@@ -1,0 +1,222 @@
+//! Rebuilding the customer replica from the event store.
+//!
+//! 1. Read `accounts.customer.change` from offset 0 with a consumer of its own
+//!    (no group offsets are touched) into a fresh replica generation, up to the
+//!    end the topic had when the rebuild started.
+//! 2. Switch the active-replica pointer to the new generation (compare-and-set).
+//!    From then on reads, and every projector instance, use it.
+//! 3. Read on up to the end the topic has *after* the switch. A live projector
+//!    that looked up the pointer before the switch may still have written an
+//!    event to the old generation; that event was in the topic before the switch,
+//!    so this catch-up applies it to the new generation too (the version guard
+//!    makes the double application harmless).
+//!
+//! The live projector keeps running throughout, and the orders the service owns
+//! live in their own collection, so a rebuild never touches them. The old
+//! generation is kept for inspection.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use shared_events::CustomerChangeEnvelope;
+
+use super::offsets::{ReadProgress, topic_ends};
+use crate::settings::Settings;
+use crate::store::{CustomerOrdersStore, ReplicaCollection};
+
+/// What a rebuild did.
+#[derive(Debug, Clone)]
+pub struct RebuildReport {
+    pub previous_generation: i64,
+    pub generation: i64,
+    pub collection: String,
+    /// Records read from the topic.
+    pub records: u64,
+    /// Records that were not valid events (the live consumer dead-lettered them).
+    pub skipped: u64,
+    pub elapsed: Duration,
+}
+
+/// How progress is shown: a bar on a terminal, log lines otherwise.
+pub enum Progress {
+    Bar(ProgressBar),
+    Log { last: Instant },
+    Silent,
+}
+
+impl Progress {
+    /// A bar when stderr is a terminal, else periodic log lines.
+    pub fn for_terminal() -> Progress {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            Progress::Bar(bar)
+        } else {
+            Progress::Log {
+                last: Instant::now(),
+            }
+        }
+    }
+
+    fn update(&mut self, stage: &str, done: u64, remaining: u64) {
+        match self {
+            Progress::Bar(bar) => {
+                bar.set_message(stage.to_owned());
+                bar.set_length(done + remaining);
+                bar.set_position(done);
+            }
+            Progress::Log { last } => {
+                if last.elapsed() >= Duration::from_secs(2) || remaining == 0 {
+                    *last = Instant::now();
+                    tracing::info!(stage, done, remaining, "rebuild progress");
+                }
+            }
+            Progress::Silent => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish();
+        }
+    }
+}
+
+/// Rebuilds the replica into the next generation and switches to it.
+pub async fn rebuild(settings: &Settings, mut progress: Progress) -> anyhow::Result<RebuildReport> {
+    let started = Instant::now();
+    let database =
+        platform_infra::mongo::connect(&settings.mongodb, "orders-domain-rebuild").await?;
+    let store = CustomerOrdersStore::new(&database, &settings.mongodb.collection);
+    store.init().await?;
+    let previous = store.active_replica().await?;
+    let target = store.replica(previous.generation() + 1);
+    database
+        .collection::<mongodb::bson::Document>(target.name())
+        .drop()
+        .await
+        .context("cannot clear the target collection")?;
+    tracing::info!(
+        from = previous.name(),
+        to = target.name(),
+        "rebuild started"
+    );
+
+    let topic = &settings.kafka.topic;
+    let base = platform_infra::kafka::client_config(&settings.kafka);
+    let consumer: StreamConsumer = base
+        .clone()
+        .set(
+            "group.id",
+            format!(
+                "{}-rebuild-{}",
+                settings.consumer.group_id,
+                uuid::Uuid::new_v4().simple()
+            ),
+        )
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("cannot create the rebuild consumer")?;
+    let ends = topic_ends(base.clone(), topic).await?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in ends.keys() {
+        assignment.add_partition_offset(topic, *partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+
+    let mut read = ReadProgress::new(BTreeMap::new(), ends);
+    let mut counts = (0u64, 0u64);
+    catch_up(
+        &consumer,
+        &target,
+        &mut read,
+        &mut counts,
+        &mut progress,
+        "replaying",
+    )
+    .await?;
+
+    if !store.switch_replica(previous.generation(), &target).await? {
+        bail!("another rebuild switched the replica first; this one is abandoned");
+    }
+    tracing::info!(
+        collection = target.name(),
+        "reads switched to the rebuilt replica"
+    );
+    read.extend_to(topic_ends(base, topic).await?);
+    catch_up(
+        &consumer,
+        &target,
+        &mut read,
+        &mut counts,
+        &mut progress,
+        "catching up",
+    )
+    .await?;
+    progress.finish();
+
+    let report = RebuildReport {
+        previous_generation: previous.generation(),
+        generation: target.generation(),
+        collection: target.name().to_owned(),
+        records: counts.0,
+        skipped: counts.1,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(?report, "rebuild finished");
+    Ok(report)
+}
+
+/// Applies records until `read` is done. `counts` is (records, skipped).
+async fn catch_up(
+    consumer: &StreamConsumer,
+    target: &ReplicaCollection,
+    read: &mut ReadProgress,
+    counts: &mut (u64, u64),
+    progress: &mut Progress,
+    stage: &str,
+) -> anyhow::Result<()> {
+    const IDLE_LIMIT: Duration = Duration::from_secs(30);
+    while !read.done() {
+        let message = tokio::time::timeout(IDLE_LIMIT, consumer.recv())
+            .await
+            .with_context(|| {
+                format!(
+                    "no record for {IDLE_LIMIT:?} with {} still to read",
+                    read.remaining()
+                )
+            })??;
+        counts.0 += 1;
+        match CustomerChangeEnvelope::decode(message.payload().unwrap_or_default()) {
+            Ok(event) => {
+                let mut backoff = Duration::from_millis(100);
+                loop {
+                    match target.apply(&event.data).await {
+                        Ok(_) => break,
+                        Err(e) if e.is_transient() => {
+                            tracing::warn!(error = %e, "MongoDB unavailable; retrying");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                        }
+                        Err(e) => {
+                            return Err(e).context("cannot apply an event to the new replica");
+                        }
+                    }
+                }
+            }
+            Err(_) => counts.1 += 1,
+        }
+        read.handled(message.partition(), message.offset());
+        progress.update(stage, counts.0, read.remaining());
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Operations: rebuilding the replica from the event store, re-driving dead letters.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use mongodb::bson::{Document, doc};
+use orders_domain::messaging::{Progress, rebuild, redrive_dead_letters};
+use orders_domain::store::CustomerOrdersStore;
+use platform_testkit as kit;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use shared_events::topics::{dead_letter_topic, headers};
+
+use crate::helpers::{COLLECTION, TestApp, change_event};
+
+#[tokio::test]
+async fn rebuild_while_events_flow_gives_the_live_state_keeps_orders_and_reads_never_fail() {
+    let app = Arc::new(TestApp::spawn().await);
+    const CUSTOMERS: u64 = 20;
+    for c in 0..CUSTOMERS {
+        for v in [1, 2, 1, 3] {
+            app.produce_change(&format!("r-{c:02}"), v, &format!("v{v}"), None)
+                .await;
+        }
+    }
+    for c in 0..CUSTOMERS {
+        app.replica_at_version(&format!("r-{c:02}"), 3).await;
+    }
+    app.db
+        .collection::<Document>(COLLECTION)
+        .update_one(
+            doc! { "_id": "r-00" },
+            doc! { "$set": { "orders": [ { "guid": "kept" } ] } },
+        )
+        .upsert(true)
+        .await
+        .expect("order stored");
+
+    // Reads keep going during the rebuild; every one must succeed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let (app, stop, reads) = (app.clone(), stop.clone(), reads.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let response = app.get("/orders/order/r-00").await;
+                assert!(
+                    response.status().is_success(),
+                    "read failed during rebuild: {}",
+                    response.status()
+                );
+                reads.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    // Writes keep going too: version 4 of every customer.
+    let writer = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            for c in 0..CUSTOMERS {
+                app.produce_change(&format!("r-{c:02}"), 4, "v4", None)
+                    .await;
+            }
+        })
+    };
+    let report = rebuild(&app.settings, Progress::Silent)
+        .await
+        .expect("rebuild succeeds");
+    writer.await.expect("writer");
+    for c in 0..CUSTOMERS {
+        app.replica_at_version(&format!("r-{c:02}"), 4).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    reader.await.expect("reads never failed");
+    assert!(reads.load(Ordering::Relaxed) > 0);
+    assert_eq!((report.previous_generation, report.generation), (1, 2));
+    assert!(report.records >= CUSTOMERS * 4);
+
+    let store = CustomerOrdersStore::new(&app.db, COLLECTION);
+    let active = store.active_replica().await.expect("pointer");
+    assert_eq!(active.generation(), 2);
+    let rebuilt = active.all().await.expect("rebuilt replica");
+    assert_eq!(rebuilt.len(), CUSTOMERS as usize);
+    for customer in &rebuilt {
+        assert_eq!(
+            (customer.version, customer.name.first_name.as_str()),
+            (4, "v4"),
+            "{}",
+            customer.id
+        );
+    }
+    let body: serde_json::Value = app
+        .get("/orders/order/r-00")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["orders"][0]["guid"], "kept");
+    match Arc::try_unwrap(app) {
+        Ok(app) => {
+            app.stop().await;
+        }
+        Err(_) => panic!("test app still shared"),
+    }
+}
+
+#[tokio::test]
+async fn redrive_republishes_each_dead_letter_once() {
+    let app = TestApp::spawn().await;
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", kit::kafka_brokers())
+        .create()
+        .expect("producer");
+    // A valid event that was dead-lettered earlier (say, during a bug).
+    let payload = change_event("d-1", 1, "Redriven").to_json_vec();
+    let dlt = dead_letter_topic(app.topic());
+    producer
+        .send(
+            FutureRecord::to(&dlt).key("d-1").payload(&payload).headers(
+                OwnedHeaders::new().insert(Header {
+                    key: headers::DLT_REASON,
+                    value: Some("bug of the day"),
+                }),
+            ),
+            Timeout::After(Duration::from_secs(10)),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("dead letter stored");
+
+    assert_eq!(
+        redrive_dead_letters(&app.settings).await.expect("re-drive"),
+        1
+    );
+    let body = app.replica_at_version("d-1", 1).await;
+    assert_eq!(body["name"]["firstName"], "Redriven");
+    assert_eq!(
+        redrive_dead_letters(&app.settings)
+            .await
+            .expect("second re-drive"),
+        0
+    );
+    app.stop().await;
+}
