@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context;
 use platform_infra::shutdown::CancellationToken;
 use platform_infra::{http, kafka, mongo};
-use rdkafka::producer::FutureProducer;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -37,19 +36,16 @@ impl Application {
             .ensure_indexes()
             .await
             .context("cannot reach MongoDB to create indexes")?;
-        let producer: FutureProducer = kafka::reliable_producer_config(&settings.kafka)
-            .create()
-            .context("invalid Kafka producer settings")?;
-
         let relay_wake = Arc::new(Notify::new());
         let relay = OutboxRelay::new(
             store.clone(),
-            producer,
+            kafka::reliable_producer_config(&settings.kafka),
             settings.kafka.topic.clone(),
             relay_wake.clone(),
             settings.relay.clone(),
             Duration::from_millis(settings.kafka.message_timeout_ms),
-        );
+        )
+        .context("invalid Kafka producer settings")?;
         let (listener, addr) = http::bind(&settings.http).await.with_context(|| {
             format!("cannot bind {}:{}", settings.http.host, settings.http.port)
         })?;

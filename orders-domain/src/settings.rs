@@ -30,6 +30,7 @@ group_id = "orders"
 auto_offset_reset = "earliest"
 max_apply_attempts = 5
 max_backoff_ms = 5000
+session_timeout_ms = 45000
 
 [log]
 format = "pretty"
@@ -57,6 +58,11 @@ pub struct ConsumerSettings {
     pub max_apply_attempts: u32,
     /// Longest pause between retries.
     pub max_backoff_ms: u64,
+    /// How long the group waits for a silent member before moving its
+    /// partitions to the others (a crashed instance's partitions are idle that
+    /// long). librdkafka's default, 45 s: with the local broker (tansu 0.6) a
+    /// shorter timeout left a restarted member without partitions.
+    pub session_timeout_ms: u64,
 }
 
 impl ConsumerSettings {

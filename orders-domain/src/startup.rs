@@ -42,6 +42,10 @@ impl Application {
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", &settings.consumer.auto_offset_reset)
+            .set(
+                "session.timeout.ms",
+                settings.consumer.session_timeout_ms.to_string(),
+            )
             .create()
             .context("invalid Kafka consumer settings")?;
         consumer

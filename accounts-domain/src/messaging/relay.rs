@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use platform_infra::shutdown::CancellationToken;
+use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
@@ -48,6 +49,8 @@ pub struct OutboxRelay {
     lease: Duration,
     store: CustomerStore,
     producer: FutureProducer,
+    /// To replace `producer` after failed deliveries.
+    producer_config: ClientConfig,
     topic: String,
     wake: Arc<Notify>,
     settings: RelaySettings,
@@ -58,27 +61,28 @@ impl OutboxRelay {
     /// published at once instead of at the next poll.
     pub fn new(
         store: CustomerStore,
-        producer: FutureProducer,
+        producer_config: ClientConfig,
         topic: String,
         wake: Arc<Notify>,
         settings: RelaySettings,
         message_timeout: Duration,
-    ) -> Self {
-        OutboxRelay {
+    ) -> anyhow::Result<Self> {
+        Ok(OutboxRelay {
             owner: format!("relay-{}", uuid::Uuid::new_v4().simple()),
             lease: message_timeout * 2 + Duration::from_secs(5),
             store,
-            producer,
+            producer: producer_config.create()?,
+            producer_config,
             topic,
             wake,
             settings,
-        }
+        })
     }
 
     /// Runs until `shutdown` is cancelled, then spends at most the configured
     /// drain time publishing what is still pending, and as much again flushing
     /// the producer.
-    pub async fn run(self, shutdown: CancellationToken) -> RelayReport {
+    pub async fn run(mut self, shutdown: CancellationToken) -> RelayReport {
         let mut report = RelayReport::default();
         let mut backoff = Duration::ZERO;
         loop {
@@ -125,7 +129,7 @@ impl OutboxRelay {
 
     /// Publishes batches until no customer has pending events. `Err` means a
     /// batch failed (already logged) and should be retried after a pause.
-    async fn drain(&self, report: &mut RelayReport) -> Result<(), ()> {
+    async fn drain(&mut self, report: &mut RelayReport) -> Result<(), ()> {
         loop {
             let batch = self
                 .store
@@ -157,7 +161,22 @@ impl OutboxRelay {
                 }
             }
             if failed {
+                self.renew_producer();
                 return Err(());
+            }
+        }
+    }
+
+    /// Replaces the producer after failed deliveries, so retries go out under a
+    /// fresh producer id instead of librdkafka bumping the old id's epoch; with
+    /// acknowledged events removed from the outbox already, nothing is lost, and
+    /// a duplicate is ignored by the projection. (tansu 0.6, the local broker,
+    /// fails on epoch bumps after a broker crash.)
+    fn renew_producer(&mut self) {
+        match self.producer_config.create() {
+            Ok(producer) => self.producer = producer,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot create a new producer; keeping the old one")
             }
         }
     }

@@ -59,6 +59,11 @@ impl LocalServer {
         }
     }
 
+    /// Where the server keeps its data and logs.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     fn logs(&self) -> PathBuf {
         self.data_dir.join("logs")
     }

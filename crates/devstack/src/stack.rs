@@ -134,10 +134,7 @@ async fn start_services(
     ports: StackPorts,
 ) -> anyhow::Result<Vec<Supervised>> {
     create_topics(&servers.broker.address()).await?;
-    let bin_dir = std::env::current_exe()?
-        .parent()
-        .map(Path::to_path_buf)
-        .context("devstack has no parent directory")?;
+    let bin_dir = bin_dir()?;
     let mut services: Vec<Supervised> = Vec::new();
     for (name, port, collection) in [
         ("accounts-domain", ports.accounts, "customer_accounts"),
@@ -202,6 +199,16 @@ pub mod test_env {
     pub const MONGODB_URI: &str = "PLATFORM_TEST_MONGODB_URI";
     pub const TANSU_BIN: &str = "PLATFORM_TEST_TANSU_BIN";
     pub const NX_27017_BIN: &str = "PLATFORM_TEST_NX_27017_BIN";
+    pub const ACCOUNTS_BIN: &str = "PLATFORM_TEST_ACCOUNTS_BIN";
+    pub const ORDERS_BIN: &str = "PLATFORM_TEST_ORDERS_BIN";
+}
+
+/// The directory of this executable, where cargo also puts the service binaries.
+fn bin_dir() -> anyhow::Result<PathBuf> {
+    std::env::current_exe()?
+        .parent()
+        .map(Path::to_path_buf)
+        .context("devstack has no parent directory")
 }
 
 /// `devstack test`: fresh servers on free ports, then `cargo nextest run`.
@@ -227,6 +234,8 @@ pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
         .env(test_env::MONGODB_URI, servers.mongo.address())
         .env(test_env::TANSU_BIN, &tools.tansu)
         .env(test_env::NX_27017_BIN, &tools.nx_27017)
+        .env(test_env::ACCOUNTS_BIN, bin_dir()?.join("accounts-domain"))
+        .env(test_env::ORDERS_BIN, bin_dir()?.join("orders-domain"))
         .status()
         .await;
     servers.stop().await;

@@ -120,9 +120,19 @@ pub fn assert_no_card_numbers(text: &str, what: &str) {
     }
 }
 
-/// Reads `topic` from the beginning with a fresh consumer group until `count`
-/// records arrived, or panics after `within`.
+/// Reads `topic` of the test broker from the beginning with a fresh consumer
+/// group until `count` records arrived, or panics after `within`.
 pub async fn read_records(
+    topic: &str,
+    count: usize,
+    within: Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    read_records_from(&kafka_brokers(), topic, count, within).await
+}
+
+/// [`read_records`] from the broker at `brokers`.
+pub async fn read_records_from(
+    brokers: &str,
     topic: &str,
     count: usize,
     within: Duration,
@@ -130,7 +140,7 @@ pub async fn read_records(
     use rdkafka::consumer::{Consumer, StreamConsumer};
 
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
+        .set("bootstrap.servers", brokers)
         .set("group.id", unique("test_reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
@@ -224,4 +234,40 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The committed offsets (`partition → offset`) of `group` on partitions
+/// `0..partitions` of `topic`; partitions without a commit are absent.
+pub async fn committed_offsets(
+    brokers: &str,
+    group: &str,
+    topic: &str,
+    partitions: usize,
+) -> std::collections::BTreeMap<i32, i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let (brokers, group, topic) = (brokers.to_owned(), group.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", &group)
+            .create()
+            .expect("consumer");
+        let mut list = rdkafka::TopicPartitionList::new();
+        for p in 0..partitions {
+            list.add_partition(&topic, i32::try_from(p).expect("partition"));
+        }
+        let committed = consumer
+            .committed_offsets(list, Duration::from_secs(10))
+            .unwrap_or_default();
+        committed
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect()
+    })
+    .await
+    .expect("join")
 }

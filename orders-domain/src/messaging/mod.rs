@@ -1,12 +1,13 @@
 //! Kafka side of the orders service.
 
 mod dead_letter;
-mod offsets;
+pub mod offsets;
 mod projector;
 mod rebuild;
 mod redrive;
 
 pub use dead_letter::DeadLetterPublisher;
+pub use offsets::topic_ends;
 pub use projector::{ProjectorReport, ReplicaProjector};
 pub use rebuild::{Progress, RebuildReport, rebuild};
 pub use redrive::redrive_dead_letters;

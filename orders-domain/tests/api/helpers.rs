@@ -47,6 +47,7 @@ impl TestApp {
                 auto_offset_reset: "earliest".into(),
                 max_apply_attempts: 3,
                 max_backoff_ms: 500,
+                session_timeout_ms: 45_000,
             },
             log: kit::log_settings(),
         };
