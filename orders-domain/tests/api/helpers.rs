@@ -32,6 +32,11 @@ pub struct TestApp {
 impl TestApp {
     /// A service with a fresh 3-partition topic, its DLT, a database and a group.
     pub async fn spawn() -> TestApp {
+        TestApp::spawn_with_mongodb(None).await
+    }
+
+    /// Like [`TestApp::spawn`], on the MongoDB server at `uri` if given.
+    pub async fn spawn_with_mongodb(uri: Option<String>) -> TestApp {
         let topic = kit::unique("orders_test_change");
         kit::create_topic(&topic, 3).await;
         kit::create_topic(&dead_letter_topic(&topic), 1).await;
@@ -51,6 +56,10 @@ impl TestApp {
             },
             log: kit::log_settings(),
         };
+        let mut settings = settings;
+        if let Some(uri) = uri {
+            settings.mongodb.uri = uri.into();
+        }
         platform_infra::telemetry::init(&settings.log);
         let shutdown = CancellationToken::new();
         let app = Application::build(settings.clone(), shutdown.clone())
@@ -63,7 +72,12 @@ impl TestApp {
         TestApp {
             base: format!("http://{}", app.addr()),
             client: reqwest::Client::new(),
-            db: kit::mongo_database(&settings.mongodb.database).await,
+            db: mongodb::Client::with_uri_str(secrecy::ExposeSecret::expose_secret(
+                &settings.mongodb.uri,
+            ))
+            .await
+            .expect("mongodb client")
+            .database(&settings.mongodb.database),
             settings,
             producer,
             shutdown,

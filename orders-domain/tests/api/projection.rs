@@ -162,3 +162,33 @@ async fn offsets_of_handled_records_are_committed_on_shutdown() {
     .expect("join");
     assert_eq!(committed, [2, 1, 1]);
 }
+
+#[tokio::test]
+async fn a_mongodb_outage_is_waited_out_without_dead_lettering_or_skipping() {
+    let mut mongo = kit::PrivateServer::mongo().await;
+    let app = TestApp::spawn_with_mongodb(Some(mongo.server.address())).await;
+    app.produce_change("o-1", 1, "Before", Some(0)).await;
+    app.replica_at_version("o-1", 1).await;
+
+    mongo.server.stop().await;
+    app.produce_change("o-1", 2, "During", Some(0)).await;
+    app.produce_change("o-2", 1, "After", Some(0)).await;
+    // While MongoDB is down the API answers 503, and nothing is skipped.
+    kit::eventually(
+        Duration::from_secs(20),
+        "a 503 while MongoDB is down",
+        || async {
+            (app.get("/orders/order/o-1").await.status()
+                == reqwest::StatusCode::SERVICE_UNAVAILABLE)
+                .then_some(())
+        },
+    )
+    .await;
+    mongo.server.restart().await.expect("mongo restarts");
+
+    let body = app.replica_at_version("o-1", 2).await;
+    assert_eq!(body["name"]["firstName"], "During");
+    app.replica_at_version("o-2", 1).await;
+    let report = app.stop().await;
+    assert_eq!((report.applied, report.dead_lettered), (3, 0));
+}
