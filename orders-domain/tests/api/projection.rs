@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
 use platform_testkit as kit;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use serde_json::Value;
 use shared_events::topics::{dead_letter_topic, headers};
 
@@ -136,30 +135,10 @@ async fn offsets_of_handled_records_are_committed_on_shutdown() {
     let group = app.settings.consumer.group_id.clone();
     app.stop().await;
 
-    let committed = tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", kit::kafka_brokers())
-            .set("group.id", &group)
-            .create()
-            .expect("consumer");
-        let mut partitions = TopicPartitionList::new();
-        for p in 0..3 {
-            partitions.add_partition(&topic, p);
-        }
-        let committed = consumer
-            .committed_offsets(partitions, Duration::from_secs(10))
-            .expect("committed offsets");
-        (0..3)
-            .map(
-                |p| match committed.find_partition(&topic, p).map(|e| e.offset()) {
-                    Some(Offset::Offset(o)) => o,
-                    _ => -1,
-                },
-            )
-            .collect::<Vec<i64>>()
-    })
-    .await
-    .expect("join");
+    let committed = kit::committed_offsets(&kit::kafka_brokers(), &group, &topic, 3).await;
+    let committed: Vec<i64> = (0..3)
+        .map(|p| committed.get(&p).copied().unwrap_or(-1))
+        .collect();
     assert_eq!(committed, [2, 1, 1]);
 }
 
