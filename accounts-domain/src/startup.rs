@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use platform_infra::health::HealthChecks;
 use platform_infra::shutdown::CancellationToken;
 use platform_infra::{http, kafka, mongo};
 use tokio::sync::Notify;
@@ -49,7 +50,16 @@ impl Application {
         let (listener, addr) = http::bind(&settings.http).await.with_context(|| {
             format!("cannot bind {}:{}", settings.http.host, settings.http.port)
         })?;
-        let app = http::with_standard_layers(router(AppState { store, relay_wake }));
+        let health = HealthChecks::new(
+            "accounts-domain",
+            env!("CARGO_PKG_VERSION"),
+            database.clone(),
+            &kafka::client_config(&settings.kafka),
+        )
+        .context("invalid Kafka settings")?;
+        let app = http::with_standard_layers(
+            router(AppState { store, relay_wake }).merge(health.router()),
+        );
 
         let server = tokio::spawn(http::serve(listener, app, shutdown.clone()));
         let relay = tokio::spawn(relay.run(shutdown));

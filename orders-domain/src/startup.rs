@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use platform_infra::health::HealthChecks;
 use platform_infra::shutdown::CancellationToken;
 use platform_infra::{http, kafka, mongo};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -66,7 +67,14 @@ impl Application {
         let (listener, addr) = http::bind(&settings.http).await.with_context(|| {
             format!("cannot bind {}:{}", settings.http.host, settings.http.port)
         })?;
-        let app = http::with_standard_layers(router(AppState { store }));
+        let health = HealthChecks::new(
+            "orders-domain",
+            env!("CARGO_PKG_VERSION"),
+            database.clone(),
+            &kafka::client_config(&settings.kafka),
+        )
+        .context("invalid Kafka settings")?;
+        let app = http::with_standard_layers(router(AppState { store }).merge(health.router()));
         let server = tokio::spawn(http::serve(listener, app, shutdown.clone()));
         let projector = tokio::spawn(projector.run(shutdown));
         tracing::info!(%addr, "orders service listening");

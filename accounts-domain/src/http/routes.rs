@@ -10,7 +10,6 @@ use axum::{Json, Router};
 use platform_infra::json::JsonBody;
 use platform_infra::paging::Paging;
 use serde::Serialize;
-use serde_json::json;
 use shared_events::{Address, Contact, Name};
 use tokio::sync::Notify;
 
@@ -33,7 +32,6 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/customer/{id}", get(get_customer))
         .route("/accounts/customer/{id}/history", get(customer_history))
         .route("/accounts/customers", get(list_customers))
-        .route("/actuator/health", get(health))
         .with_state(state)
 }
 
@@ -109,10 +107,4 @@ async fn list_customers(
 ) -> Result<Json<Vec<CustomerResponse>>, ApiError> {
     let customers = state.store.list(paging).await?;
     Ok(Json(customers.into_iter().map(Into::into).collect()))
-}
-
-/// Process liveness (readiness checks of MongoDB and Kafka come with the
-/// production-surface work).
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "UP" }))
 }

@@ -2,5 +2,6 @@
 //! MongoDB-protocol server and Kafka-protocol broker.
 
 mod customer;
+mod health;
 mod helpers;
 mod outbox;

@@ -2,6 +2,7 @@
 //! its own domain, HTTP routes, store and messaging code.
 
 pub mod config;
+pub mod health;
 pub mod http;
 pub mod json;
 pub mod kafka;

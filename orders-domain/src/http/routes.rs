@@ -6,7 +6,6 @@ use axum::{Json, Router};
 use mongodb::bson::Bson;
 use platform_infra::paging::Paging;
 use serde::Serialize;
-use serde_json::json;
 use shared_events::{Address, Contact, Name};
 
 use super::error::ApiError;
@@ -23,7 +22,6 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/orders/list", get(list))
         .route("/orders/order/{customer_id}", get(get_one))
-        .route("/actuator/health", get(health))
         .with_state(state)
 }
 
@@ -70,9 +68,4 @@ async fn get_one(
 ) -> Result<Json<CustomerOrdersResponse>, ApiError> {
     let found = state.store.get(&customer_id).await?;
     Ok(Json(found.ok_or(ApiError::NotFound(customer_id))?.into()))
-}
-
-/// Process liveness.
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({ "status": "UP" }))
 }

@@ -1,0 +1,77 @@
+//! Actuator endpoints: liveness, readiness with its components, info.
+
+use platform_testkit as kit;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, fresh_settings};
+
+async fn readiness(app: &TestApp) -> (StatusCode, Value) {
+    let response = app.get("/actuator/health/readiness").await;
+    let status = response.status();
+    (status, response.json().await.expect("json"))
+}
+
+#[tokio::test]
+async fn readiness_follows_mongodb_down_and_up_while_liveness_stays_up() {
+    let mut mongo = kit::PrivateServer::mongo().await;
+    let mut settings = fresh_settings().await;
+    settings.mongodb.uri = mongo.server.address().into();
+    let app = TestApp::spawn_with(settings).await;
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["components"]["mongodb"]["status"], "UP");
+    assert_eq!(body["components"]["kafka"]["status"], "UP");
+
+    mongo.server.stop().await;
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["components"]["mongodb"]["status"], "DOWN");
+    assert_eq!(
+        app.get("/actuator/health").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        app.get("/actuator/health/liveness").await.status(),
+        StatusCode::OK
+    );
+
+    mongo.server.restart().await.expect("mongo restarts");
+    let body = kit::eventually(
+        std::time::Duration::from_secs(20),
+        "readiness to recover",
+        || async {
+            let (status, body) = readiness(&app).await;
+            (status == StatusCode::OK).then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(body["status"], "UP");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_reports_kafka_down_and_info_names_the_build() {
+    let mut settings = fresh_settings().await;
+    settings.kafka.brokers = "127.0.0.1:1".into();
+    let app = TestApp::spawn_with(settings).await;
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["components"]["kafka"]["status"], "DOWN");
+    assert_eq!(body["components"]["mongodb"]["status"], "UP");
+
+    let info: Value = app.get("/actuator/info").await.json().await.expect("json");
+    assert_eq!(info["app"]["name"], "accounts-domain");
+    assert_eq!(info["app"]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        info["git"]["commit"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty())
+    );
+    assert!(
+        info["build"]["time"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    app.stop().await;
+}
