@@ -4,6 +4,7 @@
 //! [`servers::LocalServer`] to start private servers they can kill and restart.
 
 pub mod install;
+pub mod lint;
 pub mod process;
 pub mod servers;
 pub mod stack;

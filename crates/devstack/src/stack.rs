@@ -211,8 +211,10 @@ fn bin_dir() -> anyhow::Result<PathBuf> {
         .context("devstack has no parent directory")
 }
 
-/// `devstack test`: fresh servers on free ports, then `cargo nextest run`.
+/// `devstack test`: lint `docker/` and `kubernetes/`, then start fresh servers
+/// on free ports and run `cargo nextest run` against them.
 pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
+    crate::lint::run(&std::env::current_dir()?).await?;
     let tools = Tools::ensure().await?;
     let data_dir = std::env::temp_dir().join(format!("devstack-test-{}", std::process::id()));
     let servers = LocalServers::start(&tools, &data_dir, free_port()?, free_port()?).await?;

@@ -22,12 +22,24 @@ pub struct ConfigError(#[from] ::config::ConfigError);
 /// Loads settings of type `T`: `defaults_toml`, then the file named by
 /// `APP_CONFIG_FILE` if set, then `APP__…` environment variables.
 pub fn load<T: DeserializeOwned>(defaults_toml: &str) -> Result<T, ConfigError> {
+    load_layers(
+        defaults_toml,
+        std::env::var(CONFIG_FILE_ENV).ok().as_deref(),
+    )
+}
+
+/// [`load`] with the file named explicitly.
+pub fn load_layers<T: DeserializeOwned>(
+    defaults_toml: &str,
+    file: Option<&str>,
+) -> Result<T, ConfigError> {
     let mut builder = ::config::Config::builder().add_source(::config::File::from_str(
         defaults_toml,
         ::config::FileFormat::Toml,
     ));
-    if let Ok(path) = std::env::var(CONFIG_FILE_ENV) {
-        builder = builder.add_source(::config::File::with_name(&path).required(true));
+    if let Some(path) = file {
+        builder = builder
+            .add_source(::config::File::new(path, ::config::FileFormat::Toml).required(true));
     }
     let settings = builder
         .add_source(
@@ -100,4 +112,39 @@ pub struct LogSettings {
 pub enum LogFormat {
     Pretty,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Wrapper {
+        kafka: KafkaSettings,
+    }
+
+    const DEFAULTS: &str = r#"
+[kafka]
+brokers = "localhost:9092"
+topic = "t"
+message_timeout_ms = 1000
+"#;
+
+    #[test]
+    fn a_file_adds_librdkafka_properties_with_dotted_names_that_never_print() {
+        let path =
+            std::env::temp_dir().join(format!("platform-config-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.password\" = \"s3cret\"\n",
+        )
+        .expect("write");
+        let loaded: Result<Wrapper, _> = load_layers(DEFAULTS, path.to_str());
+        let _ = std::fs::remove_file(&path);
+        let settings = loaded.expect("file loads");
+        let properties: BTreeMap<&str, &str> = settings.kafka.exposed_properties().collect();
+        assert_eq!(properties.get("security.protocol"), Some(&"SASL_SSL"));
+        assert_eq!(properties.get("sasl.password"), Some(&"s3cret"));
+        assert!(!format!("{settings:?}").contains("s3cret"));
+    }
 }
