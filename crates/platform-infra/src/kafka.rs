@@ -63,3 +63,33 @@ pub async fn ensure_topic(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rdkafka::producer::FutureProducer;
+
+    use super::*;
+
+    #[test]
+    fn confluent_cloud_sasl_ssl_plain_settings_are_accepted() {
+        let properties: BTreeMap<String, secrecy::SecretString> = [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanisms", "PLAIN"),
+            ("sasl.username", "KEY"),
+            ("sasl.password", "SECRET"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into()))
+        .collect();
+        let settings = KafkaSettings {
+            brokers: "127.0.0.1:1".into(),
+            topic: "t".into(),
+            message_timeout_ms: 1000,
+            properties,
+        };
+        let producer: Result<FutureProducer, _> = reliable_producer_config(&settings).create();
+        assert!(producer.is_ok(), "{:?}", producer.err());
+    }
+}
