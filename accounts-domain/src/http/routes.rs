@@ -6,9 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use platform_infra::json::JsonBody;
 use platform_infra::paging::Paging;
+use platform_infra::trace_context::TraceParent;
 use serde::Serialize;
 use shared_events::{Address, Contact, Name};
 use tokio::sync::Notify;
@@ -64,10 +65,12 @@ impl From<Customer> for CustomerResponse {
 /// equal to the stored state, which creates no new version).
 async fn create_or_update(
     State(state): State<AppState>,
+    trace: Option<Extension<TraceParent>>,
     JsonBody(raw): JsonBody<RawCustomer>,
 ) -> Result<impl IntoResponse, ApiError> {
     let submission = CustomerSubmission::parse(raw).map_err(ApiError::Invalid)?;
-    let upserted = state.store.upsert(submission).await?;
+    let traceparent = trace.map(|Extension(t)| t.to_string());
+    let upserted = state.store.upsert(submission, traceparent).await?;
     let status = match upserted.outcome {
         ChangeOutcome::Created => StatusCode::CREATED,
         ChangeOutcome::Updated | ChangeOutcome::Unchanged => StatusCode::OK,

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use platform_infra::shutdown::CancellationToken;
+use platform_infra::trace_context::{TRACEPARENT, TraceParent};
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -188,13 +189,27 @@ impl OutboxRelay {
     async fn publish(&self, pending: &PendingEvents) -> Vec<String> {
         let mut deliveries = Vec::with_capacity(pending.entries.len());
         for entry in &pending.entries {
+            // The relay's publish is a child span of the request's trace.
+            let traceparent = entry
+                .traceparent
+                .as_deref()
+                .and_then(TraceParent::parse)
+                .map_or_else(TraceParent::new_root, |t| t.child())
+                .to_string();
             let record = FutureRecord::to(&self.topic)
                 .key(&pending.customer_id)
                 .payload(&entry.payload)
-                .headers(OwnedHeaders::new().insert(Header {
-                    key: headers::CONTENT_TYPE,
-                    value: Some(STRUCTURED_CONTENT_TYPE),
-                }));
+                .headers(
+                    OwnedHeaders::new()
+                        .insert(Header {
+                            key: headers::CONTENT_TYPE,
+                            value: Some(STRUCTURED_CONTENT_TYPE),
+                        })
+                        .insert(Header {
+                            key: TRACEPARENT,
+                            value: Some(&traceparent),
+                        }),
+                );
             match self.producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((e, _)) => {

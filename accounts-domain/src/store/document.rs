@@ -50,6 +50,9 @@ pub struct OutboxEntry {
     pub version: i64,
     /// The exact record value to publish (structured-mode CloudEvent JSON).
     pub payload: String,
+    /// W3C `traceparent` of the request that made the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// One line of a customer's audit history.
@@ -65,12 +68,14 @@ pub struct HistoryEntry {
     pub event_id: String,
 }
 
-impl From<&CustomerChangeEnvelope> for OutboxEntry {
-    fn from(event: &CustomerChangeEnvelope) -> Self {
+impl OutboxEntry {
+    /// The entry that will publish `event`, traced as part of `traceparent`.
+    pub fn new(event: &CustomerChangeEnvelope, traceparent: Option<String>) -> Self {
         OutboxEntry {
             event_id: event.id.to_string(),
             version: version_to_i64(event.data.version),
             payload: String::from_utf8_lossy(&event.to_json_vec()).into_owned(),
+            traceparent,
         }
     }
 }
@@ -98,7 +103,11 @@ fn version_to_i64(version: u64) -> i64 {
 impl CustomerDocument {
     /// The document of a newly created customer, with its creation event
     /// pending and recorded in the history.
-    pub fn created(customer: &Customer, event: &CustomerChangeEnvelope) -> Self {
+    pub fn created(
+        customer: &Customer,
+        event: &CustomerChangeEnvelope,
+        traceparent: Option<String>,
+    ) -> Self {
         let profile = &customer.profile;
         CustomerDocument {
             id: customer.id.as_str().to_owned(),
@@ -109,7 +118,7 @@ impl CustomerDocument {
             credit_cards: profile.credit_cards.clone(),
             updated_at: event.time.to_rfc3339(),
             pending_events: 1,
-            outbox: vec![OutboxEntry::from(event)],
+            outbox: vec![OutboxEntry::new(event, traceparent)],
             history: vec![HistoryEntry::from(event)],
             lease_owner: String::new(),
             lease_until_ms: 0,
@@ -117,14 +126,16 @@ impl CustomerDocument {
     }
 
     /// The `$set` that turns this stored document into `next`, appending
-    /// `event` to the outbox and the history. The lease is left alone.
+    /// `event` (traced as part of `traceparent`) to the outbox and the history.
+    /// The lease is left alone.
     pub fn change_update(
         &self,
         next: &Customer,
         event: &CustomerChangeEnvelope,
+        traceparent: Option<String>,
     ) -> Result<Document> {
         let mut outbox = self.outbox.clone();
-        outbox.push(OutboxEntry::from(event));
+        outbox.push(OutboxEntry::new(event, traceparent));
         let mut history = self.history.clone();
         history.push(HistoryEntry::from(event));
         let encode = |e: bson::ser::Error| StoreError::Mongo(e.into());

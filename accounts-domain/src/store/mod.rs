@@ -89,9 +89,14 @@ impl CustomerStore {
     }
 
     /// Creates the customer or applies the submission as its next version, and
-    /// stores the announcing event in the same write.
+    /// stores the announcing event (with the request's `traceparent`) in the
+    /// same write.
     #[tracing::instrument(skip_all, fields(customer_id = %submission.id))]
-    pub async fn upsert(&self, submission: CustomerSubmission) -> Result<Upserted> {
+    pub async fn upsert(
+        &self,
+        submission: CustomerSubmission,
+        traceparent: Option<String>,
+    ) -> Result<Upserted> {
         let id = submission.id.as_str().to_owned();
         for _ in 0..MAX_WRITE_ATTEMPTS {
             let now = Utc::now();
@@ -99,7 +104,8 @@ impl CustomerStore {
                 None => {
                     let customer = Customer::create(submission.clone());
                     let event = customer.change_event(CustomerChangeType::Created, now);
-                    let document = CustomerDocument::created(&customer, &event);
+                    let document =
+                        CustomerDocument::created(&customer, &event, traceparent.clone());
                     match self.collection.insert_one(&document).await {
                         Ok(_) => {
                             return Ok(Upserted {
@@ -121,7 +127,7 @@ impl CustomerStore {
                         });
                     }
                     let event = next.change_event(CustomerChangeType::Updated, now);
-                    let update = stored.change_update(&next, &event)?;
+                    let update = stored.change_update(&next, &event, traceparent.clone())?;
                     let result = self
                         .collection
                         .update_one(doc! { "_id": &id, "version": stored.version }, update)

@@ -228,3 +228,50 @@ async fn two_instances_publish_every_change_once_and_in_order_per_customer() {
     first.stop().await;
     second.stop().await;
 }
+
+#[tokio::test]
+async fn the_request_traceparent_continues_into_the_published_record() {
+    use platform_infra::trace_context::TraceParent;
+    let app = TestApp::spawn().await;
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let response = app
+        .client
+        .post(format!("{}/accounts/customer/create", app.base))
+        .header("traceparent", incoming)
+        .json(&kit::seed_customer("c-13"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let server = response
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse)
+        .expect("response traceparent");
+    assert_eq!(server.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_ne!(server.to_string(), incoming);
+
+    // Without one, a trace is started, and the record still carries it.
+    let untraced = app.post_customer(&kit::seed_customer("c-14")).await;
+    let started = untraced
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse)
+        .expect("a new trace");
+
+    let records = kit::read_records(app.topic(), 2, WITHIN).await;
+    for record in &records {
+        let header = kit::header(record, "traceparent").expect("traceparent header");
+        let published = TraceParent::parse(&header).expect("valid traceparent");
+        let expected = if record.key() == Some(b"c-13".as_slice()) {
+            server.trace_id()
+        } else {
+            started.trace_id()
+        };
+        assert_eq!(published.trace_id(), expected);
+        assert_ne!(published, server, "the publish must be a span of its own");
+    }
+    app.stop().await;
+}

@@ -15,6 +15,7 @@ use tracing::Level;
 use crate::config::HttpSettings;
 use crate::problem::Problem;
 use crate::shutdown::CancellationToken;
+use crate::trace_context;
 
 /// Header carrying the request id, set when the client did not send one.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -31,6 +32,7 @@ pub fn with_standard_layers(router: Router) -> Router {
     router
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(trace_context::propagate))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()

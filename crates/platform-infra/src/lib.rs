@@ -11,5 +11,6 @@ pub mod paging;
 pub mod problem;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace_context;
 
 pub use problem::{FieldError, Problem};

@@ -10,11 +10,13 @@
 use std::time::Duration;
 
 use platform_infra::shutdown::CancellationToken;
+use platform_infra::trace_context::{TRACEPARENT, TraceParent};
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, Headers};
 use shared_events::CustomerChangeEnvelope;
+use tracing::Instrument;
 
 use super::dead_letter::DeadLetterPublisher;
 use crate::domain::ApplyOutcome;
@@ -79,7 +81,13 @@ impl ReplicaProjector {
                     continue;
                 }
             };
-            match self.handle(&message, &mut report, &shutdown).await {
+            let trace_id = trace_id_of(&message);
+            let span = tracing::info_span!("apply", trace_id = trace_id.as_deref().unwrap_or(""));
+            let handled = self
+                .handle(&message, &mut report, &shutdown)
+                .instrument(span)
+                .await;
+            match handled {
                 Handled::Done => {
                     if let Err(e) = self.consumer.store_offset_from_message(&message) {
                         tracing::warn!(error = %e, "cannot store offset (partition revoked?)");
@@ -175,6 +183,19 @@ impl ReplicaProjector {
             backoff = (backoff * 2).min(self.settings.max_backoff());
         }
     }
+}
+
+/// The trace id of the record's `traceparent` header, continuing the trace of
+/// the request that made the change.
+fn trace_id_of(message: &BorrowedMessage<'_>) -> Option<String> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|h| h.key == TRACEPARENT)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(TraceParent::parse)
+        .map(|t| t.trace_id().to_owned())
 }
 
 /// Sleeps for `duration` unless shutdown comes first (`Err`).
