@@ -13,7 +13,7 @@ use shared_events::topics::dead_letter_topic;
 use tokio::task::JoinHandle;
 
 use crate::http::{AppState, router};
-use crate::messaging::{DeadLetterPublisher, ProjectorReport, ReplicaProjector};
+use crate::messaging::{DeadLetterPublisher, LagReporter, ProjectorReport, ReplicaProjector, lag};
 use crate::settings::Settings;
 use crate::store::CustomerOrdersStore;
 
@@ -38,7 +38,7 @@ impl Application {
             .await
             .context("cannot reach MongoDB to initialise the replica pointer")?;
 
-        let consumer: StreamConsumer = kafka::client_config(&settings.kafka)
+        let consumer: StreamConsumer<LagReporter> = kafka::client_config(&settings.kafka)
             .set("group.id", &settings.consumer.group_id)
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
@@ -47,7 +47,8 @@ impl Application {
                 "session.timeout.ms",
                 settings.consumer.session_timeout_ms.to_string(),
             )
-            .create()
+            .set("statistics.interval.ms", lag::STATISTICS_INTERVAL_MS)
+            .create_with_context(LagReporter)
             .context("invalid Kafka consumer settings")?;
         consumer
             .subscribe(&[&settings.kafka.topic])

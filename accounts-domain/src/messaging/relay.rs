@@ -138,6 +138,9 @@ impl OutboxRelay {
                 .await
                 .map_err(|e| tracing::warn!(error = %e, "cannot read the outbox"))?;
             if batch.is_empty() {
+                if let Ok(backlog) = self.store.backlog().await {
+                    metrics::gauge!("outbox_backlog_customers").set(backlog as f64);
+                }
                 return Ok(());
             }
             let outcomes = join_all(batch.iter().map(|p| self.publish(p))).await;
@@ -187,6 +190,7 @@ impl OutboxRelay {
     /// events are always a prefix of the outbox.
     #[tracing::instrument(skip_all, fields(customer_id = %pending.customer_id))]
     async fn publish(&self, pending: &PendingEvents) -> Vec<String> {
+        let enqueued = std::time::Instant::now();
         let mut deliveries = Vec::with_capacity(pending.entries.len());
         for entry in &pending.entries {
             // The relay's publish is a child span of the request's trace.
@@ -221,7 +225,12 @@ impl OutboxRelay {
         let mut acknowledged = Vec::with_capacity(deliveries.len());
         for (entry, delivery) in pending.entries.iter().zip(deliveries) {
             match delivery.await {
-                Ok(Ok(_)) => acknowledged.push(entry.event_id.clone()),
+                Ok(Ok(_)) => {
+                    metrics::counter!("outbox_events_published_total").increment(1);
+                    metrics::histogram!("outbox_publish_duration_seconds")
+                        .record(enqueued.elapsed().as_secs_f64());
+                    acknowledged.push(entry.event_id.clone());
+                }
                 Ok(Err((e, _))) => {
                     tracing::warn!(error = %e, version = entry.version, "broker did not acknowledge event");
                     break;

@@ -75,3 +75,39 @@ async fn readiness_reports_kafka_down_and_info_names_the_build() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn prometheus_metrics_count_requests_by_route_and_published_events() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.post_customer(&kit::seed_customer("c-m")).await.status(),
+        StatusCode::CREATED
+    );
+    let text = kit::eventually(
+        std::time::Duration::from_secs(20),
+        "the publish to be counted",
+        || async {
+            let response = app.get("/actuator/prometheus").await;
+            let text = response.text().await.ok()?;
+            text.contains("outbox_events_published_total 1")
+                .then_some(text)
+        },
+    )
+    .await;
+    assert!(
+        text.contains(
+            r#"http_requests_total{method="POST",route="/accounts/customer/create",status="201"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains("outbox_publish_duration_seconds_count 1"),
+        "{text}"
+    );
+    assert!(text.contains("outbox_backlog_customers 0"), "{text}");
+    app.stop().await;
+}

@@ -7,7 +7,9 @@
 //!   metadata request, each within a short timeout; `503` with per-component
 //!   status otherwise;
 //! - `/actuator/health`: the same aggregate as readiness;
-//! - `/actuator/info`: service name, version, git commit, build time.
+//! - `/actuator/info`: service name, version, git commit, build time;
+//! - `/actuator/prometheus`: metrics in Prometheus text format (see
+//!   [`crate::metrics`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +45,7 @@ impl HealthChecks {
         database: Database,
         kafka: &ClientConfig,
     ) -> Result<Self, rdkafka::error::KafkaError> {
+        crate::metrics::handle();
         let mut config = kafka.clone();
         config.set("group.id", format!("{service}-health"));
         Ok(HealthChecks {
@@ -94,6 +97,7 @@ impl HealthChecks {
             .route("/actuator/health/readiness", get(readiness))
             .route("/actuator/health/liveness", get(liveness))
             .route("/actuator/info", get(info))
+            .route("/actuator/prometheus", get(prometheus))
             .with_state(self)
     }
 }
@@ -104,6 +108,16 @@ async fn readiness(State(checks): State<HealthChecks>) -> (StatusCode, Json<Valu
 
 async fn liveness() -> Json<Value> {
     Json(json!({ "status": "UP" }))
+}
+
+async fn prometheus() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::handle().render(),
+    )
 }
 
 async fn info(State(checks): State<HealthChecks>) -> Json<Value> {

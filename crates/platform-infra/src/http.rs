@@ -13,6 +13,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::HttpSettings;
+use crate::metrics;
 use crate::problem::Problem;
 use crate::shutdown::CancellationToken;
 use crate::trace_context;
@@ -33,6 +34,7 @@ pub fn with_standard_layers(router: Router) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(trace_context::propagate))
+        .layer(axum::middleware::from_fn(metrics::track_http))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()

@@ -6,6 +6,7 @@ pub mod health;
 pub mod http;
 pub mod json;
 pub mod kafka;
+pub mod metrics;
 pub mod mongo;
 pub mod paging;
 pub mod problem;

@@ -1,12 +1,14 @@
 //! Kafka side of the orders service.
 
 mod dead_letter;
+pub mod lag;
 pub mod offsets;
 mod projector;
 mod rebuild;
 mod redrive;
 
 pub use dead_letter::DeadLetterPublisher;
+pub use lag::LagReporter;
 pub use offsets::topic_ends;
 pub use projector::{ProjectorReport, ReplicaProjector};
 pub use rebuild::{Progress, RebuildReport, rebuild};

@@ -19,6 +19,7 @@ use shared_events::CustomerChangeEnvelope;
 use tracing::Instrument;
 
 use super::dead_letter::DeadLetterPublisher;
+use super::lag::LagReporter;
 use crate::domain::ApplyOutcome;
 use crate::settings::ConsumerSettings;
 use crate::store::CustomerOrdersStore;
@@ -41,7 +42,7 @@ enum Handled {
 
 /// Consumes the customer change topic into the replica.
 pub struct ReplicaProjector {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<LagReporter>,
     store: CustomerOrdersStore,
     dead_letters: DeadLetterPublisher,
     settings: ConsumerSettings,
@@ -50,7 +51,7 @@ pub struct ReplicaProjector {
 impl ReplicaProjector {
     /// `consumer` must already be subscribed to the customer change topic.
     pub fn new(
-        consumer: StreamConsumer,
+        consumer: StreamConsumer<LagReporter>,
         store: CustomerOrdersStore,
         dead_letters: DeadLetterPublisher,
         settings: ConsumerSettings,
@@ -128,8 +129,16 @@ impl ReplicaProjector {
             match self.store.apply(&event.data).await {
                 Ok(outcome) => {
                     match outcome {
-                        ApplyOutcome::Inserted | ApplyOutcome::Updated => report.applied += 1,
-                        ApplyOutcome::Stale => report.stale += 1,
+                        ApplyOutcome::Inserted | ApplyOutcome::Updated => {
+                            report.applied += 1;
+                            metrics::counter!("projector_events_total", "outcome" => "applied")
+                                .increment(1);
+                        }
+                        ApplyOutcome::Stale => {
+                            report.stale += 1;
+                            metrics::counter!("projector_events_total", "outcome" => "stale")
+                                .increment(1);
+                        }
                     }
                     tracing::debug!(customer_id = %event.data.id, version = event.data.version,
                         ?outcome, "change event handled");
@@ -168,6 +177,8 @@ impl ReplicaProjector {
             match self.dead_letters.publish(message, reason).await {
                 Ok(()) => {
                     report.dead_lettered += 1;
+                    metrics::counter!("projector_events_total", "outcome" => "dead_lettered")
+                        .increment(1);
                     tracing::warn!(
                         reason,
                         dlt = self.dead_letters.topic(),

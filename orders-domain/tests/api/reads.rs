@@ -42,3 +42,27 @@ async fn list_pages_customers_in_id_order_and_missing_customer_is_a_404_problem(
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn prometheus_metrics_count_projector_outcomes_and_report_consumer_lag() {
+    let app = TestApp::spawn().await;
+    app.produce_change("m-1", 2, "Two", Some(0)).await;
+    app.produce_change("m-1", 1, "One", Some(0)).await;
+    let text = platform_testkit::eventually(
+        std::time::Duration::from_secs(30),
+        "outcomes and lag in the metrics",
+        || async {
+            let text = app.get("/actuator/prometheus").await.text().await.ok()?;
+            let ready = text.contains(r#"projector_events_total{outcome="applied"} 1"#)
+                && text.contains(r#"projector_events_total{outcome="stale"} 1"#)
+                && text.contains(&format!(
+                    r#"projector_consumer_lag{{topic="{}",partition="0"}} 0"#,
+                    app.topic()
+                ));
+            ready.then_some(text)
+        },
+    )
+    .await;
+    assert!(text.contains("http_requests_total"), "{text}");
+    app.stop().await;
+}
