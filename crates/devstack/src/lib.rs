@@ -5,6 +5,7 @@
 
 pub mod install;
 pub mod lint;
+pub mod newman;
 pub mod process;
 pub mod servers;
 pub mod stack;

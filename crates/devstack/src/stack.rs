@@ -89,7 +89,7 @@ pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Resu
     let tools = Tools::ensure().await?;
     let data_dir = absolute(data_dir)?;
     let servers = LocalServers::start(&tools, &data_dir, ports.kafka, ports.mongo).await?;
-    let services = match start_services(&servers, ports).await {
+    let services = match start_services(&servers, ports, false).await {
         Ok(services) => services,
         Err(e) => {
             servers.stop().await;
@@ -129,9 +129,12 @@ pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Resu
     Ok(())
 }
 
+/// Creates the topics and starts both services from the binaries next to this
+/// one; `quiet` keeps their logs to warnings.
 async fn start_services(
     servers: &LocalServers,
     ports: StackPorts,
+    quiet: bool,
 ) -> anyhow::Result<Vec<Supervised>> {
     create_topics(&servers.broker.address()).await?;
     let bin_dir = bin_dir()?;
@@ -153,6 +156,9 @@ async fn start_services(
             .env("APP__MONGODB__URI", servers.mongo.address())
             .env("APP__MONGODB__COLLECTION", collection)
             .env("APP__KAFKA__BROKERS", servers.broker.address());
+        if quiet {
+            command.env("APP__LOG__FILTER", "warn");
+        }
         let mut service = Supervised::spawn(name, command, Output::Prefixed)?;
         if let Err(e) = wait_healthy(&mut service, port).await {
             service.stop(Duration::from_secs(5)).await;
@@ -211,8 +217,9 @@ fn bin_dir() -> anyhow::Result<PathBuf> {
         .context("devstack has no parent directory")
 }
 
-/// `devstack test`: lint `docker/` and `kubernetes/`, then start fresh servers
-/// on free ports and run `cargo nextest run` against them.
+/// `devstack test`: lint `docker/` and `kubernetes/`, start fresh servers on
+/// free ports, run the Postman collection against both services with newman,
+/// then run `cargo nextest run` against the servers.
 pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
     crate::lint::run(&std::env::current_dir()?).await?;
     let tools = Tools::ensure().await?;
@@ -223,6 +230,10 @@ pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
         servers.broker.address(),
         servers.mongo.address()
     );
+    if let Err(e) = run_postman(&servers).await {
+        servers.stop().await;
+        return Err(e);
+    }
     let status = Command::new("cargo")
         .args([
             "nextest",
@@ -248,6 +259,28 @@ pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Starts both services on the test servers, runs the Postman collection
+/// against them with newman, and stops them.
+async fn run_postman(servers: &LocalServers) -> anyhow::Result<()> {
+    let ports = StackPorts {
+        kafka: 0,
+        mongo: 0,
+        accounts: free_port()?,
+        orders: free_port()?,
+    };
+    let services = start_services(servers, ports, true).await?;
+    let result = crate::newman::run(
+        &std::env::current_dir()?,
+        &format!("http://127.0.0.1:{}", ports.accounts),
+        &format!("http://127.0.0.1:{}", ports.orders),
+    )
+    .await;
+    for service in services {
+        service.stop(Duration::from_secs(15)).await;
+    }
+    result
 }
 
 /// A loopback port that was free a moment ago.
