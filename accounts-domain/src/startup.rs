@@ -12,10 +12,11 @@ use platform_infra::{http, kafka, mongo};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::http::{AppState, router};
+use crate::http::{ApiDoc, AppState, router};
 use crate::messaging::{OutboxRelay, RelayReport};
 use crate::settings::Settings;
 use crate::store::CustomerStore;
+use utoipa::OpenApi;
 
 /// A running accounts service.
 pub struct Application {
@@ -58,7 +59,9 @@ impl Application {
         )
         .context("invalid Kafka settings")?;
         let app = http::with_standard_layers(
-            router(AppState { store, relay_wake }).merge(health.router()),
+            router(AppState { store, relay_wake })
+                .merge(health.router())
+                .merge(http::api_docs(ApiDoc::openapi())),
         );
 
         let server = tokio::spawn(http::serve(listener, app, shutdown.clone()));

@@ -12,10 +12,11 @@ use rdkafka::producer::FutureProducer;
 use shared_events::topics::dead_letter_topic;
 use tokio::task::JoinHandle;
 
-use crate::http::{AppState, router};
+use crate::http::{ApiDoc, AppState, router};
 use crate::messaging::{DeadLetterPublisher, LagReporter, ProjectorReport, ReplicaProjector, lag};
 use crate::settings::Settings;
 use crate::store::CustomerOrdersStore;
+use utoipa::OpenApi;
 
 /// A running orders service.
 pub struct Application {
@@ -75,7 +76,11 @@ impl Application {
             &kafka::client_config(&settings.kafka),
         )
         .context("invalid Kafka settings")?;
-        let app = http::with_standard_layers(router(AppState { store }).merge(health.router()));
+        let app = http::with_standard_layers(
+            router(AppState { store })
+                .merge(health.router())
+                .merge(http::api_docs(ApiDoc::openapi())),
+        );
         let server = tokio::spawn(http::serve(listener, app, shutdown.clone()));
         let projector = tokio::spawn(projector.run(shutdown));
         tracing::info!(%addr, "orders service listening");

@@ -8,7 +8,7 @@ use platform_infra::FieldError;
 use serde::{Deserialize, Serialize};
 
 /// Which of the customer's cards this is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CardType {
     Primary,
@@ -16,21 +16,26 @@ pub enum CardType {
 }
 
 /// A card as submitted. No `Debug`, `Display` or `Serialize` on purpose.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CreditCard)]
 pub struct RawCard {
     #[serde(rename = "type")]
     pub card_type: CardType,
     #[serde(default)]
     pub description: Option<String>,
+    /// 12–19 digits, spaces or dashes allowed; stored only as its last 4.
+    #[schema(example = "1234-6789-0000-0000")]
     pub number: String,
+    /// `M/YY` or `MM/YY`.
+    #[schema(example = "6/19")]
     pub expiration: String,
     #[serde(default)]
     pub name_on_card: Option<String>,
 }
 
 /// A card as stored and shown: brand/description plus the last four digits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MaskedCard {
     #[serde(rename = "type")]

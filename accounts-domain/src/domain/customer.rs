@@ -16,10 +16,13 @@ const MAX_TEXT_LEN: usize = 200;
 
 /// A customer as the client sends it (the seed's body). `id` may be a JSON
 /// number or string. No `Debug`, because it holds full card numbers.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = CustomerRequest)]
 pub struct RawCustomer {
+    /// A JSON string or non-negative integer; stored and returned as a string.
     #[serde(deserialize_with = "id_from_number_or_string")]
+    #[schema(example = "123456")]
     pub id: String,
     pub name: Name,
     pub contact: Contact,

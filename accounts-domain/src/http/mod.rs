@@ -4,4 +4,4 @@ mod error;
 mod routes;
 
 pub use error::ApiError;
-pub use routes::{AppState, router};
+pub use routes::{ApiDoc, AppState, router};

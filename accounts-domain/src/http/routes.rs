@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use platform_infra::Problem;
 use platform_infra::json::JsonBody;
 use platform_infra::paging::Paging;
 use platform_infra::trace_context::TraceParent;
@@ -36,8 +37,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The OpenAPI document of the accounts API.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "accounts", description = "System of record for customers"),
+    paths(create_or_update, get_customer, customer_history, list_customers)
+)]
+pub struct ApiDoc;
+
 /// A stored customer as the API returns it: cards masked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Customer)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerResponse {
     pub id: String,
@@ -63,6 +73,21 @@ impl From<Customer> for CustomerResponse {
 
 /// `201 Created` for a new customer, `200 OK` for an update (or a submission
 /// equal to the stored state, which creates no new version).
+#[utoipa::path(
+    post,
+    path = "/accounts/customer/create",
+    tag = "accounts",
+    request_body = RawCustomer,
+    responses(
+        (status = 201, description = "Customer created (version 1)", body = CustomerResponse),
+        (status = 200, description = "Customer updated (version + 1), or unchanged", body = CustomerResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid or missing fields, each named", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent writers kept winning; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "MongoDB unreachable; nothing stored", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn create_or_update(
     State(state): State<AppState>,
     trace: Option<Extension<TraceParent>>,
@@ -83,6 +108,17 @@ async fn create_or_update(
     Ok((status, Json(CustomerResponse::from(upserted.customer))))
 }
 
+/// One customer, cards masked.
+#[utoipa::path(
+    get,
+    path = "/accounts/customer/{id}",
+    tag = "accounts",
+    params(("id" = String, Path, description = "Customer id")),
+    responses(
+        (status = 200, body = CustomerResponse),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn get_customer(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -92,6 +128,16 @@ async fn get_customer(
 }
 
 /// Every change of the customer, oldest first, from the accounts store.
+#[utoipa::path(
+    get,
+    path = "/accounts/customer/{id}/history",
+    tag = "accounts",
+    params(("id" = String, Path, description = "Customer id")),
+    responses(
+        (status = 200, body = Vec<HistoryEntry>),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn customer_history(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -104,6 +150,20 @@ async fn customer_history(
     Ok(Json(history))
 }
 
+/// A page of customers ordered by id.
+#[utoipa::path(
+    get,
+    path = "/accounts/customers",
+    tag = "accounts",
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1–1000, default 100"),
+        ("offset" = Option<u64>, Query, description = "Customers to skip, default 0"),
+    ),
+    responses(
+        (status = 200, body = Vec<CustomerResponse>),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn list_customers(
     State(state): State<AppState>,
     paging: Paging,

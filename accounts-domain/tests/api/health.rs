@@ -113,3 +113,48 @@ async fn prometheus_metrics_count_requests_by_route_and_published_events() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn openapi_documents_every_route_and_swagger_ui_is_served_offline() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "{doc}"
+    );
+    for path in [
+        "/accounts/customer/create",
+        "/accounts/customer/{id}",
+        "/accounts/customer/{id}/history",
+        "/accounts/customers",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    let create = &doc["paths"]["/accounts/customer/create"]["post"]["responses"];
+    for status in ["200", "201", "400", "415", "422", "503"] {
+        assert!(create[status].is_object(), "create lacks {status}");
+    }
+    for schema in [
+        "CustomerRequest",
+        "Customer",
+        "CreditCard",
+        "Problem",
+        "Address",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
+    let ui = app.get("/swagger-ui/").await;
+    assert_eq!(ui.status(), StatusCode::OK);
+    assert!(ui.text().await.expect("html").contains("swagger-ui"));
+    app.stop().await;
+}

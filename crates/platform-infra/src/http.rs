@@ -65,6 +65,15 @@ async fn method_not_allowed() -> impl IntoResponse {
         .with_detail("this route does not accept that method")
 }
 
+/// The API documentation routes: the OpenAPI document at
+/// `/api-docs/openapi.json` and Swagger UI at `/swagger-ui` (served from files
+/// compiled into the binary, nothing fetched at run time).
+pub fn api_docs(openapi: utoipa::openapi::OpenApi) -> Router {
+    utoipa_swagger_ui::SwaggerUi::new("/swagger-ui")
+        .url("/api-docs/openapi.json", openapi)
+        .into()
+}
+
 /// Serves `router` until `shutdown` is cancelled, then stops accepting and lets
 /// in-flight requests finish.
 pub async fn serve(

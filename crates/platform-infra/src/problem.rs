@@ -13,7 +13,7 @@ pub const RETRY_AFTER_SECONDS: &str = "5";
 
 /// One invalid input field: `field` is a dotted path such as `name.firstName` or
 /// `addresses[1].postalCode`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -29,12 +29,13 @@ impl FieldError {
 }
 
 /// A problem details body. Build one with the constructors, then add detail.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub problem_type: String,
     pub title: String,
     #[serde(serialize_with = "serialize_status")]
+    #[schema(value_type = u16)]
     pub status: StatusCode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,

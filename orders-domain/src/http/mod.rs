@@ -4,4 +4,4 @@ mod error;
 mod routes;
 
 pub use error::ApiError;
-pub use routes::{AppState, CustomerOrdersResponse, router};
+pub use routes::{ApiDoc, AppState, CustomerOrdersResponse, router};

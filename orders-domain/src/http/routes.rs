@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use mongodb::bson::Bson;
+use platform_infra::Problem;
 use platform_infra::paging::Paging;
 use serde::Serialize;
 use shared_events::{Address, Contact, Name};
@@ -25,8 +26,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The OpenAPI document of the orders API.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "orders",
+        description = "System of record for orders, with a replica of the customers"
+    ),
+    paths(list, get_one)
+)]
+pub struct ApiDoc;
+
 /// The seed's `CustomerOrders`, plus the replicated `version`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CustomerOrders)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerOrdersResponse {
     pub id: String,
@@ -34,6 +47,8 @@ pub struct CustomerOrdersResponse {
     pub name: Name,
     pub contact: Contact,
     pub addresses: Vec<Address>,
+    /// The orders this service owns for the customer.
+    #[schema(value_type = Vec<Object>)]
     pub orders: Vec<serde_json::Value>,
 }
 
@@ -54,6 +69,20 @@ impl From<CustomerOrders> for CustomerOrdersResponse {
     }
 }
 
+/// A page of customers with their orders, ordered by customer id.
+#[utoipa::path(
+    get,
+    path = "/orders/list",
+    tag = "orders",
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1–1000, default 100"),
+        ("offset" = Option<u64>, Query, description = "Customers to skip, default 0"),
+    ),
+    responses(
+        (status = 200, body = Vec<CustomerOrdersResponse>),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     paging: Paging,
@@ -62,6 +91,18 @@ async fn list(
     Ok(Json(page.into_iter().map(Into::into).collect()))
 }
 
+/// One customer with its orders.
+#[utoipa::path(
+    get,
+    path = "/orders/order/{customer_id}",
+    tag = "orders",
+    params(("customer_id" = String, Path, description = "Customer id")),
+    responses(
+        (status = 200, body = CustomerOrdersResponse),
+        (status = 404, description = "Not replicated (yet)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "MongoDB unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn get_one(
     State(state): State<AppState>,
     Path(customer_id): Path<String>,

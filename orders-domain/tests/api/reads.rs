@@ -66,3 +66,23 @@ async fn prometheus_metrics_count_projector_outcomes_and_report_consumer_lag() {
     assert!(text.contains("http_requests_total"), "{text}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn openapi_documents_the_read_routes() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    for path in ["/orders/list", "/orders/order/{customer_id}"] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
+    }
+    assert!(
+        doc["components"]["schemas"]["CustomerOrders"].is_object(),
+        "{doc}"
+    );
+    assert_eq!(app.get("/swagger-ui/").await.status(), StatusCode::OK);
+    app.stop().await;
+}
