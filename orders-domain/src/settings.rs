@@ -63,6 +63,12 @@ pub struct ConsumerSettings {
     /// long). librdkafka's default, 45 s: with the local broker (tansu 0.6) a
     /// shorter timeout left a restarted member without partitions.
     pub session_timeout_ms: u64,
+    /// Static group membership (`group.instance.id`): an instance restarted
+    /// with the same id takes its partitions back at once instead of waiting
+    /// for a rebalance. Use a stable name such as a StatefulSet pod name; unset
+    /// by default.
+    #[serde(default)]
+    pub instance_id: Option<String>,
 }
 
 impl ConsumerSettings {

@@ -39,7 +39,8 @@ impl Application {
             .await
             .context("cannot reach MongoDB to initialise the replica pointer")?;
 
-        let consumer: StreamConsumer<LagReporter> = kafka::client_config(&settings.kafka)
+        let mut consumer_config = kafka::client_config(&settings.kafka);
+        consumer_config
             .set("group.id", &settings.consumer.group_id)
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
@@ -48,7 +49,11 @@ impl Application {
                 "session.timeout.ms",
                 settings.consumer.session_timeout_ms.to_string(),
             )
-            .set("statistics.interval.ms", lag::STATISTICS_INTERVAL_MS)
+            .set("statistics.interval.ms", lag::STATISTICS_INTERVAL_MS);
+        if let Some(instance_id) = &settings.consumer.instance_id {
+            consumer_config.set("group.instance.id", instance_id);
+        }
+        let consumer: StreamConsumer<LagReporter> = consumer_config
             .create_with_context(LagReporter)
             .context("invalid Kafka consumer settings")?;
         consumer

@@ -92,6 +92,8 @@ pub struct Cluster {
     pub accounts: Vec<Service>,
     pub orders: Vec<Service>,
     pub log_dir: PathBuf,
+    /// Whether orders instances use static group membership.
+    static_membership: bool,
 }
 
 impl Cluster {
@@ -117,6 +119,7 @@ impl Cluster {
             accounts: Vec::new(),
             orders: Vec::new(),
             log_dir,
+            static_membership: orders == 1,
         };
         for i in 0..accounts {
             let service = cluster.service(Kind::Accounts, i);
@@ -174,6 +177,16 @@ impl Cluster {
         let port = free_port().expect("free port");
         let mut env = self.env(kind);
         env.push(("APP__HTTP__PORT".to_owned(), port.to_string()));
+        if kind == Kind::Orders && self.static_membership {
+            // Static membership: a restarted instance takes its partitions back
+            // at once. Only with a single orders instance: with tansu 0.6 a
+            // group of several static members never settles, and a dynamic
+            // member rejoining after a crash sometimes never gets partitions.
+            env.push((
+                "APP__CONSUMER__INSTANCE_ID".to_owned(),
+                format!("{}-{name}", self.group),
+            ));
+        }
         Service {
             log: self.log_dir.join(format!("{name}.log")),
             name,

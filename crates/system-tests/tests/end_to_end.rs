@@ -74,6 +74,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
                 max_apply_attempts: 3,
                 max_backoff_ms: 500,
                 session_timeout_ms: 45_000,
+                instance_id: None,
             },
             log: kit::log_settings(),
         },

@@ -53,6 +53,7 @@ impl TestApp {
                 max_apply_attempts: 3,
                 max_backoff_ms: 500,
                 session_timeout_ms: 45_000,
+                instance_id: None,
             },
             log: kit::log_settings(),
         };
