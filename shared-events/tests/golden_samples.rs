@@ -4,7 +4,11 @@
 use shared_events::{AddressType, CustomerChangeEnvelope, CustomerChangeType, DecodeError};
 
 fn sample(name: &str) -> Vec<u8> {
-    let path = format!("{}/samples/{name}", env!("CARGO_MANIFEST_DIR"));
+    // The run-time value: a test binary reused from a shared target directory
+    // may have been compiled in another checkout of the workspace.
+    let root =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    let path = format!("{root}/samples/{name}");
     std::fs::read(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 
