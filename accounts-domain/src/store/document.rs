@@ -101,6 +101,16 @@ fn version_to_i64(version: u64) -> i64 {
 }
 
 impl CustomerDocument {
+    /// The filter a write based on this document must use: it matches only
+    /// while the document still has this version *and* this outbox. The version
+    /// alone is not enough, because the relay removes published events without
+    /// changing it; a change written on a stale outbox would put those events
+    /// back and publish them twice. Within one version the relay only ever
+    /// shrinks the outbox, so an unchanged count means an unchanged outbox.
+    pub fn unchanged_filter(&self) -> Document {
+        doc! { "_id": &self.id, "version": self.version, "pendingEvents": self.pending_events }
+    }
+
     /// The document of a newly created customer, with its creation event
     /// pending and recorded in the history.
     pub fn created(

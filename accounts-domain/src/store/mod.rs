@@ -3,8 +3,9 @@
 //!
 //! One document holds the customer's current state and the events not yet
 //! acknowledged by Kafka (`outbox`), so a change and its event commit in a single
-//! atomic write. `version` doubles as the concurrency token: every write filters on
-//! the version it read, so two writers can never both succeed from the same state.
+//! atomic write. `version` and the outbox size are the concurrency token: every
+//! write filters on the values it read, so two writers can never both succeed
+//! from the same state.
 //!
 //! Only constructs that behave the same on MongoDB and on the local
 //! MongoDB-protocol server are used: equality and range filters, `$set` of whole
@@ -130,7 +131,7 @@ impl CustomerStore {
                     let update = stored.change_update(&next, &event, traceparent.clone())?;
                     let result = self
                         .collection
-                        .update_one(doc! { "_id": &id, "version": stored.version }, update)
+                        .update_one(stored.unchanged_filter(), update)
                         .await?;
                     if result.matched_count == 1 {
                         return Ok(Upserted {

@@ -275,3 +275,55 @@ async fn the_request_traceparent_continues_into_the_published_record() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_change_based_on_an_outbox_the_relay_has_since_emptied_is_refused() {
+    use accounts_domain::domain::{CustomerSubmission, RawCustomer};
+    use accounts_domain::store::{CustomerDocument, CustomerStore};
+    use mongodb::bson::doc;
+
+    let db = kit::mongo_database(&kit::unique("accounts")).await;
+    let store = CustomerStore::new(&db, crate::helpers::COLLECTION);
+    let raw: RawCustomer = serde_json::from_value(kit::seed_customer("race-1")).expect("seed");
+    let submission = CustomerSubmission::parse(raw).expect("valid seed");
+    store.upsert(submission, None).await.expect("created");
+
+    let documents = db.collection::<CustomerDocument>(crate::helpers::COLLECTION);
+    let stale = documents
+        .find_one(doc! { "_id": "race-1" })
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        documents
+            .count_documents(stale.unchanged_filter())
+            .await
+            .expect("count"),
+        1,
+        "the filter matches the document it was read from"
+    );
+
+    // The relay publishes the pending event and empties the outbox without
+    // changing the version; a writer holding `stale` must now lose its race.
+    let claimed = store
+        .claim_pending("relay-test", Duration::from_secs(30), 10)
+        .await
+        .expect("claimed");
+    let ids: Vec<String> = claimed[0]
+        .entries
+        .iter()
+        .map(|e| e.event_id.clone())
+        .collect();
+    store
+        .mark_published("relay-test", "race-1", &ids)
+        .await
+        .expect("marked");
+    assert_eq!(
+        documents
+            .count_documents(stale.unchanged_filter())
+            .await
+            .expect("count"),
+        0,
+        "a write based on the pre-publish outbox would resurrect the published event"
+    );
+}
