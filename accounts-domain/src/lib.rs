@@ -6,6 +6,7 @@
 //! removes them only after the broker acknowledged them.
 
 pub mod domain;
+pub mod examples;
 pub mod http;
 pub mod messaging;
 pub mod settings;

@@ -8,6 +8,7 @@
 pub mod customer;
 pub mod envelope;
 pub mod event;
+pub mod samples;
 pub mod topics;
 
 pub use customer::{Address, AddressType, Contact, Name};

@@ -18,7 +18,7 @@ const MAX_TEXT_LEN: usize = 200;
 /// number or string. No `Debug`, because it holds full card numbers.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(as = CustomerRequest)]
+#[schema(as = CustomerRequest, example = crate::examples::seed_customer)]
 pub struct RawCustomer {
     /// A JSON string or non-negative integer; stored and returned as a string.
     #[serde(deserialize_with = "id_from_number_or_string")]

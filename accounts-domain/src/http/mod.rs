@@ -1,7 +1,7 @@
 //! HTTP API of the accounts service.
 
 mod error;
-mod routes;
+pub mod routes;
 
 pub use error::ApiError;
 pub use routes::{ApiDoc, AppState, router};

@@ -47,7 +47,7 @@ pub struct ApiDoc;
 
 /// A stored customer as the API returns it: cards masked.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = Customer)]
+#[schema(as = Customer, example = crate::examples::seed_customer_response)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerResponse {
     pub id: String,

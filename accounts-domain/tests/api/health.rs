@@ -153,6 +153,20 @@ async fn openapi_documents_every_route_and_swagger_ui_is_served_offline() {
             "{schema} missing"
         );
     }
+    // Examples come from the seed's sample body and what the service makes of it.
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["CustomerRequest"]["example"],
+        kit::seed_customer_numeric_id(123456)
+    );
+    let response = &schemas["Customer"]["example"];
+    assert_eq!(response["id"], "123456");
+    assert_eq!(response["version"], 1);
+    assert_eq!(response["creditCards"][0]["last4"], "0000");
+    for number in kit::SEED_CARD_NUMBERS {
+        assert!(!response.to_string().contains(number), "{response}");
+    }
+    assert_eq!(schemas["Problem"]["example"]["status"], 422);
     let ui = app.get("/swagger-ui/").await;
     assert_eq!(ui.status(), StatusCode::OK);
     assert!(ui.text().await.expect("html").contains("swagger-ui"));

@@ -30,6 +30,13 @@ impl FieldError {
 
 /// A problem details body. Build one with the constructors, then add detail.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/validation-error",
+    "title": "Request body is invalid",
+    "status": 422,
+    "detail": "invalid field contact.email: must be an e-mail address like name@example.com",
+    "errors": [{"field": "contact.email", "message": "must be an e-mail address like name@example.com"}]
+}))]
 pub struct Problem {
     #[serde(rename = "type")]
     pub problem_type: String,

@@ -39,7 +39,7 @@ pub struct ApiDoc;
 
 /// The seed's `CustomerOrders`, plus the replicated `version`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-#[schema(as = CustomerOrders)]
+#[schema(as = CustomerOrders, example = customer_orders_example)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerOrdersResponse {
     pub id: String,
@@ -50,6 +50,26 @@ pub struct CustomerOrdersResponse {
     /// The orders this service owns for the customer.
     #[schema(value_type = Vec<Object>)]
     pub orders: Vec<serde_json::Value>,
+}
+
+/// The replica of the golden `created` sample, before any order: the example of
+/// the OpenAPI document.
+fn customer_orders_example() -> serde_json::Value {
+    let Ok(event) = shared_events::CustomerChangeEnvelope::decode(
+        shared_events::samples::CUSTOMER_CREATED.as_bytes(),
+    ) else {
+        return serde_json::Value::Null;
+    };
+    let data = event.data;
+    serde_json::to_value(CustomerOrdersResponse {
+        id: data.id,
+        version: i64::try_from(data.version).unwrap_or(i64::MAX),
+        name: data.name,
+        contact: data.contact,
+        addresses: data.addresses,
+        orders: Vec::new(),
+    })
+    .unwrap_or_default()
 }
 
 impl From<CustomerOrders> for CustomerOrdersResponse {

@@ -79,10 +79,10 @@ async fn openapi_documents_the_read_routes() {
     for path in ["/orders/list", "/orders/order/{customer_id}"] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
     }
-    assert!(
-        doc["components"]["schemas"]["CustomerOrders"].is_object(),
-        "{doc}"
-    );
+    let example = &doc["components"]["schemas"]["CustomerOrders"]["example"];
+    assert_eq!(example["id"], "123456", "{doc}");
+    assert_eq!(example["addresses"].as_array().map(Vec::len), Some(2));
+    assert_eq!(example["orders"], serde_json::json!([]));
     assert_eq!(app.get("/swagger-ui/").await.status(), StatusCode::OK);
     app.stop().await;
 }
