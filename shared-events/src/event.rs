@@ -16,12 +16,13 @@ use crate::envelope::{CloudEvent, DATA_CONTENT_TYPE, DecodeError, SPEC_VERSION};
 pub const SOURCE: &str = "/accounts";
 
 /// The replicated state of one customer at one `version`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerChangeEvent {
     /// The customer id, also the Kafka record key and the CloudEvents `subject`.
     pub id: String,
     /// Starts at 1 and grows by exactly 1 per change of this customer.
+    #[schema(minimum = 1)]
     pub version: u64,
     pub name: Name,
     pub contact: Contact,
@@ -36,6 +37,10 @@ pub enum CustomerChangeType {
 }
 
 impl CustomerChangeType {
+    /// Every change type of the contract.
+    pub const ALL: [CustomerChangeType; 2] =
+        [CustomerChangeType::Created, CustomerChangeType::Updated];
+
     /// The CloudEvents `type` attribute.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,7 +51,7 @@ impl CustomerChangeType {
 
     /// Parses a CloudEvents `type` attribute.
     pub fn parse(value: &str) -> Option<Self> {
-        [CustomerChangeType::Created, CustomerChangeType::Updated]
+        CustomerChangeType::ALL
             .into_iter()
             .find(|t| t.as_str() == value)
     }
