@@ -6,7 +6,7 @@ use platform_infra::{shutdown, telemetry};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load()?;
-    telemetry::init(&settings.log);
+    let _telemetry = telemetry::init(&settings.log, "accounts");
     let shutdown = shutdown::on_signal();
     let app = Application::build(settings, shutdown).await?;
     app.wait().await

@@ -32,7 +32,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load()?;
-    telemetry::init(&settings.log);
+    let _telemetry = telemetry::init(&settings.log, "orders");
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(settings, shutdown::on_signal()).await?;

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub db: mongodb::Database,
     shutdown: CancellationToken,
     app: Application,
+    /// Keeps span export running when this app installed the subscriber.
+    _telemetry: platform_infra::telemetry::TelemetryGuard,
 }
 
 /// Settings with a fresh database and a fresh 3-partition topic.
@@ -44,7 +46,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings) -> TestApp {
-        platform_infra::telemetry::init(&settings.log);
+        let telemetry = platform_infra::telemetry::init(&settings.log, "accounts");
         let shutdown = CancellationToken::new();
         let app = Application::build(settings.clone(), shutdown.clone())
             .await
@@ -56,6 +58,7 @@ impl TestApp {
             settings,
             shutdown,
             app,
+            _telemetry: telemetry,
         }
     }
 

@@ -5,3 +5,4 @@ mod customer;
 mod health;
 mod helpers;
 mod outbox;
+mod telemetry;

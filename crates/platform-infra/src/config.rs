@@ -104,6 +104,10 @@ pub struct LogSettings {
     /// An `EnvFilter` directive such as `info,accounts_domain=debug`; `RUST_LOG`
     /// overrides it.
     pub filter: String,
+    /// Base URL of an OTLP/HTTP collector (such as `http://otel-collector:4318`);
+    /// spans are exported to `<url>/v1/traces` when set. Off by default.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Log line format.

@@ -49,7 +49,12 @@ pub fn with_standard_layers(router: Router) -> Router {
                         .get(REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
-                    tracing::info_span!("http", method = %req.method(), route, request_id)
+                    let span =
+                        tracing::info_span!("http", method = %req.method(), route, request_id);
+                    if let Some(parent) = trace_context::TraceParent::from_headers(req.headers()) {
+                        parent.continue_in(&span);
+                    }
+                    span
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )

@@ -7,9 +7,11 @@
 use std::fmt;
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The header name, on HTTP and on Kafka records.
 pub const TRACEPARENT: &str = "traceparent";
@@ -80,6 +82,53 @@ impl TraceParent {
     pub fn trace_id(&self) -> &str {
         &self.trace_id
     }
+
+    /// Makes `span` a child of this trace context and returns what to pass on
+    /// from `span`. With OTLP export on, that is `span`'s own exported ids, so
+    /// the collector links the hops; otherwise a new span id in this trace.
+    /// Call it before the span is first entered.
+    pub fn continue_in(&self, span: &tracing::Span) -> TraceParent {
+        let flags = u8::from_str_radix(&self.flags, 16).unwrap_or(1);
+        let remote = SpanContext::new(
+            TraceId::from_hex(&self.trace_id).unwrap_or(TraceId::INVALID),
+            SpanId::from_hex(&self.span_id).unwrap_or(SpanId::INVALID),
+            TraceFlags::new(flags),
+            true,
+            TraceState::default(),
+        );
+        let adopted = span
+            .set_parent(opentelemetry::Context::new().with_remote_span_context(remote))
+            .is_ok();
+        adopted
+            .then(|| TraceParent::passed_on(Some(self), span))
+            .unwrap_or_else(|| self.child())
+    }
+
+    /// What `span`, a child of `parent` (or a root), passes on: its exported
+    /// ids when OTLP export is on, else a new span id in the same trace.
+    pub fn passed_on(parent: Option<&TraceParent>, span: &tracing::Span) -> TraceParent {
+        TraceParent::of_span(span)
+            .filter(|own| parent.is_none_or(|p| p.trace_id == own.trace_id))
+            .unwrap_or_else(|| parent.map_or_else(TraceParent::new_root, TraceParent::child))
+    }
+
+    /// The `traceparent` header of a request, if present and valid.
+    pub fn from_headers(headers: &HeaderMap) -> Option<TraceParent> {
+        headers
+            .get(TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceParent::parse)
+    }
+
+    fn of_span(span: &tracing::Span) -> Option<TraceParent> {
+        let context = span.context();
+        let own = context.span().span_context().clone();
+        own.is_valid().then(|| TraceParent {
+            trace_id: format!("{:032x}", own.trace_id()),
+            span_id: format!("{:016x}", own.span_id()),
+            flags: format!("{:02x}", own.trace_flags().to_u8()),
+        })
+    }
 }
 
 impl fmt::Display for TraceParent {
@@ -92,12 +141,10 @@ impl fmt::Display for TraceParent {
 /// span's [`TraceParent`] available to handlers as a request extension, and
 /// returns it in the response's `traceparent` header.
 pub async fn propagate(mut request: Request, next: Next) -> Response {
-    let incoming = request
-        .headers()
-        .get(TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(TraceParent::parse);
-    let server_span = incoming.map_or_else(TraceParent::new_root, |p| p.child());
+    let incoming = TraceParent::from_headers(request.headers());
+    // The current span is the request's `http` span: the trace layer, outside
+    // this middleware, made it a child of `incoming` when it created it.
+    let server_span = TraceParent::passed_on(incoming.as_ref(), &tracing::Span::current());
     tracing::debug!(trace_id = server_span.trace_id(), "request traced");
     request.extensions_mut().insert(server_span.clone());
     let mut response = next.run(request).await;

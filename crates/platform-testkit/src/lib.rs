@@ -60,6 +60,7 @@ pub fn log_settings() -> LogSettings {
     LogSettings {
         format: LogFormat::Pretty,
         filter: "warn".to_owned(),
+        otlp_endpoint: None,
     }
 }
 

@@ -82,8 +82,14 @@ impl ReplicaProjector {
                     continue;
                 }
             };
-            let trace_id = trace_id_of(&message);
-            let span = tracing::info_span!("apply", trace_id = trace_id.as_deref().unwrap_or(""));
+            let parent = trace_parent_of(&message);
+            let span = tracing::info_span!(
+                "apply",
+                trace_id = parent.as_ref().map_or("", TraceParent::trace_id)
+            );
+            if let Some(parent) = &parent {
+                parent.continue_in(&span);
+            }
             let handled = self
                 .handle(&message, &mut report, &shutdown)
                 .instrument(span)
@@ -196,9 +202,9 @@ impl ReplicaProjector {
     }
 }
 
-/// The trace id of the record's `traceparent` header, continuing the trace of
-/// the request that made the change.
-fn trace_id_of(message: &BorrowedMessage<'_>) -> Option<String> {
+/// The record's `traceparent` header: the trace of the request that made the
+/// change, which the apply span continues.
+fn trace_parent_of(message: &BorrowedMessage<'_>) -> Option<TraceParent> {
     let headers = message.headers()?;
     headers
         .iter()
@@ -206,7 +212,6 @@ fn trace_id_of(message: &BorrowedMessage<'_>) -> Option<String> {
         .and_then(|h| h.value)
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(TraceParent::parse)
-        .map(|t| t.trace_id().to_owned())
 }
 
 /// Sleeps for `duration` unless shutdown comes first (`Err`).

@@ -27,6 +27,8 @@ pub struct TestApp {
     producer: FutureProducer,
     shutdown: CancellationToken,
     app: Application,
+    /// Keeps span export running when this app installed the subscriber.
+    _telemetry: platform_infra::telemetry::TelemetryGuard,
 }
 
 impl TestApp {
@@ -61,7 +63,7 @@ impl TestApp {
         if let Some(uri) = uri {
             settings.mongodb.uri = uri.into();
         }
-        platform_infra::telemetry::init(&settings.log);
+        let telemetry = platform_infra::telemetry::init(&settings.log, "orders");
         let shutdown = CancellationToken::new();
         let app = Application::build(settings.clone(), shutdown.clone())
             .await
@@ -83,6 +85,7 @@ impl TestApp {
             producer,
             shutdown,
             app,
+            _telemetry: telemetry,
         }
     }
 
