@@ -3,6 +3,8 @@
 //! the `up` and `test` commands of the `devstack` binary. Tests use
 //! [`servers::LocalServer`] to start private servers they can kill and restart.
 
+#[cfg(feature = "containers")]
+pub mod containers;
 pub mod install;
 pub mod lint;
 pub mod newman;

@@ -57,6 +57,64 @@ impl LocalServers {
         self.broker.stop().await;
         self.mongo.stop().await;
     }
+
+    pub fn addresses(&self) -> ServerAddresses {
+        ServerAddresses {
+            brokers: self.broker.address(),
+            mongodb_uri: self.mongo.address(),
+        }
+    }
+}
+
+/// How to reach a Kafka-protocol broker and a MongoDB-protocol server.
+#[derive(Debug, Clone)]
+pub struct ServerAddresses {
+    pub brokers: String,
+    pub mongodb_uri: String,
+}
+
+/// The servers `devstack test` runs the tests against: the local ones, or, with
+/// `PLATFORM_TEST_CONTAINERS=1` and the `containers` feature, real `mongo` and
+/// `apache/kafka` containers.
+#[allow(clippy::large_enum_variant, reason = "one value per test run")]
+enum TestServers {
+    Local(LocalServers),
+    #[cfg(feature = "containers")]
+    Containers(crate::containers::Containers),
+}
+
+impl TestServers {
+    async fn start(tools: &Tools, data_dir: &Path) -> anyhow::Result<Self> {
+        if std::env::var(test_env::CONTAINERS).is_ok_and(|v| v == "1") {
+            #[cfg(feature = "containers")]
+            return Ok(TestServers::Containers(
+                crate::containers::Containers::start().await?,
+            ));
+            #[cfg(not(feature = "containers"))]
+            bail!(
+                "{}=1 needs devstack built with the `containers` feature (./dev test does that when the variable is set)",
+                test_env::CONTAINERS
+            );
+        }
+        let servers = LocalServers::start(tools, data_dir, free_port()?, free_port()?).await?;
+        Ok(TestServers::Local(servers))
+    }
+
+    fn addresses(&self) -> ServerAddresses {
+        match self {
+            TestServers::Local(servers) => servers.addresses(),
+            #[cfg(feature = "containers")]
+            TestServers::Containers(containers) => containers.addresses(),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            TestServers::Local(servers) => servers.stop().await,
+            #[cfg(feature = "containers")]
+            TestServers::Containers(containers) => containers.stop().await,
+        }
+    }
 }
 
 /// Settings to reach a broker, for the admin client.
@@ -89,7 +147,7 @@ pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Resu
     let tools = Tools::ensure().await?;
     let data_dir = absolute(data_dir)?;
     let servers = LocalServers::start(&tools, &data_dir, ports.kafka, ports.mongo).await?;
-    let services = match start_services(&servers, ports, false).await {
+    let services = match start_services(&servers.addresses(), ports, false).await {
         Ok(services) => services,
         Err(e) => {
             servers.stop().await;
@@ -132,11 +190,11 @@ pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Resu
 /// Creates the topics and starts both services from the binaries next to this
 /// one; `quiet` keeps their logs to warnings.
 async fn start_services(
-    servers: &LocalServers,
+    servers: &ServerAddresses,
     ports: StackPorts,
     quiet: bool,
 ) -> anyhow::Result<Vec<Supervised>> {
-    create_topics(&servers.broker.address()).await?;
+    create_topics(&servers.brokers).await?;
     let bin_dir = bin_dir()?;
     let mut services: Vec<Supervised> = Vec::new();
     for (name, port, collection) in [
@@ -153,9 +211,9 @@ async fn start_services(
         let mut command = Command::new(exe);
         command
             .env("APP__HTTP__PORT", port.to_string())
-            .env("APP__MONGODB__URI", servers.mongo.address())
+            .env("APP__MONGODB__URI", &servers.mongodb_uri)
             .env("APP__MONGODB__COLLECTION", collection)
-            .env("APP__KAFKA__BROKERS", servers.broker.address());
+            .env("APP__KAFKA__BROKERS", &servers.brokers);
         if quiet {
             command.env("APP__LOG__FILTER", "warn");
         }
@@ -207,6 +265,9 @@ pub mod test_env {
     pub const NX_27017_BIN: &str = "PLATFORM_TEST_NX_27017_BIN";
     pub const ACCOUNTS_BIN: &str = "PLATFORM_TEST_ACCOUNTS_BIN";
     pub const ORDERS_BIN: &str = "PLATFORM_TEST_ORDERS_BIN";
+    /// `1`: run the shared test servers as `mongo` and `apache/kafka`
+    /// containers (needs Docker and the `containers` feature).
+    pub const CONTAINERS: &str = "PLATFORM_TEST_CONTAINERS";
 }
 
 /// The directory of this executable, where cargo also puts the service binaries.
@@ -224,13 +285,13 @@ pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
     crate::lint::run(&std::env::current_dir()?).await?;
     let tools = Tools::ensure().await?;
     let data_dir = std::env::temp_dir().join(format!("devstack-test-{}", std::process::id()));
-    let servers = LocalServers::start(&tools, &data_dir, free_port()?, free_port()?).await?;
+    let servers = TestServers::start(&tools, &data_dir).await?;
+    let addresses = servers.addresses();
     eprintln!(
         "devstack: test servers up: kafka {}, mongodb {}",
-        servers.broker.address(),
-        servers.mongo.address()
+        addresses.brokers, addresses.mongodb_uri
     );
-    if let Err(e) = run_postman(&servers).await {
+    if let Err(e) = run_postman(&addresses).await {
         servers.stop().await;
         return Err(e);
     }
@@ -243,8 +304,8 @@ pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
             "--no-fail-fast",
         ])
         .args(nextest_args)
-        .env(test_env::KAFKA_BROKERS, servers.broker.address())
-        .env(test_env::MONGODB_URI, servers.mongo.address())
+        .env(test_env::KAFKA_BROKERS, &addresses.brokers)
+        .env(test_env::MONGODB_URI, &addresses.mongodb_uri)
         .env(test_env::TANSU_BIN, &tools.tansu)
         .env(test_env::NX_27017_BIN, &tools.nx_27017)
         .env(test_env::ACCOUNTS_BIN, bin_dir()?.join("accounts-domain"))
@@ -263,7 +324,7 @@ pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
 
 /// Starts both services on the test servers, runs the Postman collection
 /// against them with newman, and stops them.
-async fn run_postman(servers: &LocalServers) -> anyhow::Result<()> {
+async fn run_postman(servers: &ServerAddresses) -> anyhow::Result<()> {
     let ports = StackPorts {
         kafka: 0,
         mongo: 0,

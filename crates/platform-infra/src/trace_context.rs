@@ -99,9 +99,11 @@ impl TraceParent {
         let adopted = span
             .set_parent(opentelemetry::Context::new().with_remote_span_context(remote))
             .is_ok();
-        adopted
-            .then(|| TraceParent::passed_on(Some(self), span))
-            .unwrap_or_else(|| self.child())
+        if adopted {
+            TraceParent::passed_on(Some(self), span)
+        } else {
+            self.child()
+        }
     }
 
     /// What `span`, a child of `parent` (or a root), passes on: its exported
