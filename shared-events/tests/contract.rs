@@ -1,49 +1,19 @@
 //! The checked-in contract documents match the types, and the golden samples
 //! are valid against the schema (and invalid ones are not).
 
-use std::path::PathBuf;
-
+use platform_testkit::assert_file_in_sync;
 use serde_json::Value;
 use shared_events::contract::{self, ASYNCAPI_FILE, SCHEMA_FILE};
 use shared_events::{samples, topics};
 
-fn contract_dir() -> PathBuf {
-    let root =
-        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
-    PathBuf::from(root).join("contract")
-}
-
-/// Compares the generated document with the checked-in file, or rewrites the
-/// file when `UPDATE_CONTRACT=1`.
-fn assert_in_sync(file: &str, generated: &Value) {
-    let path = contract_dir().join(file);
-    let text = format!(
-        "{}\n",
-        serde_json::to_string_pretty(generated).expect("JSON")
-    );
-    if std::env::var_os("UPDATE_CONTRACT").is_some() {
-        std::fs::create_dir_all(contract_dir()).expect("contract dir");
-        std::fs::write(&path, &text).expect("write contract file");
-        return;
-    }
-    let stored =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    assert!(
-        stored == text,
-        "{} is out of date with the shared-events types; regenerate it with \
-         `UPDATE_CONTRACT=1 cargo test -p shared-events --test contract`",
-        path.display()
-    );
-}
-
 #[test]
 fn json_schema_file_matches_the_types() {
-    assert_in_sync(SCHEMA_FILE, &contract::json_schema());
+    assert_file_in_sync(&format!("contract/{SCHEMA_FILE}"), &contract::json_schema());
 }
 
 #[test]
 fn asyncapi_file_matches_the_types() {
-    assert_in_sync(ASYNCAPI_FILE, &contract::asyncapi());
+    assert_file_in_sync(&format!("contract/{ASYNCAPI_FILE}"), &contract::asyncapi());
 }
 
 fn validator() -> jsonschema::Validator {

@@ -153,6 +153,8 @@ async fn openapi_documents_every_route_and_swagger_ui_is_served_offline() {
             "{schema} missing"
         );
     }
+    // Checked in for people and tools that read the API without running it.
+    kit::assert_file_in_sync("openapi.json", &doc);
     // Examples come from the seed's sample body and what the service makes of it.
     let schemas = &doc["components"]["schemas"];
     assert_eq!(

@@ -100,6 +100,16 @@ impl Cluster {
     /// Starts a broker, creates the topics, and starts the given numbers of
     /// accounts and orders instances (all sharing the broker and databases).
     pub async fn start(accounts: usize, orders: usize) -> Cluster {
+        Cluster::start_with_env(accounts, orders, &[]).await
+    }
+
+    /// Like [`Cluster::start`], with extra environment variables for every
+    /// service process (such as `APP__LOG__OTLP_ENDPOINT`).
+    pub async fn start_with_env(
+        accounts: usize,
+        orders: usize,
+        extra_env: &[(&str, &str)],
+    ) -> Cluster {
         let broker = kit::PrivateServer::broker().await;
         let topic = kit::unique("faults_change");
         let settings = devstack::stack::kafka_settings(&broker.server.address());
@@ -130,6 +140,11 @@ impl Cluster {
             cluster.orders.push(service);
         }
         for service in cluster.accounts.iter_mut().chain(cluster.orders.iter_mut()) {
+            service.env.extend(
+                extra_env
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            );
             service.start().await.unwrap_or_else(|e| panic!("{e:#}"));
         }
         cluster

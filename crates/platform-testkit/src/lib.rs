@@ -13,6 +13,8 @@ use secrecy::SecretString;
 
 use devstack::stack::test_env;
 
+pub mod otlp;
+
 fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the tests with `./dev test`, which starts the local servers")
@@ -271,4 +273,38 @@ pub async fn committed_offsets(
     })
     .await
     .expect("join")
+}
+
+/// Environment variable that makes [`assert_file_in_sync`] rewrite the file.
+pub const UPDATE_GENERATED: &str = "UPDATE_CONTRACT";
+
+/// Asserts that the checked-in file `relative` (to the crate under test) holds
+/// `generated` as pretty JSON; with `UPDATE_CONTRACT=1` rewrites it instead.
+pub fn assert_file_in_sync(relative: &str, generated: &serde_json::Value) {
+    // The run-time value: a test binary reused from a shared target directory
+    // may have been compiled in another checkout of the workspace.
+    let root = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo");
+    let path = std::path::Path::new(&root).join(relative);
+    let text = format!(
+        "{}\n",
+        serde_json::to_string_pretty(generated).expect("JSON")
+    );
+    if std::env::var_os(UPDATE_GENERATED).is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("create the file's directory");
+        }
+        std::fs::write(&path, &text).expect("write the generated file");
+        return;
+    }
+    let stored =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    // Compared as JSON values: key order depends on serde_json's features,
+    // which differ between building one crate and the whole workspace.
+    let stored: serde_json::Value = serde_json::from_str(&stored)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    assert!(
+        &stored == generated,
+        "{} is out of date with the code; regenerate it with `{UPDATE_GENERATED}=1 ./dev test`",
+        path.display()
+    );
 }

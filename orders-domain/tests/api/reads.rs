@@ -79,6 +79,7 @@ async fn openapi_documents_the_read_routes() {
     for path in ["/orders/list", "/orders/order/{customer_id}"] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
     }
+    platform_testkit::assert_file_in_sync("openapi.json", &doc);
     let example = &doc["components"]["schemas"]["CustomerOrders"]["example"];
     assert_eq!(example["id"], "123456", "{doc}");
     assert_eq!(example["addresses"].as_array().map(Vec::len), Some(2));
