@@ -62,6 +62,7 @@ impl Application {
             router(AppState { store, relay_wake })
                 .merge(health.router())
                 .merge(http::api_docs(ApiDoc::openapi())),
+            &settings.http,
         );
 
         let server = tokio::spawn(http::serve(listener, app, shutdown.clone()));

@@ -85,6 +85,7 @@ impl Application {
             router(AppState { store })
                 .merge(health.router())
                 .merge(http::api_docs(ApiDoc::openapi())),
+            &settings.http,
         );
         let server = tokio::spawn(http::serve(listener, app, shutdown.clone()));
         let projector = tokio::spawn(projector.run(shutdown));

@@ -25,10 +25,7 @@ pub async fn fresh_settings() -> Settings {
     let topic = kit::unique("accounts_test_change");
     kit::create_topic(&topic, 3).await;
     Settings {
-        http: HttpSettings {
-            host: "127.0.0.1".into(),
-            port: 0,
-        },
+        http: HttpSettings::default(),
         mongodb: kit::mongo_settings(&kit::unique("accounts"), COLLECTION),
         kafka: kit::kafka_settings(&topic),
         relay: RelaySettings {

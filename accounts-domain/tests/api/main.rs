@@ -4,5 +4,6 @@
 mod customer;
 mod health;
 mod helpers;
+mod limits;
 mod outbox;
 mod telemetry;

@@ -58,6 +58,41 @@ pub struct HttpSettings {
     pub host: String,
     /// `0` picks a free port (tests do this).
     pub port: u16,
+    /// Largest request body accepted; larger ones get 413.
+    #[serde(default = "default_body_limit")]
+    pub body_limit_bytes: usize,
+    /// Longest time a request may take, reading its body included; then 503.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+    /// Requests served at once; more get 503 with `Retry-After` at once instead
+    /// of queueing (health and metrics endpoints are exempt).
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent_requests: usize,
+}
+
+fn default_body_limit() -> usize {
+    64 * 1024
+}
+
+fn default_request_timeout() -> u64 {
+    10_000
+}
+
+fn default_max_concurrent() -> usize {
+    512
+}
+
+impl Default for HttpSettings {
+    /// Loopback, a free port, the default limits.
+    fn default() -> Self {
+        HttpSettings {
+            host: "127.0.0.1".to_owned(),
+            port: 0,
+            body_limit_bytes: default_body_limit(),
+            request_timeout_ms: default_request_timeout(),
+            max_concurrent_requests: default_max_concurrent(),
+        }
+    }
 }
 
 /// How to reach MongoDB.

@@ -2,12 +2,17 @@
 //! matched route, problem+json for unknown routes, and graceful shutdown.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, StatusCode};
+use axum::middleware::Next;
 use axum::response::IntoResponse;
+use axum::response::Response;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -28,11 +33,18 @@ pub async fn bind(settings: &HttpSettings) -> std::io::Result<(TcpListener, Sock
     Ok((listener, addr))
 }
 
-/// Adds the layers every service wants around its routes.
-pub fn with_standard_layers(router: Router) -> Router {
+/// Adds the layers every service wants around its routes: body size limit,
+/// request timeout, concurrency limit, trace context, metrics, request ids.
+pub fn with_standard_layers(router: Router, settings: &HttpSettings) -> Router {
+    let limits = Limits {
+        timeout: Duration::from_millis(settings.request_timeout_ms),
+        permits: Arc::new(Semaphore::new(settings.max_concurrent_requests)),
+    };
     router
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(axum::middleware::from_fn_with_state(limits, limit))
         .layer(axum::middleware::from_fn(trace_context::propagate))
         .layer(axum::middleware::from_fn(metrics::track_http))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -59,6 +71,39 @@ pub fn with_standard_layers(router: Router) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// The time and concurrency limits of one service.
+#[derive(Clone)]
+struct Limits {
+    timeout: Duration,
+    permits: Arc<Semaphore>,
+}
+
+/// Sheds load beyond the concurrency limit at once (503 with `Retry-After`,
+/// rather than queueing until clients time out), and answers 503 for a request
+/// that takes longer than the timeout, reading a slow client's body included.
+/// Probes and metrics are exempt, so an overloaded instance is not restarted
+/// for being busy.
+async fn limit(State(limits): State<Limits>, request: Request, next: Next) -> Response {
+    if request.uri().path().starts_with("/actuator/") {
+        return next.run(request).await;
+    }
+    let Ok(_permit) = limits.permits.clone().try_acquire_owned() else {
+        crate::metrics::record_shed();
+        return Problem::status(StatusCode::SERVICE_UNAVAILABLE)
+            .with_detail("too many requests in progress; retry shortly")
+            .into_response();
+    };
+    match tokio::time::timeout(limits.timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::status(StatusCode::SERVICE_UNAVAILABLE)
+            .with_detail(format!(
+                "the request took longer than {} ms",
+                limits.timeout.as_millis()
+            ))
+            .into_response(),
+    }
 }
 
 async fn unknown_route() -> impl IntoResponse {

@@ -64,3 +64,8 @@ pub async fn track_http(request: Request, next: Next) -> Response {
         .record(started.elapsed().as_secs_f64());
     response
 }
+
+/// Counts a request refused because the concurrency limit was reached.
+pub fn record_shed() {
+    metrics::counter!("http_requests_shed_total").increment(1);
+}

@@ -15,10 +15,7 @@ use shared_events::{CustomerChangeEnvelope, CustomerChangeType};
 const WITHIN: Duration = Duration::from_secs(30);
 
 fn http() -> HttpSettings {
-    HttpSettings {
-        host: "127.0.0.1".into(),
-        port: 0,
-    }
+    HttpSettings::default()
 }
 
 async fn orders_view(client: &reqwest::Client, base: &str, version: u64) -> Value {

@@ -43,10 +43,7 @@ impl TestApp {
         kit::create_topic(&topic, 3).await;
         kit::create_topic(&dead_letter_topic(&topic), 1).await;
         let settings = Settings {
-            http: HttpSettings {
-                host: "127.0.0.1".into(),
-                port: 0,
-            },
+            http: HttpSettings::default(),
             mongodb: kit::mongo_settings(&kit::unique("orders"), COLLECTION),
             kafka: kit::kafka_settings(&topic),
             consumer: ConsumerSettings {
