@@ -9,10 +9,14 @@ use shared_events::{
 };
 
 use super::card::{MaskedCard, RawCard};
-use super::fields::{CustomerId, Email};
+use super::fields::{CustomerId, Email, check_phone, check_postal_code};
 
 /// Longest free-text field accepted.
 const MAX_TEXT_LEN: usize = 200;
+
+/// Most addresses, and most cards, one customer may have.
+const MAX_ADDRESSES: usize = 10;
+const MAX_CARDS: usize = 10;
 
 /// A customer as the client sends it (the seed's body). `id` may be a JSON
 /// number or string. No `Debug`, because it holds full card numbers.
@@ -103,11 +107,17 @@ impl CustomerSubmission {
         optional(&mut errors, "name.suffix", name.suffix.as_deref());
 
         let mut contact = raw.contact;
-        required(&mut errors, "contact.primaryPhone", &contact.primary_phone);
-        optional(
+        formatted(
+            &mut errors,
+            "contact.primaryPhone",
+            Some(&contact.primary_phone),
+            check_phone,
+        );
+        formatted(
             &mut errors,
             "contact.secondaryPhone",
             contact.secondary_phone.as_deref(),
+            check_phone,
         );
         match Email::parse(&contact.email) {
             Ok(email) => contact.email = email.into_string(),
@@ -120,6 +130,18 @@ impl CustomerSubmission {
                 "at least one address is required",
             ));
         }
+        if raw.addresses.len() > MAX_ADDRESSES {
+            errors.push(FieldError::new(
+                "addresses",
+                "at most 10 addresses are accepted",
+            ));
+        }
+        if raw.credit_cards.len() > MAX_CARDS {
+            errors.push(FieldError::new(
+                "creditCards",
+                "at most 10 credit cards are accepted",
+            ));
+        }
         for (i, a) in raw.addresses.iter().enumerate() {
             let field = |f: &str| format!("addresses[{i}].{f}");
             required(&mut errors, &field("address1"), &a.address1);
@@ -127,7 +149,12 @@ impl CustomerSubmission {
             optional(&mut errors, &field("description"), a.description.as_deref());
             required(&mut errors, &field("city"), &a.city);
             required(&mut errors, &field("state"), &a.state);
-            required(&mut errors, &field("postalCode"), &a.postal_code);
+            formatted(
+                &mut errors,
+                &field("postalCode"),
+                Some(&a.postal_code),
+                check_postal_code,
+            );
         }
 
         let mut credit_cards = Vec::with_capacity(raw.credit_cards.len());
@@ -158,6 +185,24 @@ fn required(errors: &mut Vec<FieldError>, field: &str, value: &str) {
         errors.push(FieldError::new(field, "must not be blank"));
     } else {
         optional(errors, field, Some(value));
+    }
+}
+
+/// A field with a format: `None` is fine (optional field), blank is not.
+fn formatted(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: Option<&str>,
+    check: fn(&str) -> Result<(), &'static str>,
+) {
+    match value {
+        None => {}
+        Some(v) if v.trim().is_empty() => errors.push(FieldError::new(field, "must not be blank")),
+        Some(v) => {
+            if let Err(message) = check(v) {
+                errors.push(FieldError::new(field, message));
+            }
+        }
     }
 }
 

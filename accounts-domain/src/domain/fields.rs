@@ -69,9 +69,75 @@ impl Email {
     }
 }
 
+/// Checks a phone number: digits with optional `+` at the start and spaces,
+/// dashes, dots or parentheses between them; 7–15 digits (E.164 allows 15),
+/// at most 25 characters.
+pub fn check_phone(value: &str) -> Result<(), &'static str> {
+    const INVALID: &str = "must be a phone number of 7 to 15 digits, optionally with a leading '+' and spaces, dashes, dots or parentheses";
+    let body = value.strip_prefix('+').unwrap_or(value);
+    let allowed = body
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')'));
+    let digits = body.chars().filter(char::is_ascii_digit).count();
+    if value.len() > 25 || !allowed || !(7..=15).contains(&digits) {
+        return Err(INVALID);
+    }
+    Ok(())
+}
+
+/// Checks a postal code: 3–10 letters and digits, optionally with single
+/// spaces or dashes between them (`12345`, `12345-6789`, `SW1A 1AA`).
+pub fn check_postal_code(value: &str) -> Result<(), &'static str> {
+    const INVALID: &str =
+        "must be a postal code of 3 to 10 letters and digits, optionally with spaces or dashes";
+    let alphanumerics = value.chars().filter(char::is_ascii_alphanumeric).count();
+    let separators_ok = !value.starts_with([' ', '-'])
+        && !value.ends_with([' ', '-'])
+        && !value.contains("  ")
+        && !value.contains("--");
+    let allowed = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '-'));
+    if !allowed || !separators_ok || !(3..=10).contains(&alphanumerics) {
+        return Err(INVALID);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phone_numbers_in_common_notations_pass_and_text_fails() {
+        for ok in [
+            "555-666-7777",
+            "+44 20 7946 0958",
+            "(555) 444.9898",
+            "5556667",
+        ] {
+            assert!(check_phone(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "call me",
+            "555",
+            "+1 555 666 7777 8888 99",
+            "555-666-7777 ext",
+        ] {
+            assert!(check_phone(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn postal_codes_of_several_countries_pass_and_junk_fails() {
+        for ok in ["12345", "12345-6789", "SW1A 1AA", "75008", "K1A 0B1"] {
+            assert!(check_postal_code(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "12", "12345678901", "123$5", "-1234", "12  345"] {
+            assert!(check_postal_code(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn customer_id_accepts_seed_id_and_rejects_path_characters() {

@@ -113,7 +113,11 @@ async fn malformed_json_is_400_and_missing_fields_are_422_naming_each() {
 
     let mut body = kit::seed_customer("c-2");
     body["contact"]["email"] = "not-an-address".into();
+    body["contact"]["primaryPhone"] = "call me".into();
+    body["addresses"][1]["postalCode"] = "12$45".into();
+    body["addresses"][0]["type"] = "HOME".into();
     body["creditCards"][0]["number"] = "1234".into();
+    body["creditCards"][1]["expiration"] = "13/2029".into();
     let problem: Value = app.post_customer(&body).await.json().await.expect("json");
     let fields: Vec<&str> = problem["errors"]
         .as_array()
@@ -121,7 +125,26 @@ async fn malformed_json_is_400_and_missing_fields_are_422_naming_each() {
         .iter()
         .filter_map(|e| e["field"].as_str())
         .collect();
-    assert_eq!(fields, ["contact.email", "creditCards[0].number"]);
+    // An unknown enum value is a shape error, reported alone and first.
+    assert_eq!(fields, ["addresses[0].type"], "{problem}");
+    body["addresses"][0]["type"] = "BILLING".into();
+    let problem: Value = app.post_customer(&body).await.json().await.expect("json");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "contact.primaryPhone",
+            "contact.email",
+            "addresses[1].postalCode",
+            "creditCards[0].number",
+            "creditCards[1].expiration"
+        ]
+    );
 
     let response = app
         .client
