@@ -1,5 +1,6 @@
-//! Rules of the customer replica, without I/O.
+//! Rules of the customer replica and of orders, without I/O.
 
+pub mod order;
 mod replica;
 
 pub use replica::{ApplyOutcome, VersionGuard};

@@ -1,7 +1,8 @@
 //! The orders API's error type and its one mapping to problem+json.
 
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use platform_infra::Problem;
+use platform_infra::{FieldError, Problem};
 
 use crate::store::StoreError;
 
@@ -10,6 +11,15 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("customer {0} not found")]
     NotFound(String),
+    #[error("order {order_guid} of customer {customer_id} not found")]
+    OrderNotFound {
+        customer_id: String,
+        order_guid: String,
+    },
+    #[error("customer {0} has no address to ship to")]
+    NoAddress(String),
+    #[error("invalid request")]
+    Invalid(Vec<FieldError>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -21,6 +31,22 @@ impl IntoResponse for ApiError {
                 "customer {id} is not known to the orders service (yet)"
             ))
             .into_response(),
+            ApiError::OrderNotFound {
+                customer_id,
+                order_guid,
+            } => Problem::not_found(format!("customer {customer_id} has no order {order_guid}"))
+                .into_response(),
+            ApiError::NoAddress(id) => Problem::validation(vec![FieldError::new(
+                "customer_id",
+                format!("customer {id} has no address to ship to"),
+            )])
+            .into_response(),
+            ApiError::Invalid(errors) => Problem::validation(errors).into_response(),
+            ApiError::Store(StoreError::Contended(id)) => Problem::status(StatusCode::CONFLICT)
+                .with_detail(format!(
+                    "orders of customer {id} kept changing concurrently; retry"
+                ))
+                .into_response(),
             ApiError::Store(StoreError::Mongo(e)) if platform_infra::mongo::is_transient(&e) => {
                 tracing::warn!(error = %e, "MongoDB unavailable");
                 Problem::unavailable("the database is unavailable; retry later").into_response()

@@ -1,15 +1,19 @@
 //! Routes: the seed's list and detail reads, and liveness.
 
 use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use mongodb::bson::Bson;
 use platform_infra::Problem;
+use platform_infra::json::JsonBody;
 use platform_infra::paging::Paging;
 use serde::Serialize;
 use shared_events::{Address, Contact, Name};
 
 use super::error::ApiError;
+use crate::domain::order::{self, Order, OrderSubmission, RawOrder};
 use crate::store::{CustomerOrders, CustomerOrdersStore};
 
 /// What the handlers share.
@@ -22,7 +26,11 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/orders/list", get(list))
-        .route("/orders/order/{customer_id}", get(get_one))
+        .route(
+            "/orders/order/{customer_id}",
+            get(get_one).post(create_order),
+        )
+        .route("/orders/order/{customer_id}/{order_guid}", get(get_order))
         .with_state(state)
 }
 
@@ -33,7 +41,7 @@ pub fn router(state: AppState) -> Router {
         title = "orders",
         description = "System of record for orders, with a replica of the customers"
     ),
-    paths(list, get_one)
+    paths(list, get_one, create_order, get_order)
 )]
 pub struct ApiDoc;
 
@@ -48,7 +56,7 @@ pub struct CustomerOrdersResponse {
     pub contact: Contact,
     pub addresses: Vec<Address>,
     /// The orders this service owns for the customer.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<Order>)]
     pub orders: Vec<serde_json::Value>,
 }
 
@@ -129,4 +137,73 @@ async fn get_one(
 ) -> Result<Json<CustomerOrdersResponse>, ApiError> {
     let found = state.store.get(&customer_id).await?;
     Ok(Json(found.ok_or(ApiError::NotFound(customer_id))?.into()))
+}
+
+/// Places an order for a customer known to the replica. The order keeps a
+/// snapshot of the address it ships to.
+#[utoipa::path(
+    post,
+    path = "/orders/order/{customer_id}",
+    tag = "orders",
+    params(("customer_id" = String, Path, description = "Customer id")),
+    request_body = RawOrder,
+    responses(
+        (status = 201, description = "Order placed; `Location` names it", body = Order),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Customer not replicated (yet)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid items, each named; or the customer has no address", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "MongoDB unreachable; nothing stored", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_order(
+    State(state): State<AppState>,
+    Path(customer_id): Path<String>,
+    JsonBody(raw): JsonBody<RawOrder>,
+) -> Result<impl IntoResponse, ApiError> {
+    let submission = OrderSubmission::parse(raw).map_err(ApiError::Invalid)?;
+    let customer = state
+        .store
+        .customer(&customer_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(customer_id.clone()))?;
+    let address = order::shipping_address(&customer.addresses)
+        .cloned()
+        .ok_or_else(|| ApiError::NoAddress(customer_id.clone()))?;
+    let placed = Order::place(&customer_id, submission, address, chrono::Utc::now());
+    state.store.add_order(&placed).await?;
+    metrics::counter!("orders_placed_total").increment(1);
+    let location = format!("/orders/order/{customer_id}/{}", placed.guid);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(placed),
+    ))
+}
+
+/// One order of a customer.
+#[utoipa::path(
+    get,
+    path = "/orders/order/{customer_id}/{order_guid}",
+    tag = "orders",
+    params(
+        ("customer_id" = String, Path, description = "Customer id"),
+        ("order_guid" = String, Path, description = "Order guid"),
+    ),
+    responses(
+        (status = 200, body = Order),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "MongoDB unreachable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_order(
+    State(state): State<AppState>,
+    Path((customer_id, order_guid)): Path<(String, String)>,
+) -> Result<Json<Order>, ApiError> {
+    let found = state.store.order(&customer_id, &order_guid).await?;
+    Ok(Json(found.ok_or(ApiError::OrderNotFound {
+        customer_id,
+        order_guid,
+    })?))
 }

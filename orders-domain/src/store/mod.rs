@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use shared_events::CustomerChangeEvent;
 
 use crate::domain::ApplyOutcome;
+use crate::domain::order::Order;
 pub use replica::{ReplicaCollection, ReplicaDocument};
 
 /// Why a store operation failed.
@@ -36,6 +37,10 @@ pub enum StoreError {
     Encode(#[from] mongodb::bson::ser::Error),
     #[error("the replica pointer is missing or unreadable")]
     NoPointer,
+    #[error("a stored order is unreadable")]
+    Decode(#[from] mongodb::bson::de::Error),
+    #[error("orders of customer {0} kept changing concurrently")]
+    Contended(String),
 }
 
 impl StoreError {
@@ -44,7 +49,8 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             StoreError::Mongo(e) => platform_infra::mongo::is_transient(e),
-            StoreError::Encode(_) | StoreError::NoPointer => false,
+            StoreError::Encode(_) | StoreError::NoPointer | StoreError::Decode(_) => false,
+            StoreError::Contended(_) => true,
         }
     }
 }
@@ -72,12 +78,20 @@ pub struct CustomerOrders {
 
 /// The orders a customer placed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OwnedOrdersDocument {
     #[serde(rename = "_id")]
     pub id: String,
     #[serde(default)]
     pub orders: Vec<Document>,
+    /// Number of orders: the compare-and-set token of appending one (the local
+    /// MongoDB-protocol server cannot `$push` subdocuments).
+    #[serde(default)]
+    pub order_count: i64,
 }
+
+/// How often appending an order retries after losing a race.
+const MAX_APPEND_ATTEMPTS: usize = 16;
 
 /// The orders service's collections.
 #[derive(Debug, Clone)]
@@ -195,5 +209,67 @@ impl CustomerOrdersStore {
     /// The owned-orders collection, for code that places orders.
     pub fn owned_orders(&self) -> &Collection<OwnedOrdersDocument> {
         &self.owned
+    }
+
+    /// The replicated customer, if known.
+    pub async fn customer(&self, id: &str) -> Result<Option<ReplicaDocument>> {
+        self.active_replica().await?.get(id).await
+    }
+
+    /// Appends `order` to its customer's orders.
+    #[tracing::instrument(skip_all, fields(customer_id = %order.customer_id, order = %order.guid))]
+    pub async fn add_order(&self, order: &Order) -> Result<()> {
+        let encoded = mongodb::bson::to_document(order)?;
+        for _ in 0..MAX_APPEND_ATTEMPTS {
+            match self
+                .owned
+                .find_one(doc! { "_id": &order.customer_id })
+                .await?
+            {
+                None => {
+                    let document = OwnedOrdersDocument {
+                        id: order.customer_id.clone(),
+                        orders: vec![encoded.clone()],
+                        order_count: 1,
+                    };
+                    match self.owned.insert_one(&document).await {
+                        Ok(_) => return Ok(()),
+                        Err(e) if is_duplicate_key(&e) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Some(mut stored) => {
+                    let count = stored.order_count;
+                    stored.orders.push(encoded.clone());
+                    let result = self
+                        .owned
+                        .update_one(
+                            doc! { "_id": &order.customer_id, "orderCount": count },
+                            doc! { "$set": {
+                                "orders": stored.orders,
+                                "orderCount": count + 1,
+                            }},
+                        )
+                        .await?;
+                    if result.matched_count == 1 {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Err(StoreError::Contended(order.customer_id.clone()))
+    }
+
+    /// One order of a customer.
+    pub async fn order(&self, customer_id: &str, guid: &str) -> Result<Option<Order>> {
+        let Some(owned) = self.owned.find_one(doc! { "_id": customer_id }).await? else {
+            return Ok(None);
+        };
+        Ok(owned
+            .orders
+            .into_iter()
+            .find(|o| o.get_str("guid") == Ok(guid))
+            .map(mongodb::bson::from_document)
+            .transpose()?)
     }
 }

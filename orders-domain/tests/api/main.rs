@@ -3,5 +3,6 @@
 
 mod helpers;
 mod operations;
+mod ordering;
 mod projection;
 mod reads;

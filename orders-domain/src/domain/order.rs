@@ -1,0 +1,336 @@
+//! Orders: parsing a request into an order, exact decimal arithmetic, and the
+//! shipping-address snapshot.
+//!
+//! Prices are exact decimals. They are accepted as a JSON string (`"19.99"`,
+//! exact at any length) or a JSON number (exact up to 15 significant digits,
+//! which is what a JSON number survives in most clients), with at most 4
+//! decimal places, and are always returned as strings.
+
+use chrono::{DateTime, Utc};
+use platform_infra::FieldError;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use shared_events::{Address, AddressType};
+
+/// Most items in one order.
+pub const MAX_ITEMS: usize = 100;
+/// Largest quantity of one item.
+pub const MAX_QUANTITY: u32 = 10_000;
+/// Most decimal places of a price.
+const MAX_PRICE_SCALE: u32 = 4;
+/// Longest text field.
+const MAX_TEXT_LEN: usize = 200;
+
+/// An order as the client sends it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = OrderRequest, example = json!({
+    "orderItems": [
+        {"product": {"guid": "p-100", "title": "Coffee beans", "description": "1 kg", "price": "19.99"}, "quantity": 2},
+        {"product": {"guid": "p-200", "title": "Grinder", "price": 45.5}, "quantity": 1}
+    ]
+}))]
+pub struct RawOrder {
+    pub order_items: Vec<RawOrderItem>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = OrderItemRequest)]
+pub struct RawOrderItem {
+    pub product: RawProduct,
+    /// 1 to 10 000.
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = ProductRequest)]
+pub struct RawProduct {
+    pub guid: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A decimal string such as `"19.99"` or a JSON number; ≥ 0, at most 4
+    /// decimal places.
+    #[schema(value_type = String, example = "19.99")]
+    pub price: PriceInput,
+}
+
+/// A price as sent: a JSON number or a string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PriceInput {
+    Number(serde_json::Number),
+    Text(String),
+}
+
+/// What an order is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Created,
+}
+
+/// A product as ordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Product {
+    pub guid: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Exact decimal, as a string.
+    #[schema(value_type = String, example = "19.99")]
+    pub price: Decimal,
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    pub product: Product,
+    pub quantity: u32,
+}
+
+/// A placed order, as stored and returned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    /// Server-generated UUID.
+    pub guid: String,
+    pub customer_id: String,
+    pub status: OrderStatus,
+    /// RFC 3339.
+    pub created_at: String,
+    pub order_items: Vec<OrderItem>,
+    /// Sum of price × quantity, exact, as a string.
+    #[schema(value_type = String, example = "85.48")]
+    pub total: Decimal,
+    /// The customer's SHIPPING address when the order was placed (else BILLING,
+    /// else any other address); later address changes do not alter it.
+    pub shipping_address: Address,
+}
+
+/// Checked order lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderSubmission {
+    pub items: Vec<OrderItem>,
+}
+
+fn parse_price(input: &PriceInput) -> Result<Decimal, &'static str> {
+    const INVALID: &str = "must be a decimal number ≥ 0 with at most 4 decimal places, as a string like \"19.99\" or a JSON number";
+    let text = match input {
+        PriceInput::Number(n) => n.to_string(),
+        PriceInput::Text(s) => s.trim().to_owned(),
+    };
+    let simple = !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && text.chars().filter(|&c| c == '.').count() <= 1;
+    let price: Decimal = simple.then(|| text.parse().ok()).flatten().ok_or(INVALID)?;
+    if price.scale() > MAX_PRICE_SCALE || price > Decimal::from(1_000_000_000_u32) {
+        return Err(INVALID);
+    }
+    Ok(price.normalize())
+}
+
+fn text(errors: &mut Vec<FieldError>, field: String, value: Option<&str>, required: bool) {
+    match value {
+        Some(v) if v.chars().count() > MAX_TEXT_LEN => {
+            errors.push(FieldError::new(field, "must be at most 200 characters"));
+        }
+        Some(v) if required && v.trim().is_empty() => {
+            errors.push(FieldError::new(field, "must not be blank"));
+        }
+        _ => {}
+    }
+}
+
+impl OrderSubmission {
+    /// Checks every line and reports all problems at once.
+    pub fn parse(raw: RawOrder) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if raw.order_items.is_empty() {
+            errors.push(FieldError::new(
+                "orderItems",
+                "at least one item is required",
+            ));
+        }
+        if raw.order_items.len() > MAX_ITEMS {
+            errors.push(FieldError::new(
+                "orderItems",
+                "at most 100 items are accepted",
+            ));
+        }
+        let mut items = Vec::with_capacity(raw.order_items.len());
+        for (i, item) in raw.order_items.into_iter().enumerate() {
+            let field = |f: &str| format!("orderItems[{i}].{f}");
+            let product = item.product;
+            text(
+                &mut errors,
+                field("product.guid"),
+                Some(&product.guid),
+                true,
+            );
+            text(
+                &mut errors,
+                field("product.title"),
+                Some(&product.title),
+                true,
+            );
+            text(
+                &mut errors,
+                field("product.description"),
+                product.description.as_deref(),
+                false,
+            );
+            let price = parse_price(&product.price)
+                .map_err(|m| errors.push(FieldError::new(field("product.price"), m)))
+                .ok();
+            let quantity = u32::try_from(item.quantity)
+                .ok()
+                .filter(|q| (1..=MAX_QUANTITY).contains(q));
+            if quantity.is_none() {
+                errors.push(FieldError::new(
+                    field("quantity"),
+                    "must be an integer from 1 to 10000",
+                ));
+            }
+            if let (Some(price), Some(quantity)) = (price, quantity) {
+                items.push(OrderItem {
+                    product: Product {
+                        guid: product.guid,
+                        title: product.title,
+                        description: product.description,
+                        price,
+                    },
+                    quantity,
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(OrderSubmission { items })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// The address an order ships to: SHIPPING, else BILLING, else any other.
+pub fn shipping_address(addresses: &[Address]) -> Option<&Address> {
+    [AddressType::Shipping, AddressType::Billing]
+        .iter()
+        .find_map(|wanted| addresses.iter().find(|a| a.address_type == *wanted))
+        .or_else(|| addresses.first())
+}
+
+impl Order {
+    /// A new order for `customer_id`, shipping to `address`.
+    pub fn place(
+        customer_id: &str,
+        submission: OrderSubmission,
+        address: Address,
+        now: DateTime<Utc>,
+    ) -> Order {
+        let total = submission
+            .items
+            .iter()
+            .map(|i| i.product.price * Decimal::from(i.quantity))
+            .sum::<Decimal>()
+            .normalize();
+        Order {
+            guid: uuid::Uuid::new_v4().to_string(),
+            customer_id: customer_id.to_owned(),
+            status: OrderStatus::Created,
+            created_at: now.to_rfc3339(),
+            order_items: submission.items,
+            total,
+            shipping_address: address,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(items: serde_json::Value) -> RawOrder {
+        serde_json::from_value(serde_json::json!({ "orderItems": items })).expect("shape")
+    }
+
+    fn address(address_type: AddressType, city: &str) -> Address {
+        Address {
+            address_type,
+            description: None,
+            address1: "1 Main St".into(),
+            address2: None,
+            city: city.into(),
+            state: "CA".into(),
+            postal_code: "12345".into(),
+        }
+    }
+
+    #[test]
+    fn totals_are_exact_for_string_and_number_prices() {
+        let submission = OrderSubmission::parse(raw(serde_json::json!([
+            {"product": {"guid": "a", "title": "A", "price": "0.1"}, "quantity": 3},
+            {"product": {"guid": "b", "title": "B", "price": 0.2}, "quantity": 1},
+            {"product": {"guid": "c", "title": "C", "price": "19.99"}, "quantity": 1000}
+        ])))
+        .expect("valid");
+        let order = Order::place(
+            "c1",
+            submission,
+            address(AddressType::Billing, "X"),
+            Utc::now(),
+        );
+        // 0.3 + 0.2 + 19990: no binary floating point residue.
+        assert_eq!(order.total.to_string(), "19990.5");
+        let json = serde_json::to_value(&order).expect("json");
+        assert_eq!(json["total"], "19990.5");
+        assert_eq!(json["orderItems"][1]["product"]["price"], "0.2");
+    }
+
+    #[test]
+    fn every_bad_line_is_reported_with_its_field() {
+        let errors = OrderSubmission::parse(raw(serde_json::json!([
+            {"product": {"guid": "", "title": "A", "price": "-1"}, "quantity": 0},
+            {"product": {"guid": "b", "title": "B", "price": "1.23456"}, "quantity": 20000},
+            {"product": {"guid": "c", "title": "C", "price": "1e3"}, "quantity": 1}
+        ])))
+        .expect_err("invalid");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "orderItems[0].product.guid",
+                "orderItems[0].product.price",
+                "orderItems[0].quantity",
+                "orderItems[1].product.price",
+                "orderItems[1].quantity",
+                "orderItems[2].product.price"
+            ]
+        );
+        assert!(OrderSubmission::parse(raw(serde_json::json!([]))).is_err());
+    }
+
+    #[test]
+    fn ships_to_shipping_else_billing_else_any() {
+        let both = [
+            address(AddressType::Billing, "B"),
+            address(AddressType::Shipping, "S"),
+        ];
+        assert_eq!(shipping_address(&both).map(|a| a.city.as_str()), Some("S"));
+        let billing = [
+            address(AddressType::ShippingAlternate, "A"),
+            address(AddressType::Billing, "B"),
+        ];
+        assert_eq!(
+            shipping_address(&billing).map(|a| a.city.as_str()),
+            Some("B")
+        );
+        let other = [address(AddressType::ShippingAlternate, "A")];
+        assert_eq!(shipping_address(&other).map(|a| a.city.as_str()), Some("A"));
+        assert!(shipping_address(&[]).is_none());
+    }
+}

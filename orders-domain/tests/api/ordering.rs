@@ -1,0 +1,137 @@
+//! Placing orders: validation, exact totals, the address snapshot, and reads.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared_events::AddressType;
+
+use crate::helpers::{TestApp, change_event};
+
+/// Replicates customer `id` at `version` with its shipping address in `city`.
+async fn replicate(app: &TestApp, id: &str, version: u64, city: &str) {
+    let mut event = change_event(id, version, "Rajesh");
+    for address in &mut event.data.addresses {
+        if address.address_type == AddressType::Shipping {
+            address.city = city.into();
+        }
+    }
+    app.produce_raw(id, &event.to_json_vec(), None).await;
+    app.replica_at_version(id, version).await;
+}
+
+async fn post_order(app: &TestApp, customer: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .post(format!("{}/orders/order/{customer}", app.base))
+        .json(body)
+        .send()
+        .await
+        .expect("sent")
+}
+
+fn two_items() -> Value {
+    json!({ "orderItems": [
+        { "product": { "guid": "p-1", "title": "Beans", "price": "0.10" }, "quantity": 3 },
+        { "product": { "guid": "p-2", "title": "Grinder", "description": "burr", "price": 0.2 }, "quantity": 1 }
+    ]})
+}
+
+#[tokio::test]
+async fn an_order_snapshots_the_shipping_address_and_totals_exactly() {
+    let app = TestApp::spawn().await;
+    replicate(&app, "buyer-1", 1, "Shipville").await;
+
+    let response = post_order(&app, "buyer-1", &two_items()).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let order: Value = response.json().await.expect("json");
+    assert_eq!(order["total"], "0.5");
+    assert_eq!(order["status"], "CREATED");
+    assert_eq!(order["customerId"], "buyer-1");
+    assert_eq!(order["shippingAddress"]["type"], "SHIPPING");
+    assert_eq!(order["shippingAddress"]["city"], "Shipville");
+    assert_eq!(order["orderItems"][0]["product"]["price"], "0.1");
+    let guid = order["guid"].as_str().expect("guid");
+    assert_eq!(location, format!("/orders/order/buyer-1/{guid}"));
+
+    // The customer moves: the placed order keeps the address it was placed with.
+    replicate(&app, "buyer-1", 2, "Newtown").await;
+    let fetched: Value = app.get(&location).await.json().await.expect("json");
+    assert_eq!(fetched, order);
+    let second: Value = post_order(&app, "buyer-1", &two_items())
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(second["shippingAddress"]["city"], "Newtown");
+
+    let customer: Value = app
+        .get("/orders/order/buyer-1")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let orders = customer["orders"].as_array().expect("orders");
+    assert_eq!(orders.len(), 2);
+    assert_eq!(orders[0], order);
+    assert_eq!(
+        app.get("/orders/order/buyer-1/no-such-order")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn orders_for_unknown_customers_or_with_bad_items_are_refused() {
+    let app = TestApp::spawn().await;
+    let response = post_order(&app, "nobody", &two_items()).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let problem: Value = response.json().await.expect("json");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("nobody")),
+        "{problem}"
+    );
+
+    replicate(&app, "buyer-2", 1, "Shipville").await;
+    let bad = json!({ "orderItems": [
+        { "product": { "guid": "p-1", "title": "Beans", "price": "ten" }, "quantity": 0 }
+    ]});
+    let response = post_order(&app, "buyer-2", &bad).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = response.json().await.expect("json");
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["orderItems[0].product.price", "orderItems[0].quantity"]
+    );
+    let empty = post_order(&app, "buyer-2", &json!({ "orderItems": [] })).await;
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A customer without any address cannot be shipped to.
+    let mut homeless = change_event("buyer-3", 1, "Rajesh");
+    homeless.data.addresses.clear();
+    app.produce_raw("buyer-3", &homeless.to_json_vec(), None)
+        .await;
+    app.replica_at_version("buyer-3", 1).await;
+    let response = post_order(&app, "buyer-3", &two_items()).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let customer: Value = app
+        .get("/orders/order/buyer-2")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(customer["orders"], json!([]), "a refused order was stored");
+    app.stop().await;
+}
