@@ -34,18 +34,24 @@ pub struct CustomerChangeEvent {
 pub enum CustomerChangeType {
     Created,
     Updated,
+    /// The customer was deleted; the data is its last state, at a new version.
+    Deleted,
 }
 
 impl CustomerChangeType {
     /// Every change type of the contract.
-    pub const ALL: [CustomerChangeType; 2] =
-        [CustomerChangeType::Created, CustomerChangeType::Updated];
+    pub const ALL: [CustomerChangeType; 3] = [
+        CustomerChangeType::Created,
+        CustomerChangeType::Updated,
+        CustomerChangeType::Deleted,
+    ];
 
     /// The CloudEvents `type` attribute.
     pub fn as_str(self) -> &'static str {
         match self {
             CustomerChangeType::Created => "accounts.customer.created.v1",
             CustomerChangeType::Updated => "accounts.customer.updated.v1",
+            CustomerChangeType::Deleted => "accounts.customer.deleted.v1",
         }
     }
 

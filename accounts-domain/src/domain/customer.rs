@@ -236,6 +236,16 @@ impl Customer {
         (next, ChangeOutcome::Updated)
     }
 
+    /// The next version of this customer with `profile`, whatever changed:
+    /// for creating a deleted customer again and for deleting one.
+    pub fn succeeded_by(&self, profile: CustomerProfile) -> Customer {
+        Customer {
+            id: self.id.clone(),
+            version: self.version + 1,
+            profile,
+        }
+    }
+
     /// The event announcing this version: replicated fields only, no cards.
     pub fn change_event(
         &self,

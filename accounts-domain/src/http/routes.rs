@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 use super::error::ApiError;
 use crate::domain::{ChangeOutcome, Customer, CustomerSubmission, MaskedCard, RawCustomer};
-use crate::store::{CustomerStore, HistoryEntry};
+use crate::store::{CustomerStore, Deletion, HistoryEntry};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -31,7 +31,10 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/accounts/customer/create", post(create_or_update))
-        .route("/accounts/customer/{id}", get(get_customer))
+        .route(
+            "/accounts/customer/{id}",
+            get(get_customer).delete(delete_customer),
+        )
         .route("/accounts/customer/{id}/history", get(customer_history))
         .route("/accounts/customers", get(list_customers))
         .with_state(state)
@@ -41,7 +44,13 @@ pub fn router(state: AppState) -> Router {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "accounts", description = "System of record for customers"),
-    paths(create_or_update, get_customer, customer_history, list_customers)
+    paths(
+        create_or_update,
+        get_customer,
+        delete_customer,
+        customer_history,
+        list_customers
+    )
 )]
 pub struct ApiDoc;
 
@@ -106,6 +115,38 @@ async fn create_or_update(
     tracing::info!(customer_id = %upserted.customer.id, version = upserted.customer.version,
         outcome = ?upserted.outcome, "customer stored");
     Ok((status, Json(CustomerResponse::from(upserted.customer))))
+}
+
+/// Deletes a customer: `204`, and a `deleted` event carrying its last state
+/// at a new version. Deleting again is a no-op `204`. The history stays
+/// readable; creating the customer again continues its versions.
+#[utoipa::path(
+    delete,
+    path = "/accounts/customer/{id}",
+    tag = "accounts",
+    params(("id" = String, Path, description = "Customer id")),
+    responses(
+        (status = 204, description = "Deleted (now or before)"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent writers kept winning; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "MongoDB unreachable; nothing changed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_customer(
+    State(state): State<AppState>,
+    trace: Option<Extension<TraceParent>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let traceparent = trace.map(|Extension(t)| t.to_string());
+    match state.store.delete(&id, traceparent).await? {
+        Deletion::Deleted(version) => {
+            state.relay_wake.notify_one();
+            tracing::info!(customer_id = %id, version, "customer deleted");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Deletion::AlreadyDeleted => Ok(StatusCode::NO_CONTENT),
+        Deletion::Missing => Err(ApiError::NotFound(id)),
+    }
 }
 
 /// One customer, cards masked.

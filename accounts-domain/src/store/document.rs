@@ -39,6 +39,11 @@ pub struct CustomerDocument {
     /// Unix milliseconds; 0 when nobody holds the lease.
     #[serde(default)]
     pub lease_until_ms: i64,
+    /// RFC 3339 time of deletion; absent (or null) while the customer exists.
+    /// A deleted customer keeps its document, for its history and its last
+    /// events; creating it again continues its versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
 }
 
 /// One event waiting in a customer's outbox.
@@ -132,7 +137,40 @@ impl CustomerDocument {
             history: vec![HistoryEntry::from(event)],
             lease_owner: String::new(),
             lease_until_ms: 0,
+            deleted_at: None,
         }
+    }
+
+    /// The `$set` that deletes this stored customer as `event` (its last state
+    /// at the next version).
+    pub fn delete_update(
+        &self,
+        event: &CustomerChangeEnvelope,
+        traceparent: Option<String>,
+    ) -> Result<Document> {
+        let (outbox, history) = self.with_event(event, traceparent);
+        let encode = |e: bson::ser::Error| StoreError::Mongo(e.into());
+        Ok(doc! { "$set": {
+            "version": version_to_i64(event.data.version),
+            "deletedAt": event.time.to_rfc3339(),
+            "updatedAt": event.time.to_rfc3339(),
+            "pendingEvents": pending_count(&outbox),
+            "outbox": bson::to_bson(&outbox).map_err(encode)?,
+            "history": bson::to_bson(&history).map_err(encode)?,
+        }})
+    }
+
+    /// The outbox and history with `event` appended.
+    fn with_event(
+        &self,
+        event: &CustomerChangeEnvelope,
+        traceparent: Option<String>,
+    ) -> (Vec<OutboxEntry>, Vec<HistoryEntry>) {
+        let mut outbox = self.outbox.clone();
+        outbox.push(OutboxEntry::new(event, traceparent));
+        let mut history = self.history.clone();
+        history.push(HistoryEntry::from(event));
+        (outbox, history)
     }
 
     /// The `$set` that turns this stored document into `next`, appending
@@ -144,13 +182,11 @@ impl CustomerDocument {
         event: &CustomerChangeEnvelope,
         traceparent: Option<String>,
     ) -> Result<Document> {
-        let mut outbox = self.outbox.clone();
-        outbox.push(OutboxEntry::new(event, traceparent));
-        let mut history = self.history.clone();
-        history.push(HistoryEntry::from(event));
+        let (outbox, history) = self.with_event(event, traceparent);
         let encode = |e: bson::ser::Error| StoreError::Mongo(e.into());
         let profile = &next.profile;
         Ok(doc! { "$set": {
+            "deletedAt": bson::Bson::Null,
             "version": version_to_i64(next.version),
             "name": bson::to_bson(&profile.name).map_err(encode)?,
             "contact": bson::to_bson(&profile.contact).map_err(encode)?,

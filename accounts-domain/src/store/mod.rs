@@ -54,6 +54,15 @@ pub struct Upserted {
     pub outcome: ChangeOutcome,
 }
 
+/// The result of a delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Deleted now, at this version.
+    Deleted(u64),
+    AlreadyDeleted,
+    Missing,
+}
+
 /// Events of one customer waiting to be published, oldest first.
 #[derive(Debug, Clone)]
 pub struct PendingEvents {
@@ -120,14 +129,21 @@ impl CustomerStore {
                 }
                 Some(stored) => {
                     let current = stored.to_customer()?;
-                    let (next, outcome) = current.change(submission.profile.clone());
+                    let (next, outcome, change_type) = if stored.deleted_at.is_some() {
+                        // Created again: the versions continue.
+                        let next = current.succeeded_by(submission.profile.clone());
+                        (next, ChangeOutcome::Created, CustomerChangeType::Created)
+                    } else {
+                        let (next, outcome) = current.change(submission.profile.clone());
+                        (next, outcome, CustomerChangeType::Updated)
+                    };
                     if outcome == ChangeOutcome::Unchanged {
                         return Ok(Upserted {
                             customer: current,
                             outcome,
                         });
                     }
-                    let event = next.change_event(CustomerChangeType::Updated, now);
+                    let event = next.change_event(change_type, now);
                     let update = stored.change_update(&next, &event, traceparent.clone())?;
                     let result = self
                         .collection
@@ -145,14 +161,42 @@ impl CustomerStore {
         Err(StoreError::Contended(id))
     }
 
-    /// The customer with this id, if any.
+    /// The customer with this id, unless absent or deleted.
     #[tracing::instrument(skip(self))]
     pub async fn get(&self, id: &str) -> Result<Option<Customer>> {
         self.collection
             .find_one(doc! { "_id": id })
             .await?
+            .filter(|d| d.deleted_at.is_none())
             .map(|d| d.to_customer())
             .transpose()
+    }
+
+    /// Deletes the customer: a new version, announced by a `deleted` event
+    /// carrying its last state, stored in the same write. Deleting a deleted
+    /// customer changes nothing.
+    #[tracing::instrument(skip(self, traceparent))]
+    pub async fn delete(&self, id: &str, traceparent: Option<String>) -> Result<Deletion> {
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let Some(stored) = self.collection.find_one(doc! { "_id": id }).await? else {
+                return Ok(Deletion::Missing);
+            };
+            if stored.deleted_at.is_some() {
+                return Ok(Deletion::AlreadyDeleted);
+            }
+            let current = stored.to_customer()?;
+            let last = current.succeeded_by(current.profile.clone());
+            let event = last.change_event(CustomerChangeType::Deleted, Utc::now());
+            let update = stored.delete_update(&event, traceparent.clone())?;
+            let result = self
+                .collection
+                .update_one(stored.unchanged_filter(), update)
+                .await?;
+            if result.matched_count == 1 {
+                return Ok(Deletion::Deleted(last.version));
+            }
+        }
+        Err(StoreError::Contended(id.to_owned()))
     }
 
     /// The audit history of a customer, oldest change first; `None` if the
@@ -171,7 +215,7 @@ impl CustomerStore {
     pub async fn list(&self, paging: Paging) -> Result<Vec<Customer>> {
         let documents: Vec<CustomerDocument> = self
             .collection
-            .find(doc! {})
+            .find(doc! { "deletedAt": null })
             .sort(doc! { "_id": 1 })
             .skip(paging.offset)
             .limit(i64::from(paging.limit))

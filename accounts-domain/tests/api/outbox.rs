@@ -327,3 +327,73 @@ async fn a_change_based_on_an_outbox_the_relay_has_since_emptied_is_refused() {
         "a write based on the pre-publish outbox would resurrect the published event"
     );
 }
+
+#[tokio::test]
+async fn deleting_publishes_a_deleted_event_and_creating_again_continues_the_versions() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}/accounts/customer/gone-1", app.base);
+    assert_eq!(
+        app.post_customer(&kit::seed_customer("gone-1"))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let delete = || async { app.client.delete(&url).send().await.expect("sent").status() };
+    assert_eq!(delete().await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get("/accounts/customer/gone-1").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let listed: Vec<serde_json::Value> = app
+        .get("/accounts/customers")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert!(listed.iter().all(|c| c["id"] != "gone-1"), "{listed:?}");
+    // Deleting again changes nothing; an unknown customer is 404.
+    assert_eq!(delete().await, StatusCode::NO_CONTENT);
+    let unknown = app
+        .client
+        .delete(format!("{}/accounts/customer/never-was", app.base))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+    let again = app.post_customer(&kit::seed_customer("gone-1")).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    let body: serde_json::Value = again.json().await.expect("json");
+    assert_eq!(body["version"], 3);
+
+    let records = kit::read_records(app.topic(), 3, WITHIN).await;
+    let events: Vec<(String, u64)> = records
+        .iter()
+        .map(|r| {
+            let e = CustomerChangeEnvelope::decode(r.payload().expect("payload")).expect("event");
+            (e.event_type.clone(), e.data.version)
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (CustomerChangeType::Created.as_str().to_owned(), 1),
+            (CustomerChangeType::Deleted.as_str().to_owned(), 2),
+            (CustomerChangeType::Created.as_str().to_owned(), 3),
+        ]
+    );
+    let deleted =
+        CustomerChangeEnvelope::decode(records[1].payload().expect("payload")).expect("event");
+    assert_eq!(
+        deleted.data.name.first_name, "Rajesh",
+        "carries the last state"
+    );
+    let history: Vec<serde_json::Value> = app
+        .get("/accounts/customer/gone-1/history")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(history.len(), 3);
+    app.stop().await;
+}

@@ -16,6 +16,8 @@ pub enum ApiError {
         customer_id: String,
         order_guid: String,
     },
+    #[error("customer {0} was deleted")]
+    CustomerDeleted(String),
     #[error("customer {0} has no address to ship to")]
     NoAddress(String),
     #[error("invalid request")]
@@ -41,6 +43,11 @@ impl IntoResponse for ApiError {
                 format!("customer {id} has no address to ship to"),
             )])
             .into_response(),
+            ApiError::CustomerDeleted(id) => Problem::status(StatusCode::CONFLICT)
+                .with_detail(format!(
+                    "customer {id} was deleted; its orders stay readable but it cannot order"
+                ))
+                .into_response(),
             ApiError::Invalid(errors) => Problem::validation(errors).into_response(),
             ApiError::Store(StoreError::Contended(id)) => Problem::status(StatusCode::CONFLICT)
                 .with_detail(format!(

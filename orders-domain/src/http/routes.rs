@@ -58,6 +58,10 @@ pub struct CustomerOrdersResponse {
     /// The orders this service owns for the customer.
     #[schema(value_type = Vec<Order>)]
     pub orders: Vec<serde_json::Value>,
+    /// Present and `true` once the customer was deleted in accounts: its orders
+    /// stay readable, new ones are refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// The replica of the golden `created` sample, before any order: the example of
@@ -76,6 +80,7 @@ fn customer_orders_example() -> serde_json::Value {
         contact: data.contact,
         addresses: data.addresses,
         orders: Vec::new(),
+        deleted: false,
     })
     .unwrap_or_default()
 }
@@ -83,6 +88,7 @@ fn customer_orders_example() -> serde_json::Value {
 impl From<CustomerOrders> for CustomerOrdersResponse {
     fn from(c: CustomerOrders) -> Self {
         CustomerOrdersResponse {
+            deleted: c.customer.deleted_at.is_some(),
             id: c.customer.id,
             version: c.customer.version,
             name: c.customer.name,
@@ -153,6 +159,7 @@ async fn get_one(
         (status = 404, description = "Customer not replicated (yet)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The customer was deleted", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid items, each named; or the customer has no address", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "MongoDB unreachable; nothing stored", body = Problem, content_type = "application/problem+json"),
     )
@@ -168,6 +175,9 @@ async fn create_order(
         .customer(&customer_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(customer_id.clone()))?;
+    if customer.deleted_at.is_some() {
+        return Err(ApiError::CustomerDeleted(customer_id));
+    }
     let address = order::shipping_address(&customer.addresses)
         .cloned()
         .ok_or_else(|| ApiError::NoAddress(customer_id.clone()))?;

@@ -132,7 +132,7 @@ impl ReplicaProjector {
         let mut attempt = 0u32;
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.store.apply(&event.data).await {
+            match self.store.apply(&event).await {
                 Ok(outcome) => {
                     match outcome {
                         ApplyOutcome::Inserted | ApplyOutcome::Updated => {

@@ -200,7 +200,7 @@ async fn catch_up(
             Ok(event) => {
                 let mut backoff = Duration::from_millis(100);
                 loop {
-                    match target.apply(&event.data).await {
+                    match target.apply(&event).await {
                         Ok(_) => break,
                         Err(e) if e.is_transient() => {
                             tracing::warn!(error = %e, "MongoDB unavailable; retrying");

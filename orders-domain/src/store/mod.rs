@@ -22,7 +22,7 @@ use mongodb::{Collection, Database};
 use platform_infra::mongo::is_duplicate_key;
 use platform_infra::paging::Paging;
 use serde::{Deserialize, Serialize};
-use shared_events::CustomerChangeEvent;
+use shared_events::CustomerChangeEnvelope;
 
 use crate::domain::ApplyOutcome;
 use crate::domain::order::Order;
@@ -164,7 +164,7 @@ impl CustomerOrdersStore {
 
     /// Applies a change event to the active replica (see
     /// [`ReplicaCollection::apply`]).
-    pub async fn apply(&self, event: &CustomerChangeEvent) -> Result<ApplyOutcome> {
+    pub async fn apply(&self, event: &CustomerChangeEnvelope) -> Result<ApplyOutcome> {
         self.active_replica().await?.apply(event).await
     }
 

@@ -6,12 +6,12 @@
 //! rebuild applying the same events.
 
 use futures::TryStreamExt;
-use mongodb::bson::{self, Document, doc};
+use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::{Collection, Database};
 use platform_infra::mongo::is_duplicate_key;
 use platform_infra::paging::Paging;
 use serde::{Deserialize, Serialize};
-use shared_events::{Address, Contact, CustomerChangeEvent, Name};
+use shared_events::{Address, Contact, CustomerChangeEnvelope, CustomerChangeType, Name};
 
 use super::Result;
 use crate::domain::ApplyOutcome;
@@ -27,6 +27,10 @@ pub struct ReplicaDocument {
     pub contact: Contact,
     #[serde(default)]
     pub addresses: Vec<Address>,
+    /// RFC 3339 time of the customer's deletion in accounts; new orders are
+    /// refused from then on, placed ones are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
 }
 
 /// A replica collection of one generation.
@@ -56,15 +60,23 @@ impl ReplicaCollection {
         self.generation
     }
 
-    /// Applies a change event if its version is newer than the stored one.
-    #[tracing::instrument(skip_all, fields(collection = %self.name, customer_id = %event.id, version = event.version))]
-    pub async fn apply(&self, event: &CustomerChangeEvent) -> Result<ApplyOutcome> {
+    /// Applies a change event if its version is newer than the stored one. A
+    /// `deleted` event marks the customer deleted; a later `created` one
+    /// clears the mark.
+    #[tracing::instrument(skip_all, fields(collection = %self.name, customer_id = %envelope.data.id, version = envelope.data.version))]
+    pub async fn apply(&self, envelope: &CustomerChangeEnvelope) -> Result<ApplyOutcome> {
+        let event = &envelope.data;
         let version = i64::try_from(event.version).unwrap_or(i64::MAX);
+        let deleted_at = match envelope.change_type() {
+            Some(CustomerChangeType::Deleted) => Bson::String(envelope.time.to_rfc3339()),
+            _ => Bson::Null,
+        };
         let fields = doc! {
             "version": version,
             "name": bson::to_bson(&event.name)?,
             "contact": bson::to_bson(&event.contact)?,
             "addresses": bson::to_bson(&event.addresses)?,
+            "deletedAt": deleted_at,
             "updatedAt": chrono::Utc::now().to_rfc3339(),
         };
         let updated = self

@@ -135,3 +135,37 @@ async fn orders_for_unknown_customers_or_with_bad_items_are_refused() {
     assert_eq!(customer["orders"], json!([]), "a refused order was stored");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_deleted_customer_keeps_its_orders_but_cannot_order_until_created_again() {
+    use shared_events::{CustomerChangeEnvelope, CustomerChangeType};
+    let app = TestApp::spawn().await;
+    replicate(&app, "leaver-1", 1, "Shipville").await;
+    assert_eq!(
+        post_order(&app, "leaver-1", &two_items()).await.status(),
+        StatusCode::CREATED
+    );
+    let mut deleted = change_event("leaver-1", 2, "Rajesh");
+    deleted.event_type = CustomerChangeType::Deleted.as_str().to_owned();
+    app.produce_raw("leaver-1", &deleted.to_json_vec(), None)
+        .await;
+    let customer = app.replica_at_version("leaver-1", 2).await;
+    assert_eq!(customer["deleted"], true);
+    assert_eq!(customer["orders"].as_array().map(Vec::len), Some(1));
+    let refused = post_order(&app, "leaver-1", &two_items()).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+
+    let again: CustomerChangeEnvelope = change_event("leaver-1", 3, "Rajesh");
+    assert_eq!(again.change_type(), Some(CustomerChangeType::Updated));
+    let mut again = again;
+    again.event_type = CustomerChangeType::Created.as_str().to_owned();
+    app.produce_raw("leaver-1", &again.to_json_vec(), None)
+        .await;
+    let customer = app.replica_at_version("leaver-1", 3).await;
+    assert!(customer.get("deleted").is_none(), "{customer}");
+    assert_eq!(
+        post_order(&app, "leaver-1", &two_items()).await.status(),
+        StatusCode::CREATED
+    );
+    app.stop().await;
+}
