@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use platform_infra::health::HealthChecks;
+use platform_infra::idempotency::IdempotencyKeys;
 use platform_infra::shutdown::CancellationToken;
 use platform_infra::{http, kafka, mongo};
 use tokio::sync::Notify;
@@ -59,9 +60,13 @@ impl Application {
         )
         .context("invalid Kafka settings")?;
         let app = http::with_standard_layers(
-            router(AppState { store, relay_wake })
-                .merge(health.router())
-                .merge(http::api_docs(ApiDoc::openapi())),
+            router(AppState {
+                store,
+                relay_wake,
+                idempotency: IdempotencyKeys::new(&database, settings.http.body_limit_bytes),
+            })
+            .merge(health.router())
+            .merge(http::api_docs(ApiDoc::openapi())),
             &settings.http,
         );
 

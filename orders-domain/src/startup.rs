@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use platform_infra::health::HealthChecks;
+use platform_infra::idempotency::IdempotencyKeys;
 use platform_infra::shutdown::CancellationToken;
 use platform_infra::{http, kafka, mongo};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -82,9 +83,12 @@ impl Application {
         )
         .context("invalid Kafka settings")?;
         let app = http::with_standard_layers(
-            router(AppState { store })
-                .merge(health.router())
-                .merge(http::api_docs(ApiDoc::openapi())),
+            router(AppState {
+                store,
+                idempotency: IdempotencyKeys::new(&database, settings.http.body_limit_bytes),
+            })
+            .merge(health.router())
+            .merge(http::api_docs(ApiDoc::openapi())),
             &settings.http,
         );
         let server = tokio::spawn(http::serve(listener, app, shutdown.clone()));

@@ -3,11 +3,14 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+use axum::handler::Handler;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use platform_infra::Problem;
+use platform_infra::idempotency::{self, IdempotencyKeys};
 use platform_infra::json::JsonBody;
 use platform_infra::paging::Paging;
 use platform_infra::trace_context::TraceParent;
@@ -25,12 +28,19 @@ pub struct AppState {
     pub store: CustomerStore,
     /// Wakes the outbox relay after a write.
     pub relay_wake: Arc<Notify>,
+    pub idempotency: IdempotencyKeys,
 }
 
 /// All routes of the service, without the standard layers.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/accounts/customer/create", post(create_or_update))
+        .route(
+            "/accounts/customer/create",
+            post(create_or_update.layer(middleware::from_fn_with_state(
+                state.idempotency.clone(),
+                idempotency::guard,
+            ))),
+        )
         .route(
             "/accounts/customer/{id}",
             get(get_customer).delete(delete_customer),
@@ -87,13 +97,15 @@ impl From<Customer> for CustomerResponse {
     path = "/accounts/customer/create",
     tag = "accounts",
     request_body = RawCustomer,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key with the same body returns the first response (with `Idempotent-Replayed: true`) and changes nothing; with another body, 422")),
     responses(
         (status = 201, description = "Customer created (version 1)", body = CustomerResponse),
         (status = 200, description = "Customer updated (version + 1), or unchanged", body = CustomerResponse),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid or missing fields, each named", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Concurrent writers kept winning; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent writers kept winning, or a request with the same Idempotency-Key is in progress; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "MongoDB unreachable; nothing stored", body = Problem, content_type = "application/problem+json"),
     )
 )]

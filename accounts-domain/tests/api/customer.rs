@@ -266,3 +266,59 @@ async fn writes_answer_503_with_retry_after_while_mongodb_is_down_and_nothing_pa
     assert_eq!(changed["version"], 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_retried_create_with_the_same_idempotency_key_replays_the_first_response() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}/accounts/customer/create", app.base);
+    let send = |key: &'static str, body: Value| {
+        let request = app
+            .client
+            .post(&url)
+            .header("Idempotency-Key", key)
+            .json(&body);
+        async move { request.send().await.expect("sent") }
+    };
+    let first = send("key-1", kit::seed_customer("idem-1")).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first_body: Value = first.json().await.expect("json");
+
+    // Meanwhile someone else changes the customer: the replay must still be the
+    // first response, and must not apply the body a second time.
+    let mut changed = kit::seed_customer("idem-1");
+    changed["name"]["lastName"] = "Other".into();
+    assert_eq!(app.post_customer(&changed).await.status(), StatusCode::OK);
+
+    let replayed = send("key-1", kit::seed_customer("idem-1")).await;
+    assert_eq!(replayed.status(), StatusCode::CREATED);
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    assert_eq!(replayed.json::<Value>().await.expect("json"), first_body);
+    let current: Value = app
+        .get("/accounts/customer/idem-1")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        current["version"], 2,
+        "the replay changed the customer again"
+    );
+
+    let reused = send("key-1", kit::seed_customer("idem-2")).await;
+    assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        app.get("/accounts/customer/idem-2").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let bad_key = app
+        .client
+        .post(&url)
+        .header("Idempotency-Key", "")
+        .json(&kit::seed_customer("idem-3"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(bad_key.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}

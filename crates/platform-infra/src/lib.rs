@@ -4,6 +4,7 @@
 pub mod config;
 pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod json;
 pub mod kafka;
 pub mod metrics;

@@ -1,12 +1,15 @@
 //! Routes: the seed's list and detail reads, and liveness.
 
 use axum::extract::{Path, State};
+use axum::handler::Handler;
 use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use mongodb::bson::Bson;
 use platform_infra::Problem;
+use platform_infra::idempotency::{self, IdempotencyKeys};
 use platform_infra::json::JsonBody;
 use platform_infra::paging::Paging;
 use serde::Serialize;
@@ -20,6 +23,7 @@ use crate::store::{CustomerOrders, CustomerOrdersStore};
 #[derive(Clone)]
 pub struct AppState {
     pub store: CustomerOrdersStore,
+    pub idempotency: IdempotencyKeys,
 }
 
 /// All routes of the service, without the standard layers.
@@ -28,7 +32,10 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/list", get(list))
         .route(
             "/orders/order/{customer_id}",
-            get(get_one).post(create_order),
+            get(get_one).post(create_order.layer(middleware::from_fn_with_state(
+                state.idempotency.clone(),
+                idempotency::guard,
+            ))),
         )
         .route("/orders/order/{customer_id}/{order_guid}", get(get_order))
         .with_state(state)
@@ -151,7 +158,10 @@ async fn get_one(
     post,
     path = "/orders/order/{customer_id}",
     tag = "orders",
-    params(("customer_id" = String, Path, description = "Customer id")),
+    params(
+        ("customer_id" = String, Path, description = "Customer id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key with the same body returns the first order (with `Idempotent-Replayed: true`) and places no second one; with another body, 422"),
+    ),
     request_body = RawOrder,
     responses(
         (status = 201, description = "Order placed; `Location` names it", body = Order),
@@ -159,7 +169,7 @@ async fn get_one(
         (status = 404, description = "Customer not replicated (yet)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The customer was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The customer was deleted, or a request with the same Idempotency-Key is in progress", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid items, each named; or the customer has no address", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "MongoDB unreachable; nothing stored", body = Problem, content_type = "application/problem+json"),
     )

@@ -169,3 +169,41 @@ async fn a_deleted_customer_keeps_its_orders_but_cannot_order_until_created_agai
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_retried_order_with_the_same_idempotency_key_is_placed_once() {
+    let app = TestApp::spawn().await;
+    replicate(&app, "buyer-4", 1, "Shipville").await;
+    let send = |key: &'static str, body: Value| {
+        let request = app
+            .client
+            .post(format!("{}/orders/order/buyer-4", app.base))
+            .header("Idempotency-Key", key)
+            .json(&body);
+        async move { request.send().await.expect("sent") }
+    };
+    let first = send("order-key-1", two_items()).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let location = first.headers()["location"].clone();
+    let first: Value = first.json().await.expect("json");
+    let again = send("order-key-1", two_items()).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["location"], location);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.expect("json"), first);
+
+    let mut other = two_items();
+    other["orderItems"][0]["quantity"] = 5.into();
+    assert_eq!(
+        send("order-key-1", other).await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let customer: Value = app
+        .get("/orders/order/buyer-4")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(customer["orders"].as_array().map(Vec::len), Some(1));
+    app.stop().await;
+}

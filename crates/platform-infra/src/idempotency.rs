@@ -1,0 +1,271 @@
+//! `Idempotency-Key` for create endpoints: a retried request with the same key
+//! and the same body gets the first response again, without a second effect.
+//!
+//! The first request with a key claims it (a `pending` record, inserted with
+//! the key as `_id`, so exactly one concurrent request wins), runs, and stores
+//! its response. Later requests with that key:
+//! - same method, path and body, first one finished → its stored response,
+//!   with `Idempotent-Replayed: true`;
+//! - same, first one still running → 409 with `Retry-After`;
+//! - anything else → 422: a key names one request.
+//!
+//! Only a SHA-256 of the request is kept, never the body (it may hold card
+//! numbers). Responses of 5xx are not kept, so the client can retry them with
+//! the same key. Records expire after a day.
+
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use mongodb::bson::doc;
+use mongodb::{Collection, Database};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::mongo::is_duplicate_key;
+use crate::problem::Problem;
+
+/// The request header.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// Set on a replayed response.
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// How long a key is remembered.
+pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Largest response body kept for replay.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+const PENDING: &str = "pending";
+const DONE: &str = "done";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    #[serde(rename = "_id")]
+    key: String,
+    request_hash: String,
+    state: String,
+    created_at_ms: i64,
+    #[serde(default)]
+    status: i32,
+    #[serde(default)]
+    content_type: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// The remembered keys of one service.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKeys {
+    collection: Collection<Record>,
+    body_limit: usize,
+}
+
+impl IdempotencyKeys {
+    /// Keys live in `idempotency_keys` of `database`; request bodies over
+    /// `body_limit` bytes are refused with 413.
+    pub fn new(database: &Database, body_limit: usize) -> Self {
+        IdempotencyKeys {
+            collection: database.collection("idempotency_keys"),
+            body_limit,
+        }
+    }
+}
+
+fn hash(method: &str, path: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update([0]);
+    hasher.update(path.as_bytes());
+    hasher.update([0]);
+    hasher.update(body);
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn valid_key(key: &str) -> bool {
+    (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn unavailable(error: &mongodb::error::Error) -> Response {
+    tracing::warn!(error = %error, "idempotency store unavailable");
+    Problem::unavailable("the database is unavailable; nothing was changed, retry later")
+        .into_response()
+}
+
+fn replay(record: &Record) -> Response {
+    let status = u16::try_from(record.status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let mut response = (status, record.body.clone()).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, &record.content_type),
+        (header::LOCATION, &record.location),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value)
+            && !value.is_empty()
+        {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+}
+
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Middleware for a create route (see the module documentation).
+pub async fn guard(State(keys): State<IdempotencyKeys>, request: Request, next: Next) -> Response {
+    let Some(key) = request.headers().get(IDEMPOTENCY_KEY).cloned() else {
+        return next.run(request).await;
+    };
+    let Some(key) = key
+        .to_str()
+        .ok()
+        .filter(|k| valid_key(k))
+        .map(str::to_owned)
+    else {
+        return Problem::status(StatusCode::BAD_REQUEST)
+            .with_detail("Idempotency-Key must be 1 to 255 visible ASCII characters")
+            .into_response();
+    };
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = to_bytes(body, keys.body_limit).await else {
+        return Problem::status(StatusCode::PAYLOAD_TOO_LARGE)
+            .with_detail(format!("the body exceeds {} bytes", keys.body_limit))
+            .into_response();
+    };
+    let request_hash = hash(parts.method.as_str(), parts.uri.path(), &bytes);
+    let now = Utc::now().timestamp_millis();
+    let claim = Record {
+        key: key.clone(),
+        request_hash: request_hash.clone(),
+        state: PENDING.to_owned(),
+        created_at_ms: now,
+        status: 0,
+        content_type: String::new(),
+        location: String::new(),
+        body: String::new(),
+    };
+    // Two attempts: the second after removing an expired record.
+    let mut claimed = false;
+    for _ in 0..2 {
+        match keys.collection.insert_one(&claim).await {
+            Ok(_) => {
+                claimed = true;
+                break;
+            }
+            Err(e) if is_duplicate_key(&e) => {}
+            Err(e) => return unavailable(&e),
+        }
+        let existing = match keys.collection.find_one(doc! { "_id": &key }).await {
+            Ok(Some(existing)) => existing,
+            Ok(None) => continue,
+            Err(e) => return unavailable(&e),
+        };
+        let retention_ms = i64::try_from(RETENTION.as_millis()).unwrap_or(i64::MAX);
+        if now.saturating_sub(existing.created_at_ms) > retention_ms {
+            if let Err(e) = keys
+                .collection
+                .delete_one(doc! { "_id": &key, "createdAtMs": existing.created_at_ms })
+                .await
+            {
+                return unavailable(&e);
+            }
+            continue;
+        }
+        if existing.request_hash != request_hash {
+            return Problem::status(StatusCode::UNPROCESSABLE_ENTITY)
+                .with_detail("this Idempotency-Key was used for a different request")
+                .into_response();
+        }
+        if existing.state == DONE {
+            return replay(&existing);
+        }
+        let mut response = Problem::status(StatusCode::CONFLICT)
+            .with_detail("a request with this Idempotency-Key is still in progress")
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
+    if !claimed {
+        return Problem::status(StatusCode::CONFLICT)
+            .with_detail("this Idempotency-Key is contended; retry")
+            .into_response();
+    }
+
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if response.status().is_server_error() {
+        // Let the client retry with the same key.
+        if let Err(e) = keys.collection.delete_one(doc! { "_id": &key }).await {
+            tracing::warn!(error = %e, "cannot release an idempotency key");
+        }
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_RESPONSE_BYTES).await else {
+        return Problem::internal().into_response();
+    };
+    let update = doc! { "$set": {
+        "state": DONE,
+        "status": i32::from(parts.status.as_u16()),
+        "contentType": header_text(&parts.headers, header::CONTENT_TYPE),
+        "location": header_text(&parts.headers, header::LOCATION),
+        "body": String::from_utf8_lossy(&bytes).into_owned(),
+    }};
+    if let Err(e) = keys
+        .collection
+        .update_one(doc! { "_id": &key }, update)
+        .await
+    {
+        // The effect happened; a retry will see `pending` until the record
+        // expires rather than repeat it.
+        tracing::warn!(error = %e, "cannot store the response of an idempotent request");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_bounded_visible_ascii() {
+        assert!(valid_key("order-2026-11-26-0001"));
+        assert!(!valid_key(""));
+        assert!(!valid_key("has space"));
+        assert!(!valid_key(&"k".repeat(256)));
+    }
+
+    #[test]
+    fn the_hash_covers_method_path_and_body() {
+        let base = hash("POST", "/a", b"{}");
+        assert_eq!(base, hash("POST", "/a", b"{}"));
+        assert_ne!(base, hash("POST", "/b", b"{}"));
+        assert_ne!(base, hash("PUT", "/a", b"{}"));
+        assert_ne!(base, hash("POST", "/a", b"{ }"));
+    }
+}
