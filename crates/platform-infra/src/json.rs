@@ -82,6 +82,7 @@ fn problem_for(path: &str, error: serde_json::Error) -> Problem {
 /// Turns serde's message into a field path and a message that does not repeat
 /// the rejected value.
 fn describe_data_error(path: &str, raw: &str) -> (String, String) {
+    let path = &safe_path(path);
     let message = raw.split(" at line ").next().unwrap_or(raw);
     let parent = if path == "." { "" } else { path };
     let join = |child: &str| {
@@ -94,8 +95,9 @@ fn describe_data_error(path: &str, raw: &str) -> (String, String) {
     if let Some(name) = backticked(message, "missing field `") {
         return (join(name), "is required".to_owned());
     }
-    if let Some(name) = backticked(message, "unknown field `") {
-        return (join(name), "is not a known field".to_owned());
+    if message.starts_with("unknown field `") {
+        // serde's path already ends with the unknown key.
+        return (path.to_owned(), "is not a known field".to_owned());
     }
     let field = if parent.is_empty() {
         "(body)".to_owned()
@@ -115,6 +117,33 @@ fn describe_data_error(path: &str, raw: &str) -> (String, String) {
     (field, message)
 }
 
+/// The path with every segment that is not a plain field name (with indexes)
+/// replaced: keys are the client's, and one could be a pasted card number.
+fn safe_path(path: &str) -> String {
+    if path == "." {
+        return path.to_owned();
+    }
+    path.split('.')
+        .map(|segment| {
+            let name = segment.split('[').next().unwrap_or_default();
+            let indexes_ok = segment[name.len()..].split_terminator(']').all(|index| {
+                index
+                    .strip_prefix('[')
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            });
+            let name_ok = name.len() <= 64
+                && name.starts_with(|c: char| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if name_ok && indexes_ok {
+                segment
+            } else {
+                "(unknown field)"
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
     message.strip_prefix(prefix)?.split('`').next()
 }
@@ -122,6 +151,14 @@ fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_keep_field_names_and_indexes_and_hide_anything_else() {
+        assert_eq!(safe_path("creditCards[0].number"), "creditCards[0].number");
+        assert_eq!(safe_path("name.1234678900000000"), "name.(unknown field)");
+        assert_eq!(safe_path("a[x]"), "(unknown field)");
+        assert_eq!(safe_path("."), ".");
+    }
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]

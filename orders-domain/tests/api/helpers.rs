@@ -125,8 +125,10 @@ impl TestApp {
 
     /// Polls `GET /orders/order/{id}` until it shows `version`.
     pub async fn replica_at_version(&self, id: &str, version: u64) -> serde_json::Value {
+        // Generous: joining a new consumer group can take a while on a loaded
+        // machine; polling returns as soon as the version shows.
         kit::eventually(
-            Duration::from_secs(20),
+            Duration::from_secs(45),
             &format!("{id} at version {version}"),
             || async {
                 let response = self.get(&format!("/orders/order/{id}")).await;
