@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use platform_infra::auth::AuthSettings;
 use platform_infra::config::{
     self, ConfigError, HttpSettings, KafkaSettings, LogSettings, MongoSettings,
 };
@@ -43,6 +44,9 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     pub relay: RelaySettings,
     pub log: LogSettings,
+    /// Bearer-JWT authentication; off unless configured.
+    #[serde(default)]
+    pub auth: AuthSettings,
 }
 
 /// How the outbox relay looks for pending events.

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use platform_infra::auth::AuthSettings;
 use platform_infra::config::{
     self, ConfigError, HttpSettings, KafkaSettings, LogSettings, MongoSettings,
 };
@@ -45,6 +46,9 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     pub consumer: ConsumerSettings,
     pub log: LogSettings,
+    /// Bearer-JWT authentication; off unless configured.
+    #[serde(default)]
+    pub auth: AuthSettings,
 }
 
 /// How the replica projector consumes.

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use platform_infra::auth::{self, Authenticator};
 use platform_infra::health::HealthChecks;
 use platform_infra::idempotency::IdempotencyKeys;
 use platform_infra::shutdown::CancellationToken;
@@ -88,7 +89,11 @@ impl Application {
                 idempotency: IdempotencyKeys::new(&database, settings.http.body_limit_bytes),
             })
             .merge(health.router())
-            .merge(http::api_docs(ApiDoc::openapi())),
+            .merge(http::api_docs(ApiDoc::openapi()))
+            .layer(axum::middleware::from_fn_with_state(
+                Authenticator::from_settings(&settings.auth)?,
+                auth::require_bearer,
+            )),
             &settings.http,
         );
         let server = tokio::spawn(http::serve(listener, app, shutdown.clone()));

@@ -34,6 +34,7 @@ pub async fn fresh_settings() -> Settings {
             shutdown_drain_ms: 2000,
         },
         log: kit::log_settings(),
+        auth: Default::default(),
     }
 }
 

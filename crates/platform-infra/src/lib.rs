@@ -1,6 +1,7 @@
 //! Infrastructure that both services share, so that each service crate holds only
 //! its own domain, HTTP routes, store and messaging code.
 
+pub mod auth;
 pub mod config;
 pub mod health;
 pub mod http;

@@ -13,6 +13,7 @@ use secrecy::SecretString;
 
 use devstack::stack::test_env;
 
+pub mod jwt;
 pub mod otlp;
 
 fn required_env(name: &str) -> String {

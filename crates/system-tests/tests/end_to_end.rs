@@ -54,6 +54,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
                 shutdown_drain_ms: 2000,
             },
             log: kit::log_settings(),
+            auth: Default::default(),
         },
         shutdown.clone(),
     )
@@ -74,6 +75,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
                 instance_id: None,
             },
             log: kit::log_settings(),
+            auth: Default::default(),
         },
         shutdown.clone(),
     )

@@ -55,6 +55,7 @@ impl TestApp {
                 instance_id: None,
             },
             log: kit::log_settings(),
+            auth: Default::default(),
         };
         let mut settings = settings;
         if let Some(uri) = uri {
