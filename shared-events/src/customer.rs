@@ -11,12 +11,25 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct Name {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub title: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+    )]
     pub first_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub middle_name: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+    )]
     pub last_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub suffix: Option<String>,
 }
 
@@ -24,9 +37,15 @@ pub struct Name {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Contact {
+    #[schema(max_length = 25, pattern = r"^\+?[ .()-]*([0-9][ .()-]*){7,15}$")]
     pub primary_phone: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 25, pattern = r"^\+?[ .()-]*([0-9][ .()-]*){7,15}$")]
     pub secondary_phone: Option<String>,
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\x00-\x20\x7f]+@[^@.\x00-\x20\x7f]+(\.[^@.\x00-\x20\x7f]+)+$"
+    )]
     pub email: String,
 }
 
@@ -57,11 +76,31 @@ pub struct Address {
     #[serde(rename = "type")]
     pub address_type: AddressType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub description: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+    )]
     pub address1: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
     pub address2: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+    )]
     pub city: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+    )]
     pub state: String,
+    /// 3–10 letters, digits, spaces or dashes, starting and ending with a
+    /// letter or digit.
+    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9 -]{1,8}[A-Za-z0-9]$")]
     pub postal_code: String,
 }

@@ -25,10 +25,13 @@ pub struct RawCard {
     #[serde(default)]
     pub description: Option<String>,
     /// 12–19 digits, spaces or dashes allowed; stored only as its last 4.
-    #[schema(example = "1234-6789-0000-0000")]
+    #[schema(
+        example = "1234-6789-0000-0000",
+        pattern = r"^[ -]*([0-9][ -]*){12,19}$"
+    )]
     pub number: String,
     /// `M/YY` or `MM/YY`.
-    #[schema(example = "6/19")]
+    #[schema(example = "6/19", pattern = r"^(0?[1-9]|1[0-2])/[0-9]{2}$")]
     pub expiration: String,
     #[serde(default)]
     pub name_on_card: Option<String>,

@@ -26,13 +26,38 @@ const MAX_CARDS: usize = 10;
 pub struct RawCustomer {
     /// A JSON string or non-negative integer; stored and returned as a string.
     #[serde(deserialize_with = "id_from_number_or_string")]
-    #[schema(example = "123456")]
+    #[schema(schema_with = id_schema)]
     pub id: String,
     pub name: Name,
     pub contact: Contact,
+    #[schema(min_items = 1, max_items = 10)]
     pub addresses: Vec<Address>,
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub credit_cards: Vec<RawCard>,
+}
+
+/// Largest `id` accepted as a JSON number: the largest integer every JSON
+/// parser represents exactly (2^53 − 1).
+const MAX_NUMERIC_ID: u64 = 9_007_199_254_740_991;
+
+/// `id`: a string of 1–64 of `A–Z a–z 0–9 . _ : -`, or a non-negative integer.
+fn id_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^[A-Za-z0-9._:-]{1,64}$"))
+                .examples(["123456"]),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(0))
+                .maximum(Some(MAX_NUMERIC_ID as f64)),
+        )
+        .into()
 }
 
 fn id_from_number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -43,12 +68,25 @@ fn id_from_number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<St
             f.write_str("a string or a non-negative integer")
         }
         fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+            if v > MAX_NUMERIC_ID {
+                return Err(E::custom(
+                    "invalid value, expected an integer up to 9007199254740991 (send larger ids as strings)",
+                ));
+            }
             Ok(v.to_string())
         }
         fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
-            u64::try_from(v)
-                .map(|v| v.to_string())
-                .map_err(|_| E::custom("invalid value, expected a non-negative integer"))
+            let v = u64::try_from(v)
+                .map_err(|_| E::custom("invalid value, expected a non-negative integer"))?;
+            self.visit_u64(v)
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+            // JSON Schema counts 7.0 as an integer.
+            if v.fract() == 0.0 && (0.0..=MAX_NUMERIC_ID as f64).contains(&v) {
+                Ok(format!("{v:.0}"))
+            } else {
+                Err(E::custom("invalid value, expected a non-negative integer"))
+            }
         }
         fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
             Ok(v.to_owned())
@@ -181,7 +219,7 @@ impl CustomerSubmission {
 }
 
 fn required(errors: &mut Vec<FieldError>, field: &str, value: &str) {
-    if value.trim().is_empty() {
+    if platform_infra::text::is_blank(value) {
         errors.push(FieldError::new(field, "must not be blank"));
     } else {
         optional(errors, field, Some(value));
@@ -197,7 +235,9 @@ fn formatted(
 ) {
     match value {
         None => {}
-        Some(v) if v.trim().is_empty() => errors.push(FieldError::new(field, "must not be blank")),
+        Some(v) if platform_infra::text::is_blank(v) => {
+            errors.push(FieldError::new(field, "must not be blank"))
+        }
         Some(v) => {
             if let Err(message) = check(v) {
                 errors.push(FieldError::new(field, message));

@@ -97,7 +97,7 @@ impl From<Customer> for CustomerResponse {
     path = "/accounts/customer/create",
     tag = "accounts",
     request_body = RawCustomer,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key with the same body returns the first response (with `Idempotent-Replayed: true`) and changes nothing; with another body, 422")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key with the same body returns the first response (with `Idempotent-Replayed: true`) and changes nothing; with another body, 422")),
     responses(
         (status = 201, description = "Customer created (version 1)", body = CustomerResponse),
         (status = 200, description = "Customer updated (version + 1), or unchanged", body = CustomerResponse),
@@ -209,8 +209,8 @@ async fn customer_history(
     path = "/accounts/customers",
     tag = "accounts",
     params(
-        ("limit" = Option<u32>, Query, description = "Page size, 1–1000, default 100"),
-        ("offset" = Option<u64>, Query, description = "Customers to skip, default 0"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1–1000, default 100", minimum = 1, maximum = 1000),
+        ("offset" = Option<u64>, Query, description = "Customers to skip, default 0", maximum = 9223372036854775807_u64),
     ),
     responses(
         (status = 200, body = Vec<CustomerResponse>),

@@ -9,5 +9,6 @@ pub mod install;
 pub mod lint;
 pub mod newman;
 pub mod process;
+pub mod schemathesis;
 pub mod servers;
 pub mod stack;

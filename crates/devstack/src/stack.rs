@@ -291,7 +291,7 @@ pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
         "devstack: test servers up: kafka {}, mongodb {}",
         addresses.brokers, addresses.mongodb_uri
     );
-    if let Err(e) = run_postman(&addresses).await {
+    if let Err(e) = run_api_checks(&addresses).await {
         servers.stop().await;
         return Err(e);
     }
@@ -323,8 +323,8 @@ pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
 }
 
 /// Starts both services on the test servers, runs the Postman collection
-/// against them with newman, and stops them.
-async fn run_postman(servers: &ServerAddresses) -> anyhow::Result<()> {
+/// against them with newman, then Schemathesis against each, and stops them.
+async fn run_api_checks(servers: &ServerAddresses) -> anyhow::Result<()> {
     let ports = StackPorts {
         kafka: 0,
         mongo: 0,
@@ -332,12 +332,15 @@ async fn run_postman(servers: &ServerAddresses) -> anyhow::Result<()> {
         orders: free_port()?,
     };
     let services = start_services(servers, ports, true).await?;
-    let result = crate::newman::run(
-        &std::env::current_dir()?,
-        &format!("http://127.0.0.1:{}", ports.accounts),
-        &format!("http://127.0.0.1:{}", ports.orders),
-    )
-    .await;
+    let root = std::env::current_dir()?;
+    let accounts = format!("http://127.0.0.1:{}", ports.accounts);
+    let orders = format!("http://127.0.0.1:{}", ports.orders);
+    let mut result = crate::newman::run(&root, &accounts, &orders).await;
+    for (name, url) in [("accounts", &accounts), ("orders", &orders)] {
+        if result.is_ok() {
+            result = crate::schemathesis::run(&root, name, url).await;
+        }
+    }
     for service in services {
         service.stop(Duration::from_secs(15)).await;
     }

@@ -14,6 +14,7 @@ pub mod paging;
 pub mod problem;
 pub mod shutdown;
 pub mod telemetry;
+pub mod text;
 pub mod trace_context;
 
 pub use problem::{FieldError, Problem};

@@ -11,6 +11,8 @@ use crate::problem::{FieldError, Problem};
 pub const DEFAULT_LIMIT: u32 = 100;
 /// Largest page a client may ask for.
 pub const MAX_LIMIT: u32 = 1000;
+/// Largest offset: what MongoDB's `skip` accepts (a signed 64-bit integer).
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
 
 /// A validated page request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,9 +53,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
                 format!("must be between 1 and {MAX_LIMIT}"),
             )]));
         }
-        Ok(Paging {
-            limit,
-            offset: raw.offset.unwrap_or(0),
-        })
+        let offset = raw.offset.unwrap_or(0);
+        if offset > MAX_OFFSET {
+            return Err(Problem::typed(
+                StatusCode::BAD_REQUEST,
+                "/problems/invalid-query",
+                "Invalid query parameters",
+            )
+            .with_errors(vec![FieldError::new(
+                "offset",
+                format!("must be between 0 and {MAX_OFFSET}"),
+            )]));
+        }
+        Ok(Paging { limit, offset })
     }
 }

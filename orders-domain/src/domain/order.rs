@@ -31,6 +31,7 @@ const MAX_TEXT_LEN: usize = 200;
     ]
 }))]
 pub struct RawOrder {
+    #[schema(min_items = 1, max_items = 100)]
     pub order_items: Vec<RawOrderItem>,
 }
 
@@ -40,21 +41,53 @@ pub struct RawOrder {
 pub struct RawOrderItem {
     pub product: RawProduct,
     /// 1 to 10 000.
-    pub quantity: i64,
+    #[schema(value_type = i64, minimum = 1, maximum = 10000)]
+    pub quantity: serde_json::Number,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = ProductRequest)]
 pub struct RawProduct {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+    )]
     pub guid: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+    )]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub description: Option<String>,
     /// A decimal string such as `"19.99"` or a JSON number; ≥ 0, at most 4
     /// decimal places.
-    #[schema(value_type = String, example = "19.99")]
+    #[schema(schema_with = price_schema)]
     pub price: PriceInput,
+}
+
+/// `price`: a decimal string, or a JSON number (which JSON Schema cannot limit
+/// to 4 decimal places; more are refused with 422).
+fn price_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^[0-9]{1,9}(\.[0-9]{1,4})?$"))
+                .examples(["19.99"]),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .minimum(Some(0))
+                .maximum(Some(1_000_000_000)),
+        )
+        .into()
 }
 
 /// A price as sent: a JSON number or a string.
@@ -122,7 +155,7 @@ fn parse_price(input: &PriceInput) -> Result<Decimal, &'static str> {
     const INVALID: &str = "must be a decimal number ≥ 0 with at most 4 decimal places, as a string like \"19.99\" or a JSON number";
     let text = match input {
         PriceInput::Number(n) => n.to_string(),
-        PriceInput::Text(s) => s.trim().to_owned(),
+        PriceInput::Text(s) => s.clone(),
     };
     let simple = !text.is_empty()
         && text.chars().all(|c| c.is_ascii_digit() || c == '.')
@@ -139,7 +172,7 @@ fn text(errors: &mut Vec<FieldError>, field: String, value: Option<&str>, requir
         Some(v) if v.chars().count() > MAX_TEXT_LEN => {
             errors.push(FieldError::new(field, "must be at most 200 characters"));
         }
-        Some(v) if required && v.trim().is_empty() => {
+        Some(v) if required && platform_infra::text::is_blank(v) => {
             errors.push(FieldError::new(field, "must not be blank"));
         }
         _ => {}
@@ -187,8 +220,15 @@ impl OrderSubmission {
             let price = parse_price(&product.price)
                 .map_err(|m| errors.push(FieldError::new(field("product.price"), m)))
                 .ok();
-            let quantity = u32::try_from(item.quantity)
-                .ok()
+            // JSON Schema counts 3.0 as an integer, so accept it as one.
+            let whole = item.quantity.as_i64().or_else(|| {
+                item.quantity
+                    .as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 1.0e15)
+                    .map(|f| f as i64)
+            });
+            let quantity = whole
+                .and_then(|q| u32::try_from(q).ok())
                 .filter(|q| (1..=MAX_QUANTITY).contains(q));
             if quantity.is_none() {
                 errors.push(FieldError::new(

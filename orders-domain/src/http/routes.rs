@@ -116,8 +116,8 @@ impl From<CustomerOrders> for CustomerOrdersResponse {
     path = "/orders/list",
     tag = "orders",
     params(
-        ("limit" = Option<u32>, Query, description = "Page size, 1–1000, default 100"),
-        ("offset" = Option<u64>, Query, description = "Customers to skip, default 0"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1–1000, default 100", minimum = 1, maximum = 1000),
+        ("offset" = Option<u64>, Query, description = "Customers to skip, default 0", maximum = 9223372036854775807_u64),
     ),
     responses(
         (status = 200, body = Vec<CustomerOrdersResponse>),
@@ -160,7 +160,7 @@ async fn get_one(
     tag = "orders",
     params(
         ("customer_id" = String, Path, description = "Customer id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key with the same body returns the first order (with `Idempotent-Replayed: true`) and places no second one; with another body, 422"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key with the same body returns the first order (with `Idempotent-Replayed: true`) and places no second one; with another body, 422"),
     ),
     request_body = RawOrder,
     responses(
