@@ -49,6 +49,15 @@ enum Command {
         #[arg(long, default_value_t = 8085)]
         orders_port: u16,
     },
+    /// Benchmark: fresh servers, both services, loadgen; writes BENCHMARKS.md.
+    Bench {
+        /// Where to write BENCHMARKS.md and benchmarks.json.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// A tiny run, to check that everything works.
+        #[arg(long)]
+        tiny: bool,
+    },
     /// Start throw-away servers on free ports and run every test against them.
     Test {
         /// Extra arguments for `cargo nextest run`.
@@ -85,6 +94,7 @@ async fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
         }
         Command::Test { nextest_args } => stack::test(&nextest_args).await,
+        Command::Bench { out, tiny } => stack::bench(&out, tiny).await,
     };
     match result.context("devstack failed") {
         Ok(code) => code,

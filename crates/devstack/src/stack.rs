@@ -360,3 +360,54 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
         std::env::current_dir()?.join(path)
     })
 }
+
+/// `devstack bench`: starts fresh servers and both services (from the binaries
+/// next to this one: `./dev bench` builds them in release mode), runs
+/// `loadgen` against them, and writes `BENCHMARKS.md` and `benchmarks.json`
+/// into `out`.
+pub async fn bench(out: &Path, tiny: bool) -> anyhow::Result<ExitCode> {
+    let tools = Tools::ensure().await?;
+    let data_dir = std::env::temp_dir().join(format!("devstack-bench-{}", std::process::id()));
+    let servers = LocalServers::start(&tools, &data_dir, free_port()?, free_port()?).await?;
+    let addresses = servers.addresses();
+    let ports = StackPorts {
+        kafka: 0,
+        mongo: 0,
+        accounts: free_port()?,
+        orders: free_port()?,
+    };
+    let services = match start_services(&addresses, ports, true).await {
+        Ok(services) => services,
+        Err(e) => {
+            servers.stop().await;
+            return Err(e);
+        }
+    };
+    let mut command = Command::new(bin_dir()?.join("loadgen"));
+    command
+        .arg("--accounts")
+        .arg(format!("http://127.0.0.1:{}", ports.accounts))
+        .arg("--orders")
+        .arg(format!("http://127.0.0.1:{}", ports.orders))
+        .arg("--mongodb-uri")
+        .arg(&addresses.mongodb_uri)
+        .arg("--brokers")
+        .arg(&addresses.brokers)
+        .arg("--out")
+        .arg(absolute(out)?);
+    if tiny {
+        command.arg("--tiny");
+    }
+    let status = command.status().await;
+    for service in services {
+        service.stop(Duration::from_secs(15)).await;
+    }
+    servers.stop().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let status = status.context("cannot run loadgen (./dev bench builds it)")?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
