@@ -39,15 +39,15 @@ async fn main() -> anyhow::Result<()> {
         brokers: cli.brokers,
     };
     let plan = if cli.tiny { Plan::tiny() } else { Plan::full() };
-    let comparisons = run(&target, &plan, |line| eprintln!("loadgen: {line}")).await?;
-    let notes = vec![
+    let (comparisons, mut notes) = run(&target, &plan, |line| eprintln!("loadgen: {line}")).await?;
+    notes.extend([
         "Not measured yet (issue #6 remains open): replay rate, RSS and start-to-ready time, \
          two instances per service, latency plots, the capacity model, and profiling."
             .to_owned(),
         "Services run as release builds with their default settings, on loopback, with \
          the broker and MongoDB-protocol server on the same 2 cores."
             .to_owned(),
-    ];
+    ]);
     let report = report(&cli.command, comparisons, notes);
     std::fs::create_dir_all(&cli.out)?;
     std::fs::write(

@@ -343,6 +343,28 @@ pub async fn raw_pipeline(
     run
 }
 
+/// Waits until the accounts relay reports an empty outbox (its
+/// `outbox_backlog_customers` gauge at 0) and returns how long that took.
+pub async fn wait_drained(target: &Target, within: Duration) -> anyhow::Result<Duration> {
+    let client = http();
+    let url = format!("{}/actuator/prometheus", target.accounts);
+    let started = Instant::now();
+    loop {
+        let text = client.get(&url).send().await?.text().await?;
+        let drained = text
+            .lines()
+            .any(|l| l.trim() == "outbox_backlog_customers 0");
+        if drained {
+            return Ok(started.elapsed());
+        }
+        anyhow::ensure!(
+            started.elapsed() < within,
+            "the outbox did not drain within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Waits until orders shows customer `id`.
 pub async fn wait_replicated(target: &Target, id: &str) -> anyhow::Result<()> {
     let client = http();

@@ -16,7 +16,7 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
         brokers: cluster.broker.server.address(),
     };
     let plan = Plan::tiny();
-    let comparisons = run(&target, &plan, |line| eprintln!("{line}"))
+    let (comparisons, notes) = run(&target, &plan, |line| eprintln!("{line}"))
         .await
         .expect("benchmark runs");
     cluster.shutdown().await;
@@ -46,7 +46,8 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
         e2e.platform.p50_ms.median > comparisons[1].platform.p50_ms.median,
         "{e2e:?}"
     );
-    let markdown = report("test", comparisons, Vec::new()).to_markdown();
+    assert!(notes[0].contains("relay needed"), "{notes:?}");
+    let markdown = report("test", comparisons, notes).to_markdown();
     assert!(
         markdown.contains("| 1 accounts writes | N=2 (vs raw mongodb upserts) |"),
         "{markdown}"
