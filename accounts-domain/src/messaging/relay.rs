@@ -145,21 +145,47 @@ impl OutboxRelay {
             }
             let outcomes = join_all(batch.iter().map(|p| self.publish(p))).await;
             let mut failed = false;
+            let mut complete = Vec::with_capacity(batch.len());
+            let mut partial = Vec::new();
             for (pending, acknowledged) in batch.iter().zip(outcomes) {
-                failed |= acknowledged.len() < pending.entries.len();
+                report.published += acknowledged.len() as u64;
+                if acknowledged.len() == pending.entries.len() {
+                    complete.push(pending);
+                    continue;
+                }
+                failed = true;
                 if acknowledged.is_empty() {
                     if let Err(e) = self.store.release(&self.owner, &pending.customer_id).await {
                         tracing::warn!(error = %e, "cannot release lease; it will expire");
                     }
-                    continue;
+                } else {
+                    partial.push((pending.customer_id.clone(), acknowledged));
                 }
-                report.published += acknowledged.len() as u64;
+            }
+            // Customers changed since the claim hold newer events that must stay:
+            // those are marked one by one, keeping what was not acknowledged.
+            match self.store.mark_all_published(&self.owner, &complete).await {
+                Ok(changed) => partial.extend(changed.into_iter().map(|id| {
+                    let acknowledged = complete
+                        .iter()
+                        .find(|p| p.customer_id == id)
+                        .map(|p| p.entries.iter().map(|e| e.event_id.clone()).collect())
+                        .unwrap_or_default();
+                    (id, acknowledged)
+                })),
+                Err(e) => {
+                    tracing::warn!(error = %e, customers = complete.len(),
+                        "published events stay in the outbox and will be republished");
+                    failed = true;
+                }
+            }
+            for (customer_id, acknowledged) in partial {
                 if let Err(e) = self
                     .store
-                    .mark_published(&self.owner, &pending.customer_id, &acknowledged)
+                    .mark_published(&self.owner, &customer_id, &acknowledged)
                     .await
                 {
-                    tracing::warn!(error = %e, customer_id = %pending.customer_id,
+                    tracing::warn!(error = %e, %customer_id,
                         "published events stay in the outbox and will be republished");
                     failed = true;
                 }

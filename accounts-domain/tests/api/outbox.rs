@@ -397,3 +397,82 @@ async fn deleting_publishes_a_deleted_event_and_creating_again_continues_the_ver
     assert_eq!(history.len(), 3);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_batch_mark_empties_unchanged_outboxes_and_leaves_a_changed_one_to_the_single_mark() {
+    use accounts_domain::domain::{CustomerSubmission, RawCustomer};
+    use accounts_domain::store::{CustomerDocument, CustomerStore};
+    use mongodb::bson::doc;
+
+    let db = kit::mongo_database(&kit::unique("accounts")).await;
+    let store = CustomerStore::new(&db, crate::helpers::COLLECTION);
+    let submission = |id: &str, email: &str| {
+        let mut body = kit::seed_customer(id);
+        body["contact"]["email"] = email.into();
+        let raw: RawCustomer = serde_json::from_value(body).expect("seed");
+        CustomerSubmission::parse(raw).expect("valid seed")
+    };
+    for id in ["batch-1", "batch-2"] {
+        store
+            .upsert(submission(id, "a@example.com"), None)
+            .await
+            .expect("created");
+    }
+    let claimed = store
+        .claim_pending("relay-test", Duration::from_secs(30), 10)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.len(), 2);
+    // A change after the claim: batch-2's outbox now holds version 2 as well.
+    store
+        .upsert(submission("batch-2", "b@example.com"), None)
+        .await
+        .expect("updated");
+
+    let both: Vec<_> = claimed.iter().collect();
+    let changed = store
+        .mark_all_published("relay-test", &both)
+        .await
+        .expect("marked");
+    assert_eq!(changed, ["batch-2"]);
+
+    let documents = db.collection::<CustomerDocument>(crate::helpers::COLLECTION);
+    let read = |id: &'static str| {
+        let documents = documents.clone();
+        async move {
+            documents
+                .find_one(doc! { "_id": id })
+                .await
+                .expect("read")
+                .expect("stored")
+        }
+    };
+    let first = read("batch-1").await;
+    assert!(first.outbox.is_empty());
+    assert_eq!((first.pending_events, first.lease_owner.as_str()), (0, ""));
+    let second = read("batch-2").await;
+    assert_eq!(second.outbox.len(), 2, "nothing of the changed one removed");
+    assert_eq!(second.lease_owner, "relay-test");
+
+    let claimed_second = claimed
+        .iter()
+        .find(|p| p.customer_id == "batch-2")
+        .expect("claimed");
+    let ids: Vec<String> = claimed_second
+        .entries
+        .iter()
+        .map(|e| e.event_id.clone())
+        .collect();
+    store
+        .mark_published("relay-test", "batch-2", &ids)
+        .await
+        .expect("marked");
+    let second = read("batch-2").await;
+    let left: Vec<i64> = second.outbox.iter().map(|e| e.version).collect();
+    assert_eq!(
+        left,
+        [2],
+        "only the event published before the change is gone"
+    );
+    assert_eq!(second.pending_events, 1);
+}
