@@ -33,6 +33,9 @@ max_apply_attempts = 5
 max_backoff_ms = 5000
 session_timeout_ms = 45000
 
+[replica]
+read_wait_ms = 5000
+
 [log]
 format = "pretty"
 filter = "info"
@@ -45,6 +48,7 @@ pub struct Settings {
     pub mongodb: MongoSettings,
     pub kafka: KafkaSettings,
     pub consumer: ConsumerSettings,
+    pub replica: ReplicaSettings,
     pub log: LogSettings,
     /// Bearer-JWT authentication; off unless configured.
     #[serde(default)]
@@ -78,6 +82,20 @@ pub struct ConsumerSettings {
 impl ConsumerSettings {
     pub fn max_backoff(&self) -> Duration {
         Duration::from_millis(self.max_backoff_ms)
+    }
+}
+
+/// How reads meet the replica.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReplicaSettings {
+    /// Longest a read with `minVersion` waits for the replica to reach that
+    /// version; keep it below `http.request_timeout_ms`.
+    pub read_wait_ms: u64,
+}
+
+impl ReplicaSettings {
+    pub fn read_wait(&self) -> Duration {
+        Duration::from_millis(self.read_wait_ms)
     }
 }
 

@@ -15,7 +15,9 @@ use shared_events::topics::dead_letter_topic;
 use tokio::task::JoinHandle;
 
 use crate::http::{ApiDoc, AppState, router};
-use crate::messaging::{DeadLetterPublisher, LagReporter, ProjectorReport, ReplicaProjector, lag};
+use crate::messaging::{
+    AppliedFeed, DeadLetterPublisher, LagReporter, ProjectorReport, ReplicaProjector, lag,
+};
 use crate::settings::Settings;
 use crate::store::CustomerOrdersStore;
 use utoipa::OpenApi;
@@ -66,11 +68,13 @@ impl Application {
             .context("invalid Kafka producer settings")?;
         let dead_letters =
             DeadLetterPublisher::new(producer, dead_letter_topic(&settings.kafka.topic));
+        let applied = AppliedFeed::default();
         let projector = ReplicaProjector::new(
             consumer,
             store.clone(),
             dead_letters,
             settings.consumer.clone(),
+            applied.clone(),
         );
 
         let (listener, addr) = http::bind(&settings.http).await.with_context(|| {
@@ -87,6 +91,8 @@ impl Application {
             router(AppState {
                 store,
                 idempotency: IdempotencyKeys::new(&database, settings.http.body_limit_bytes),
+                applied,
+                read_wait: settings.replica.read_wait(),
             })
             .merge(health.router())
             .merge(http::api_docs(ApiDoc::openapi()))

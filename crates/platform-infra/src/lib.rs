@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod mongo;
 pub mod paging;
 pub mod problem;
+pub mod query;
 pub mod shutdown;
 pub mod telemetry;
 pub mod text;

@@ -1,11 +1,11 @@
 //! Paging query parameters (`limit`, `offset`) shared by the list endpoints.
 
-use axum::extract::{FromRequestParts, Query};
-use axum::http::StatusCode;
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::Deserialize;
 
-use crate::problem::{FieldError, Problem};
+use crate::problem::Problem;
+use crate::query::{QueryParams, out_of_range};
 
 /// Page size when the client gives none.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -31,39 +31,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Paging {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Query(raw) = Query::<RawPaging>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| {
-                Problem::typed(
-                    StatusCode::BAD_REQUEST,
-                    "/problems/invalid-query",
-                    "Invalid query parameters",
-                )
-                .with_detail(e.body_text())
-            })?;
+        let QueryParams(raw) = QueryParams::<RawPaging>::from_request_parts(parts, state).await?;
         let limit = raw.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(Problem::typed(
-                StatusCode::BAD_REQUEST,
-                "/problems/invalid-query",
-                "Invalid query parameters",
-            )
-            .with_errors(vec![FieldError::new(
+            return Err(out_of_range(
                 "limit",
                 format!("must be between 1 and {MAX_LIMIT}"),
-            )]));
+            ));
         }
         let offset = raw.offset.unwrap_or(0);
         if offset > MAX_OFFSET {
-            return Err(Problem::typed(
-                StatusCode::BAD_REQUEST,
-                "/problems/invalid-query",
-                "Invalid query parameters",
-            )
-            .with_errors(vec![FieldError::new(
+            return Err(out_of_range(
                 "offset",
                 format!("must be between 0 and {MAX_OFFSET}"),
-            )]));
+            ));
         }
         Ok(Paging { limit, offset })
     }

@@ -74,6 +74,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
                 session_timeout_ms: 45_000,
                 instance_id: None,
             },
+            replica: orders_domain::settings::ReplicaSettings { read_wait_ms: 5000 },
             log: kit::log_settings(),
             auth: Default::default(),
         },

@@ -20,6 +20,14 @@ pub enum ApiError {
     CustomerDeleted(String),
     #[error("customer {0} has no address to ship to")]
     NoAddress(String),
+    #[error("customer {customer_id} is at version {version}, not yet {wanted}")]
+    Behind {
+        customer_id: String,
+        version: i64,
+        wanted: i64,
+    },
+    #[error("invalid query")]
+    Query(Problem),
     #[error("invalid request")]
     Invalid(Vec<FieldError>),
     #[error(transparent)]
@@ -48,6 +56,15 @@ impl IntoResponse for ApiError {
                     "customer {id} was deleted; its orders stay readable but it cannot order"
                 ))
                 .into_response(),
+            ApiError::Behind {
+                customer_id,
+                version,
+                wanted,
+            } => Problem::unavailable(format!(
+                "the replica of customer {customer_id} is at version {version}, not yet {wanted}; retry"
+            ))
+            .into_response(),
+            ApiError::Query(problem) => problem.into_response(),
             ApiError::Invalid(errors) => Problem::validation(errors).into_response(),
             ApiError::Store(StoreError::Contended(id)) => Problem::status(StatusCode::CONFLICT)
                 .with_detail(format!(

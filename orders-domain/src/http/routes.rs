@@ -1,5 +1,7 @@
 //! Routes: the seed's list and detail reads, and liveness.
 
+use std::time::Duration;
+
 use axum::extract::{Path, State};
 use axum::handler::Handler;
 use axum::http::{StatusCode, header};
@@ -12,11 +14,13 @@ use platform_infra::Problem;
 use platform_infra::idempotency::{self, IdempotencyKeys};
 use platform_infra::json::JsonBody;
 use platform_infra::paging::Paging;
-use serde::Serialize;
+use platform_infra::query::{self, QueryParams};
+use serde::{Deserialize, Serialize};
 use shared_events::{Address, Contact, Name};
 
 use super::error::ApiError;
 use crate::domain::order::{self, Order, OrderSubmission, RawOrder};
+use crate::messaging::AppliedFeed;
 use crate::store::{CustomerOrders, CustomerOrdersStore};
 
 /// What the handlers share.
@@ -24,6 +28,10 @@ use crate::store::{CustomerOrders, CustomerOrdersStore};
 pub struct AppState {
     pub store: CustomerOrdersStore,
     pub idempotency: IdempotencyKeys,
+    /// Announcements of applied changes, for reads with `minVersion`.
+    pub applied: AppliedFeed,
+    /// Longest such a read waits.
+    pub read_wait: Duration,
 }
 
 /// All routes of the service, without the standard layers.
@@ -132,24 +140,72 @@ async fn list(
     Ok(Json(page.into_iter().map(Into::into).collect()))
 }
 
+/// Largest version a client may ask for: the largest integer JSON clients
+/// represent exactly.
+const MAX_VERSION: u64 = (1 << 53) - 1;
+
+/// Query of a read that must see at least a given version.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct Consistency {
+    /// Read-your-writes: the `version` that accounts answered for the change.
+    /// The read waits (up to `replica.read_wait_ms`) until the replica has
+    /// applied it; if it has not by then, 503 with `Retry-After`, or 404 if the
+    /// customer is not replicated at all.
+    #[param(minimum = 1, maximum = 9007199254740991_u64)]
+    min_version: Option<u64>,
+}
+
 /// One customer with its orders.
 #[utoipa::path(
     get,
     path = "/orders/order/{customer_id}",
     tag = "orders",
-    params(("customer_id" = String, Path, description = "Customer id")),
+    params(("customer_id" = String, Path, description = "Customer id"), Consistency),
     responses(
         (status = 200, body = CustomerOrdersResponse),
+        (status = 400, description = "Invalid `minVersion`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not replicated (yet)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "MongoDB unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "MongoDB unreachable, or the replica has not reached `minVersion` in time", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn get_one(
     State(state): State<AppState>,
     Path(customer_id): Path<String>,
+    QueryParams(consistency): QueryParams<Consistency>,
 ) -> Result<Json<CustomerOrdersResponse>, ApiError> {
-    let found = state.store.get(&customer_id).await?;
-    Ok(Json(found.ok_or(ApiError::NotFound(customer_id))?.into()))
+    let Some(wanted) = consistency.min_version else {
+        let found = state.store.get(&customer_id).await?;
+        return Ok(Json(found.ok_or(ApiError::NotFound(customer_id))?.into()));
+    };
+    if !(1..=MAX_VERSION).contains(&wanted) {
+        return Err(ApiError::Query(query::out_of_range(
+            "minVersion",
+            format!("must be between 1 and {MAX_VERSION}"),
+        )));
+    }
+    let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
+    let deadline = tokio::time::Instant::now() + state.read_wait;
+    let mut watch = state.applied.subscribe();
+    loop {
+        let found = state.store.get(&customer_id).await?;
+        let version = found.as_ref().map(|c| c.customer.version);
+        if version.is_some_and(|v| v >= wanted) {
+            return Ok(Json(found.ok_or(ApiError::NotFound(customer_id))?.into()));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(match version {
+                None => ApiError::NotFound(customer_id),
+                Some(version) => ApiError::Behind {
+                    customer_id,
+                    version,
+                    wanted,
+                },
+            });
+        }
+        watch.next(&customer_id, wanted, deadline).await;
+    }
 }
 
 /// Places an order for a customer known to the replica. The order keeps a

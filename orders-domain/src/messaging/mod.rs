@@ -1,5 +1,6 @@
 //! Kafka side of the orders service.
 
+pub mod applied;
 mod dead_letter;
 pub mod lag;
 pub mod offsets;
@@ -7,6 +8,7 @@ mod projector;
 mod rebuild;
 mod redrive;
 
+pub use applied::AppliedFeed;
 pub use dead_letter::DeadLetterPublisher;
 pub use lag::LagReporter;
 pub use offsets::topic_ends;

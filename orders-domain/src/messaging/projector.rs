@@ -18,6 +18,7 @@ use rdkafka::message::{BorrowedMessage, Headers};
 use shared_events::CustomerChangeEnvelope;
 use tracing::Instrument;
 
+use super::applied::AppliedFeed;
 use super::dead_letter::DeadLetterPublisher;
 use super::lag::LagReporter;
 use crate::domain::ApplyOutcome;
@@ -46,21 +47,25 @@ pub struct ReplicaProjector {
     store: CustomerOrdersStore,
     dead_letters: DeadLetterPublisher,
     settings: ConsumerSettings,
+    applied: AppliedFeed,
 }
 
 impl ReplicaProjector {
-    /// `consumer` must already be subscribed to the customer change topic.
+    /// `consumer` must already be subscribed to the customer change topic;
+    /// `applied` hears of every change once it is durable.
     pub fn new(
         consumer: StreamConsumer<LagReporter>,
         store: CustomerOrdersStore,
         dead_letters: DeadLetterPublisher,
         settings: ConsumerSettings,
+        applied: AppliedFeed,
     ) -> Self {
         ReplicaProjector {
             consumer,
             store,
             dead_letters,
             settings,
+            applied,
         }
     }
 
@@ -148,6 +153,11 @@ impl ReplicaProjector {
                     }
                     tracing::debug!(customer_id = %event.data.id, version = event.data.version,
                         ?outcome, "change event handled");
+                    // Stale too: the replica holds this version or a newer one.
+                    self.applied.announce(
+                        &event.data.id,
+                        i64::try_from(event.data.version).unwrap_or(i64::MAX),
+                    );
                     return Handled::Done;
                 }
                 Err(e) if e.is_transient() => {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use orders_domain::settings::ConsumerSettings;
+use orders_domain::settings::{ConsumerSettings, ReplicaSettings};
 use orders_domain::{Application, Settings};
 use platform_infra::config::HttpSettings;
 use platform_infra::shutdown::CancellationToken;
@@ -54,6 +54,7 @@ impl TestApp {
                 session_timeout_ms: 45_000,
                 instance_id: None,
             },
+            replica: ReplicaSettings { read_wait_ms: 1000 },
             log: kit::log_settings(),
             auth: Default::default(),
         };

@@ -87,3 +87,64 @@ async fn openapi_documents_the_read_routes() {
     assert_eq!(app.get("/swagger-ui/").await.status(), StatusCode::OK);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_read_with_min_version_waits_for_the_change_to_be_applied() {
+    let app = TestApp::spawn().await;
+    app.produce_change("ryw-1", 1, "One", None).await;
+    app.replica_at_version("ryw-1", 1).await;
+
+    // Asked before version 2 exists anywhere: only the apply can answer it.
+    let waiting = app.get("/orders/order/ryw-1?minVersion=2");
+    let publish = async {
+        app.produce_change("ryw-1", 2, "Two", None).await;
+    };
+    let (response, ()) = tokio::join!(waiting, publish);
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["version"], 2);
+    assert_eq!(body["name"]["firstName"], "Two");
+
+    // Already there: answered at once.
+    let current = app.get("/orders/order/ryw-1?minVersion=1").await;
+    assert_eq!(current.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_replica_behind_min_version_answers_503_after_the_wait_and_bad_values_400() {
+    let app = TestApp::spawn().await;
+    app.produce_change("ryw-2", 1, "One", None).await;
+    app.replica_at_version("ryw-2", 1).await;
+
+    let behind = app.get("/orders/order/ryw-2?minVersion=3").await;
+    assert_eq!(behind.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(behind.headers().contains_key("retry-after"));
+    let problem: Value = behind.json().await.expect("json");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("version 1, not yet 3")),
+        "{problem}"
+    );
+    let absent = app.get("/orders/order/nobody?minVersion=1").await;
+    assert_eq!(absent.status(), StatusCode::NOT_FOUND);
+
+    for query in [
+        "minVersion=0",
+        "minVersion=abc",
+        "minVersion=9007199254740992",
+    ] {
+        let invalid = app.get(&format!("/orders/order/ryw-2?{query}")).await;
+        assert_eq!(invalid.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(
+            invalid
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "{query}"
+        );
+    }
+    app.stop().await;
+}

@@ -1,0 +1,37 @@
+//! Query-string extraction whose every rejection is a 400 problem+json.
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::problem::{FieldError, Problem};
+
+/// Like axum's `Query`, but a malformed query string answers
+/// `/problems/invalid-query` instead of plain text.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(value) = Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| invalid_query().with_detail(e.body_text()))?;
+        Ok(QueryParams(value))
+    }
+}
+
+/// 400 naming the query parameter that is out of range.
+pub fn out_of_range(parameter: &str, message: String) -> Problem {
+    invalid_query().with_errors(vec![FieldError::new(parameter, message)])
+}
+
+fn invalid_query() -> Problem {
+    Problem::typed(
+        StatusCode::BAD_REQUEST,
+        "/problems/invalid-query",
+        "Invalid query parameters",
+    )
+}
