@@ -398,7 +398,19 @@ pub async fn bench(out: &Path, tiny: bool) -> anyhow::Result<ExitCode> {
         .arg("--brokers")
         .arg(&addresses.brokers)
         .arg("--out")
-        .arg(absolute(out)?);
+        .arg(absolute(out)?)
+        .arg("--bin-dir")
+        .arg(bin_dir()?)
+        .arg("--note")
+        .arg(
+            "Services run as release builds with their default settings, on loopback, with \
+             the broker and the MongoDB-protocol server on the same 2 cores.",
+        );
+    for service in &services {
+        if let Some(pid) = service.pid() {
+            command.arg("--pid").arg(format!("{}={pid}", service.name));
+        }
+    }
     if tiny {
         command.arg("--tiny");
     }

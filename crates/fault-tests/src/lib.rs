@@ -55,6 +55,11 @@ impl Service {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(Supervised::pid)
+    }
+
     /// Starts the process and waits until it answers its health endpoint.
     pub async fn start(&mut self) -> anyhow::Result<()> {
         let mut command = Command::new(&self.exe);

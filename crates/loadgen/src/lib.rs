@@ -1,18 +1,26 @@
 //! Load generation and the benchmark report (issue #6).
 //!
 //! Each scenario runs next to a raw-client baseline doing the same work against
-//! the same servers, repeated, and the report gives medians, spreads and ratios.
-//! Implemented so far: accounts write throughput (vs. raw `mongodb` upserts),
-//! orders read throughput (vs. raw `find_one`), and end-to-end propagation
-//! latency at a fixed rate (vs. a raw produce → consume → upsert pipeline).
+//! the same servers, repeated, and the report gives medians, spreads and ratios:
+//! 1. accounts write throughput (vs. raw `mongodb` upserts);
+//! 2. end-to-end propagation latency at fixed rates and at saturation (vs. a raw
+//!    produce → consume → upsert pipeline);
+//! 3. orders read throughput (vs. raw `find_one`);
+//! 4. replay rate of `orders-domain rebuild` (vs. raw consume + upsert);
+//! 5. resources: RSS under load and idle, start-to-ready time.
+//!
+//! A scenario that fails is reported as failed; the others still run.
 
+pub mod plots;
+pub mod processes;
 pub mod report;
 pub mod scenarios;
 pub mod stats;
 
-use report::{Comparison, Report};
-use scenarios::Target;
-use stats::{Run, Summary};
+use processes::{Binaries, RssSampler};
+use report::{Comparison, Histogram, Report, ResourceRow};
+use scenarios::{Pace, Target};
+use stats::{Run, Spread, Summary};
 
 /// How much of each scenario to run.
 #[derive(Debug, Clone)]
@@ -28,8 +36,14 @@ pub struct Plan {
     pub reads: usize,
     /// Offered rates (changes per second) of scenario 2.
     pub rates: Vec<f64>,
+    /// Clients of scenario 2 at saturation, each waiting for its change to
+    /// arrive before making the next.
+    pub saturation_clients: usize,
     /// Changes per run of scenario 2.
     pub changes: usize,
+    /// Scenario 4: customers in the replayed topic, and versions of each.
+    pub replay_customers: usize,
+    pub replay_versions: u64,
 }
 
 impl Plan {
@@ -42,7 +56,10 @@ impl Plan {
             read_clients: vec![2],
             reads: 20,
             rates: vec![20.0],
+            saturation_clients: 2,
             changes: 5,
+            replay_customers: 10,
+            replay_versions: 2,
         }
     }
 
@@ -51,13 +68,36 @@ impl Plan {
         Plan {
             repetitions: 5,
             write_clients: vec![1, 8, 32],
-            writes: 500,
+            writes: 300,
             read_clients: vec![8, 32],
-            reads: 2000,
+            reads: 1000,
             rates: vec![50.0, 200.0],
-            changes: 500,
+            saturation_clients: 32,
+            changes: 300,
+            replay_customers: 10_000,
+            replay_versions: 5,
         }
     }
+}
+
+/// Everything a benchmark run measured, including what failed.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub comparisons: Vec<Comparison>,
+    pub resources: Vec<ResourceRow>,
+    pub histograms: Vec<Histogram>,
+    pub notes: Vec<String>,
+    /// Scenarios that failed, with why; their figures are missing.
+    pub failures: Vec<String>,
+}
+
+/// The running services: their processes and executables, when known.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    /// (name, pid) of every running service instance, for RSS.
+    pub pids: Vec<(String, u32)>,
+    /// For start-to-ready and the rebuild command.
+    pub binaries: Option<Binaries>,
 }
 
 fn unique(prefix: &str) -> String {
@@ -67,16 +107,54 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// Runs every scenario of `plan` and returns the comparisons.
-pub async fn run(
-    target: &Target,
-    plan: &Plan,
-    log: impl Fn(&str),
-) -> anyhow::Result<(Vec<Comparison>, Vec<String>)> {
-    let mut comparisons = Vec::new();
-    let mut notes = Vec::new();
+/// Runs every scenario of `plan`; a failed scenario is recorded and the next
+/// one runs.
+pub async fn run(target: &Target, services: &Services, plan: &Plan, log: impl Fn(&str)) -> Outcome {
+    let mut outcome = Outcome::default();
     let reps = plan.repetitions.max(1);
+    let scenarios: [(&str, Scenario); 5] = [
+        ("1 accounts writes", Scenario::Writes),
+        ("3 orders reads", Scenario::Reads),
+        ("2 end-to-end propagation", Scenario::Propagation),
+        ("4 replay", Scenario::Replay),
+        ("5 start-to-ready", Scenario::Startup),
+    ];
+    for (name, scenario) in scenarios {
+        let result = match scenario {
+            Scenario::Writes => writes(target, services, plan, reps, &mut outcome).await,
+            Scenario::Reads => reads(target, plan, reps, &mut outcome).await,
+            Scenario::Propagation => propagation(target, services, plan, reps, &mut outcome).await,
+            Scenario::Replay => replay(target, services, plan, reps, &mut outcome).await,
+            Scenario::Startup => startup(target, services, reps, &mut outcome).await,
+        };
+        match result {
+            Ok(()) => log(&format!("{name} done")),
+            Err(e) => {
+                log(&format!("{name} FAILED: {e:#}"));
+                outcome.failures.push(format!("{name}: {e:#}"));
+            }
+        }
+    }
+    outcome
+}
 
+#[derive(Clone, Copy)]
+enum Scenario {
+    Writes,
+    Reads,
+    Propagation,
+    Replay,
+    Startup,
+}
+
+async fn writes(
+    target: &Target,
+    services: &Services,
+    plan: &Plan,
+    reps: usize,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    let sampler = RssSampler::start(services.pids.iter().map(|(_, pid)| *pid).collect());
     for &clients in &plan.write_clients {
         let (mut platform, mut baseline) = (Vec::new(), Vec::new());
         for _ in 0..reps {
@@ -86,8 +164,7 @@ pub async fn run(
                 scenarios::raw_upserts(target, "customers", &prefix, clients, plan.writes).await?,
             );
         }
-        log(&format!("writes N={clients} done"));
-        comparisons.push(compare(
+        outcome.comparisons.push(compare(
             "1 accounts writes",
             &format!("N={clients}"),
             &platform,
@@ -95,16 +172,24 @@ pub async fn run(
             &baseline,
         ));
     }
-
+    record_rss(outcome, services, "scenario 1", sampler.finish().await);
     // The writes above were accepted faster than the relay publishes them:
     // let it catch up before anything else is measured, and report how long.
-    let drain = scenarios::wait_drained(target, std::time::Duration::from_secs(1200)).await?;
-    notes.push(format!(
+    let drain = scenarios::wait_drained(target, std::time::Duration::from_secs(600)).await?;
+    outcome.notes.push(format!(
         "After scenario 1 ({} creates in all), the accounts relay needed {:.1} s more to publish its backlog.",
         plan.writes * plan.write_clients.len() * reps,
         drain.as_secs_f64()
     ));
+    Ok(())
+}
 
+async fn reads(
+    target: &Target,
+    plan: &Plan,
+    reps: usize,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
     // Customers to read: created once, replicated to orders and upserted raw.
     let seed = unique("bench-r");
     let population = plan.reads.clamp(1, 200);
@@ -134,15 +219,14 @@ pub async fn run(
                     .await?,
             );
         }
-        log(&format!("reads N={clients} done"));
-        comparisons.push(compare(
+        outcome.comparisons.push(compare(
             "3 orders reads",
             &format!("GET /orders/order/{{id}} N={clients}"),
             &one,
             "raw find_one",
             &baseline,
         ));
-        comparisons.push(compare(
+        outcome.comparisons.push(compare(
             "3 orders reads",
             &format!("GET /orders/list?limit=100 N={clients}"),
             &list,
@@ -150,30 +234,154 @@ pub async fn run(
             &baseline,
         ));
     }
+    Ok(())
+}
 
-    for &rate in &plan.rates {
+async fn propagation(
+    target: &Target,
+    services: &Services,
+    plan: &Plan,
+    reps: usize,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    let sampler = RssSampler::start(services.pids.iter().map(|(_, pid)| *pid).collect());
+    let paces = plan
+        .rates
+        .iter()
+        .map(|&rate| (Pace::PerSecond(rate), format!("{rate}/s offered")))
+        .chain([(
+            Pace::Clients(plan.saturation_clients),
+            format!("saturation, {} clients", plan.saturation_clients),
+        )]);
+    for (pace, variant) in paces {
         let (mut platform, mut baseline) = (Vec::new(), Vec::new());
         for _ in 0..reps {
             platform.push(
-                scenarios::propagation(target, &unique("bench-e2e"), rate, plan.changes).await?,
+                scenarios::propagation(target, &unique("bench-e2e"), pace, plan.changes).await?,
             );
             let topic = unique("bench_raw_pipeline");
             scenarios::create_topic(target, &topic).await?;
             baseline.push(
-                scenarios::raw_pipeline(target, &topic, &unique("raw-e2e"), rate, plan.changes)
+                scenarios::raw_pipeline(target, &topic, &unique("raw-e2e"), pace, plan.changes)
                     .await?,
             );
         }
-        log(&format!("propagation at {rate}/s done"));
-        comparisons.push(compare(
+        outcome.histograms.push(Histogram {
+            title: format!("2 end-to-end propagation, {variant}"),
+            platform: pooled(&platform),
+            baseline_name: "raw produce→consume→upsert".to_owned(),
+            baseline: pooled(&baseline),
+        });
+        outcome.comparisons.push(compare(
             "2 end-to-end propagation",
-            &format!("{rate}/s offered"),
+            &variant,
             &platform,
             "raw produce→consume→upsert",
             &baseline,
         ));
     }
-    Ok((comparisons, notes))
+    record_rss(outcome, services, "scenario 2", sampler.finish().await);
+    Ok(())
+}
+
+async fn replay(
+    target: &Target,
+    services: &Services,
+    plan: &Plan,
+    reps: usize,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    let Some(binaries) = &services.binaries else {
+        anyhow::bail!("no orders-domain executable given (--bin-dir)");
+    };
+    let topic = unique("bench_replay");
+    scenarios::create_topic(target, &topic).await?;
+    let events =
+        scenarios::fill_replay_topic(target, &topic, plan.replay_customers, plan.replay_versions)
+            .await?;
+    let (mut platform, mut baseline) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let (records, elapsed) = processes::rebuild(target, &binaries.orders, &topic).await?;
+        anyhow::ensure!(
+            records == events,
+            "the rebuild read {records} records of {events}"
+        );
+        platform.push(Run::throughput_only(records, elapsed));
+        baseline.push(scenarios::raw_replay(target, &topic, events).await?);
+    }
+    outcome.comparisons.push(compare(
+        "4 replay",
+        &format!(
+            "orders-domain rebuild, {events} events of {} customers",
+            plan.replay_customers
+        ),
+        &platform,
+        "raw consume + upsert",
+        &baseline,
+    ));
+    Ok(())
+}
+
+async fn startup(
+    target: &Target,
+    services: &Services,
+    reps: usize,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    let Some(binaries) = &services.binaries else {
+        anyhow::bail!("no service executables given (--bin-dir)");
+    };
+    for (service, exe, collection) in [
+        ("accounts-domain", &binaries.accounts, "customer_accounts"),
+        ("orders-domain", &binaries.orders, "customer_orders"),
+    ] {
+        let (mut ready, mut idle) = (Vec::new(), Vec::new());
+        for _ in 0..reps {
+            let (time, rss) = processes::start_to_ready(target, exe, collection).await?;
+            ready.push(time.as_secs_f64() * 1000.0);
+            idle.push(rss);
+        }
+        outcome.resources.push(ResourceRow {
+            service: service.to_owned(),
+            figure: "start-to-ready (exec → readiness 200)".to_owned(),
+            value: Spread::of(ready),
+            unit: "ms".to_owned(),
+        });
+        outcome.resources.push(ResourceRow {
+            service: service.to_owned(),
+            figure: "idle RSS, 1 s after ready".to_owned(),
+            value: Spread::of(idle),
+            unit: "MiB".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn record_rss(
+    outcome: &mut Outcome,
+    services: &Services,
+    during: &str,
+    figures: Vec<processes::RssFigure>,
+) {
+    for ((name, _), figure) in services.pids.iter().zip(figures) {
+        for (what, value) in [
+            ("peak", figure.peak_mib),
+            ("steady (median)", figure.steady_mib),
+        ] {
+            outcome.resources.push(ResourceRow {
+                service: name.clone(),
+                figure: format!("{what} RSS during {during}"),
+                value: Spread::of([value]),
+                unit: "MiB".to_owned(),
+            });
+        }
+    }
+}
+
+fn pooled(runs: &[Run]) -> Vec<f64> {
+    runs.iter()
+        .flat_map(|r| r.samples_ms.iter().copied())
+        .collect()
 }
 
 fn compare(
@@ -192,13 +400,16 @@ fn compare(
     }
 }
 
-/// Wraps comparisons into a report with the environment.
-pub fn report(command: &str, comparisons: Vec<Comparison>, notes: Vec<String>) -> Report {
+/// Wraps an outcome into a report with the environment.
+pub fn report(command: &str, outcome: Outcome) -> Report {
     Report {
         date: chrono::Utc::now().to_rfc3339(),
         command: command.to_owned(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        notes,
-        comparisons,
+        notes: outcome.notes,
+        failures: outcome.failures,
+        comparisons: outcome.comparisons,
+        resources: outcome.resources,
+        histograms: outcome.histograms,
     }
 }

@@ -1,24 +1,37 @@
 //! `loadgen`: runs the benchmark against running services and writes
-//! `BENCHMARKS.md` and `benchmarks.json`. Started by `./dev bench`.
+//! `BENCHMARKS.md`, `benchmarks.json` and the latency histograms. Started by
+//! `./dev bench`.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Parser;
+use loadgen::processes::Binaries;
+use loadgen::report::PLOT_DIR;
 use loadgen::scenarios::Target;
-use loadgen::{Plan, report, run};
+use loadgen::{Plan, Services, plots, report, run};
 
 #[derive(Parser)]
 #[command(about = "Benchmark the platform next to raw-client baselines")]
 struct Cli {
-    #[arg(long)]
-    accounts: String,
-    #[arg(long)]
-    orders: String,
+    /// Base URL of an accounts instance; repeat for several.
+    #[arg(long, required = true)]
+    accounts: Vec<String>,
+    /// Base URL of an orders instance; repeat for several.
+    #[arg(long, required = true)]
+    orders: Vec<String>,
     #[arg(long)]
     mongodb_uri: String,
     #[arg(long)]
     brokers: String,
-    /// Where to write BENCHMARKS.md and benchmarks.json.
+    /// `name=pid` of a running service instance whose RSS is sampled; repeat.
+    #[arg(long = "pid", value_parser = parse_pid)]
+    pids: Vec<(String, u32)>,
+    /// Directory with the `accounts-domain` and `orders-domain` executables,
+    /// for start-to-ready and the rebuild command.
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Where to write BENCHMARKS.md, benchmarks.json and the plots.
     #[arg(long, default_value = ".")]
     out: PathBuf,
     /// A tiny run, to check that the benchmark works.
@@ -27,10 +40,18 @@ struct Cli {
     /// How the run was started, for the report.
     #[arg(long, default_value = "./dev bench")]
     command: String,
+    /// A note for the report (repeatable), such as how the services were run.
+    #[arg(long = "note")]
+    notes: Vec<String>,
+}
+
+fn parse_pid(value: &str) -> Result<(String, u32), String> {
+    let (name, pid) = value.split_once('=').ok_or("expected name=pid")?;
+    Ok((name.to_owned(), pid.parse().map_err(|e| format!("{e}"))?))
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let target = Target {
         accounts: cli.accounts,
@@ -38,23 +59,35 @@ async fn main() -> anyhow::Result<()> {
         mongodb_uri: cli.mongodb_uri,
         brokers: cli.brokers,
     };
+    let services = Services {
+        pids: cli.pids,
+        binaries: cli.bin_dir.map(|dir| Binaries {
+            accounts: dir.join("accounts-domain"),
+            orders: dir.join("orders-domain"),
+        }),
+    };
     let plan = if cli.tiny { Plan::tiny() } else { Plan::full() };
-    let (comparisons, mut notes) = run(&target, &plan, |line| eprintln!("loadgen: {line}")).await?;
-    notes.extend([
-        "Not measured yet (issue #6 remains open): replay rate, RSS and start-to-ready time, \
-         two instances per service, latency plots, the capacity model, and profiling."
-            .to_owned(),
-        "Services run as release builds with their default settings, on loopback, with \
-         the broker and MongoDB-protocol server on the same 2 cores."
-            .to_owned(),
-    ]);
-    let report = report(&cli.command, comparisons, notes);
-    std::fs::create_dir_all(&cli.out)?;
+    let mut outcome = run(&target, &services, &plan, |line| {
+        eprintln!("loadgen: {line}")
+    })
+    .await;
+    outcome.notes.extend(cli.notes);
+    let failed = !outcome.failures.is_empty();
+    let report = report(&cli.command, outcome);
+    let plot_dir = cli.out.join(PLOT_DIR);
+    std::fs::create_dir_all(&plot_dir)?;
+    for histogram in &report.histograms {
+        plots::draw(histogram, &plot_dir)?;
+    }
     std::fs::write(
         cli.out.join("benchmarks.json"),
         serde_json::to_string_pretty(&report)?,
     )?;
     std::fs::write(cli.out.join("BENCHMARKS.md"), report.to_markdown())?;
     eprintln!("loadgen: wrote {}", cli.out.join("BENCHMARKS.md").display());
-    Ok(())
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

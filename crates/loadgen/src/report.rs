@@ -36,6 +36,45 @@ impl Comparison {
     pub fn p99_ratio(&self) -> f64 {
         Self::ratio(self.platform.p99_ms, self.baseline.p99_ms)
     }
+
+    fn has_latencies(&self) -> bool {
+        self.platform.p50_ms.median > 0.0
+    }
+}
+
+/// A figure of one service: memory or start-up time.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceRow {
+    pub service: String,
+    pub figure: String,
+    pub value: Spread,
+    pub unit: String,
+}
+
+/// Latency samples of one variant, platform and baseline, for a histogram.
+#[derive(Debug, Clone, Serialize)]
+pub struct Histogram {
+    pub title: String,
+    #[serde(skip)]
+    pub platform: Vec<f64>,
+    pub baseline_name: String,
+    #[serde(skip)]
+    pub baseline: Vec<f64>,
+}
+
+impl Histogram {
+    /// The SVG's file name, from the title.
+    pub fn file_name(&self) -> String {
+        let mut slug = String::new();
+        for c in self.title.chars() {
+            if c.is_ascii_alphanumeric() {
+                slug.push(c.to_ascii_lowercase());
+            } else if !slug.ends_with('-') {
+                slug.push('-');
+            }
+        }
+        format!("{}.svg", slug.trim_matches('-'))
+    }
 }
 
 /// Everything one benchmark run measured.
@@ -45,11 +84,21 @@ pub struct Report {
     pub command: String,
     pub cores: usize,
     pub notes: Vec<String>,
+    pub failures: Vec<String>,
     pub comparisons: Vec<Comparison>,
+    pub resources: Vec<ResourceRow>,
+    pub histograms: Vec<Histogram>,
 }
+
+/// Where the histograms go, relative to `BENCHMARKS.md`.
+pub const PLOT_DIR: &str = "benchmarks";
 
 fn spread(s: Spread, digits: usize) -> String {
     format!("{:.d$} ({:.d$}–{:.d$})", s.median, s.min, s.max, d = digits)
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**not met**" }
 }
 
 impl Report {
@@ -64,30 +113,21 @@ impl Report {
              than absolute numbers on this shared machine.\n",
             self.command, self.date, self.cores
         );
-        let _ = writeln!(
-            out,
-            "| scenario | variant | platform ops/s | baseline ops/s | ratio | platform p50 ms | baseline p50 ms | p50 ratio | platform p99 ms | baseline p99 ms | p99 ratio | platform max ms | reps |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-        for c in &self.comparisons {
-            let _ = writeln!(
-                out,
-                "| {} | {} (vs {}) | {} | {} | {:.2} | {} | {} | {:.2} | {} | {} | {:.2} | {} | {} |",
-                c.scenario,
-                c.variant,
-                c.baseline_name,
-                spread(c.platform.throughput, 0),
-                spread(c.baseline.throughput, 0),
-                c.throughput_ratio(),
-                spread(c.platform.p50_ms, 1),
-                spread(c.baseline.p50_ms, 1),
-                c.p50_ratio(),
-                spread(c.platform.p99_ms, 1),
-                spread(c.baseline.p99_ms, 1),
-                c.p99_ratio(),
-                spread(c.platform.max_ms, 1),
-                c.platform.repetitions,
-            );
+        if !self.failures.is_empty() {
+            let _ = writeln!(out, "## Failed scenarios (their figures are missing)\n");
+            for failure in &self.failures {
+                let _ = writeln!(out, "- {failure}");
+            }
+            let _ = writeln!(out);
+        }
+        self.comparisons_table(&mut out);
+        self.resources_table(&mut out);
+        self.targets(&mut out);
+        if !self.histograms.is_empty() {
+            let _ = writeln!(out, "\n## Latency distributions\n");
+            for h in &self.histograms {
+                let _ = writeln!(out, "![{}]({PLOT_DIR}/{})\n", h.title, h.file_name());
+            }
         }
         if !self.notes.is_empty() {
             let _ = writeln!(out, "\n## Notes\n");
@@ -96,5 +136,106 @@ impl Report {
             }
         }
         out
+    }
+
+    fn comparisons_table(&self, out: &mut String) {
+        let _ = writeln!(out, "## Platform next to raw clients\n");
+        let _ = writeln!(
+            out,
+            "| scenario | variant | platform ops/s | baseline ops/s | ratio | platform p50 ms | baseline p50 ms | p50 ratio | platform p99 ms | baseline p99 ms | p99 ratio | platform max ms | reps |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for c in &self.comparisons {
+            let latency = |s: Spread, ratio: f64, baseline: Spread| {
+                if c.has_latencies() {
+                    format!("{} | {} | {ratio:.2}", spread(s, 1), spread(baseline, 1))
+                } else {
+                    "– | – | –".to_owned()
+                }
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} (vs {}) | {} | {} | {:.2} | {} | {} | {} | {} |",
+                c.scenario,
+                c.variant,
+                c.baseline_name,
+                spread(c.platform.throughput, 0),
+                spread(c.baseline.throughput, 0),
+                c.throughput_ratio(),
+                latency(c.platform.p50_ms, c.p50_ratio(), c.baseline.p50_ms),
+                latency(c.platform.p99_ms, c.p99_ratio(), c.baseline.p99_ms),
+                if c.has_latencies() {
+                    spread(c.platform.max_ms, 1)
+                } else {
+                    "–".to_owned()
+                },
+                c.platform.repetitions,
+            );
+        }
+    }
+
+    fn resources_table(&self, out: &mut String) {
+        if self.resources.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\n## Resources\n");
+        let _ = writeln!(out, "| service | figure | value |");
+        let _ = writeln!(out, "|---|---|---|");
+        for r in &self.resources {
+            let value = if r.value.min == r.value.max {
+                format!("{:.1} {}", r.value.median, r.unit)
+            } else {
+                format!("{} {}", spread(r.value, 1), r.unit)
+            };
+            let _ = writeln!(out, "| {} | {} | {value} |", r.service, r.figure);
+        }
+    }
+
+    /// The issue's targets, each with the figure that decides it.
+    fn targets(&self, out: &mut String) {
+        let _ = writeln!(out, "\n## Targets\n");
+        let _ = writeln!(out, "| target | figure | verdict |");
+        let _ = writeln!(out, "|---|---|---|");
+        for c in &self.comparisons {
+            let scenario = c.scenario.as_str();
+            if scenario.starts_with('2') {
+                let _ = writeln!(
+                    out,
+                    "| e2e p50 ≤ 1.3× and p99 ≤ 2× raw pipeline ({}) | p50 {:.2}×, p99 {:.2}× | {} |",
+                    c.variant,
+                    c.p50_ratio(),
+                    c.p99_ratio(),
+                    verdict(c.p50_ratio() <= 1.3 && c.p99_ratio() <= 2.0)
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "| {scenario} ≥ 0.8× baseline ({}) | {:.2}× | {} |",
+                    c.variant,
+                    c.throughput_ratio(),
+                    verdict(c.throughput_ratio() >= 0.8)
+                );
+            }
+        }
+        for r in &self.resources {
+            if r.figure.starts_with("peak RSS") {
+                let _ = writeln!(
+                    out,
+                    "| ≤ 20 MB RSS under load ({}, {}) | {:.1} MiB | {} |",
+                    r.service,
+                    r.figure,
+                    r.value.median,
+                    verdict(r.value.median * 1.048_576 <= 20.0)
+                );
+            } else if r.figure.starts_with("start-to-ready") {
+                let _ = writeln!(
+                    out,
+                    "| ≤ 0.3 s start-to-ready ({}) | {:.0} ms | {} |",
+                    r.service,
+                    r.value.median,
+                    verdict(r.value.median <= 300.0)
+                );
+            }
+        }
     }
 }

@@ -18,8 +18,10 @@ use crate::stats::Run;
 /// Where the services and the servers under them are.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub accounts: String,
-    pub orders: String,
+    /// Base URLs of the accounts instances; requests go round-robin.
+    pub accounts: Vec<String>,
+    /// Base URLs of the orders instances.
+    pub orders: Vec<String>,
     pub mongodb_uri: String,
     pub brokers: String,
 }
@@ -87,10 +89,16 @@ pub async fn accounts_writes(
     total: usize,
 ) -> anyhow::Result<Run> {
     let client = http();
-    let url = format!("{}/accounts/customer/create", target.accounts);
+    let urls: Vec<String> = target
+        .accounts
+        .iter()
+        .map(|base| format!("{base}/accounts/customer/create"))
+        .collect();
     let prefix = prefix.to_owned();
     concurrently(clients, total, move |i| {
-        let request = client.post(&url).json(&customer(&format!("{prefix}-{i}")));
+        let request = client
+            .post(&urls[i % urls.len()])
+            .json(&customer(&format!("{prefix}-{i}")));
         async move {
             let started = Instant::now();
             let response = request.send().await?;
@@ -149,9 +157,9 @@ pub async fn orders_reads(
     path: impl Fn(usize) -> String + Send + Sync + 'static,
 ) -> anyhow::Result<Run> {
     let client = http();
-    let base = target.orders.clone();
+    let bases = target.orders.clone();
     concurrently(clients, total, move |i| {
-        let request = client.get(format!("{base}{}", path(i)));
+        let request = client.get(format!("{}{}", bases[i % bases.len()], path(i)));
         async move {
             let started = Instant::now();
             let response = request.send().await?;
@@ -191,32 +199,6 @@ pub async fn raw_reads(
     .await
 }
 
-/// Waits until `probe` succeeds, polling every millisecond.
-async fn poll_until<F, Fut>(probe: F) -> anyhow::Result<()>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + PROPAGATION_DEADLINE;
-    while !probe().await {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "not visible within {PROPAGATION_DEADLINE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    Ok(())
-}
-
-/// Waits until `GET url` succeeds, polling every millisecond.
-async fn poll_until_found(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
-    poll_until(|| {
-        let request = client.get(url);
-        async move { request.send().await.is_ok_and(|r| r.status().is_success()) }
-    })
-    .await
-}
-
 /// Starts `count` operations at `rate` per second, each on its own task.
 async fn at_rate<F, Fut>(rate: f64, count: usize, op: F) -> anyhow::Result<Run>
 where
@@ -237,21 +219,30 @@ where
     Ok(Run::from_latencies(latencies, started.elapsed()))
 }
 
-/// Scenario 2: from a create's response to the customer showing in orders.
+/// Scenario 2: from a create's response to the change being applied in orders,
+/// observed by orders itself: `GET /orders/order/{id}?minVersion=N` answers as
+/// soon as the projector has applied version N (the read-your-writes hook that
+/// clients use in production), so the measurement does not poll.
 pub async fn propagation(
     target: &Target,
     prefix: &str,
-    rate: f64,
+    pace: Pace,
     count: usize,
 ) -> anyhow::Result<Run> {
     let client = http();
-    let accounts = format!("{}/accounts/customer/create", target.accounts);
+    let accounts = target.accounts.clone();
     let orders = target.orders.clone();
-    at_rate(rate, count, |i| {
+    let prefix = prefix.to_owned();
+    pace.run(count, move |i| {
         let client = client.clone();
         let id = format!("{prefix}-{i}");
-        let create = client.post(&accounts).json(&customer(&id));
-        let read = format!("{orders}/orders/order/{id}");
+        let create = client
+            .post(format!(
+                "{}/accounts/customer/create",
+                accounts[i % accounts.len()]
+            ))
+            .json(&customer(&id));
+        let read = format!("{}/orders/order/{id}", orders[i % orders.len()]);
         async move {
             let response = create.send().await?;
             anyhow::ensure!(
@@ -260,124 +251,272 @@ pub async fn propagation(
                 response.status()
             );
             let answered = Instant::now();
-            poll_until_found(&client, &read).await?;
-            Ok(answered.elapsed())
+            let body: Value = response.json().await?;
+            let version = body["version"]
+                .as_u64()
+                .context("no version in the answer")?;
+            let deadline = answered + PROPAGATION_DEADLINE;
+            loop {
+                let seen = client
+                    .get(&read)
+                    .query(&[("minVersion", version)])
+                    .send()
+                    .await?;
+                if seen.status().is_success() {
+                    return Ok(answered.elapsed());
+                }
+                // 503: not applied within the service's wait; 404: not yet
+                // replicated at all. Ask again until the deadline.
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "{id} v{version} not applied in orders within {PROPAGATION_DEADLINE:?} ({})",
+                    seen.status()
+                );
+            }
         }
     })
     .await
 }
 
-/// Baseline of 2: produce to a fresh topic (acks=all, idempotent), a raw
-/// consumer upserts into MongoDB; from the produce acknowledgement to the
-/// document being readable.
+/// How changes are offered: at a fixed rate, or by clients each waiting for
+/// the previous change to arrive (saturation).
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    PerSecond(f64),
+    Clients(usize),
+}
+
+impl Pace {
+    async fn run<F, Fut>(self, count: usize, op: F) -> anyhow::Result<Run>
+    where
+        F: Fn(usize) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<Duration>> + Send + 'static,
+    {
+        match self {
+            Pace::PerSecond(rate) => at_rate(rate, count, op).await,
+            Pace::Clients(clients) => concurrently(clients, count, op).await,
+        }
+    }
+}
+
+/// Baseline of 2: produce to a fresh topic (acks=all, idempotent); a raw
+/// consumer upserts into MongoDB and says so in-process; the waiter then reads
+/// the document. From before the produce to the read.
 pub async fn raw_pipeline(
     target: &Target,
     topic: &str,
     prefix: &str,
-    rate: f64,
+    pace: Pace,
     count: usize,
 ) -> anyhow::Result<Run> {
     // The local MongoDB-protocol server takes only letters, digits and `_`.
     let collection = raw_collection(target, &topic.replace(['-', '.'], "_")).await?;
+    let consumer = raw_consumer(target, topic)?;
+    let (applied, _) = tokio::sync::broadcast::channel::<String>(8192);
+    let sink = collection.clone();
+    let announce = applied.clone();
+    let consuming = tokio::spawn(async move {
+        loop {
+            let Ok(message) = consumer.recv().await else {
+                continue;
+            };
+            let Some((key, document)) = raw_document(&message) else {
+                continue;
+            };
+            if sink
+                .replace_one(doc! { "_id": &key }, document)
+                .upsert(true)
+                .await
+                .is_ok()
+            {
+                let _ = announce.send(key);
+            }
+        }
+    });
+    let producer = raw_producer(target)?;
+    let topic = topic.to_owned();
+    let prefix = prefix.to_owned();
+    let run = pace
+        .run(count, move |i| {
+            let producer = producer.clone();
+            let collection = collection.clone();
+            let topic = topic.clone();
+            let id = format!("{prefix}-{i}");
+            let mut announced = applied.subscribe();
+            async move {
+                let payload = customer(&id).to_string();
+                let started = Instant::now();
+                producer
+                    .send(
+                        FutureRecord::to(&topic).key(&id).payload(&payload),
+                        Timeout::After(PROPAGATION_DEADLINE),
+                    )
+                    .await
+                    .map_err(|(e, _)| e)?;
+                let wait = async {
+                    loop {
+                        match announced.recv().await {
+                            Ok(key) if key == id => return,
+                            Ok(_) => {}
+                            // Fell behind the announcements: the read below decides.
+                            Err(_) => return,
+                        }
+                    }
+                };
+                tokio::time::timeout(PROPAGATION_DEADLINE, wait)
+                    .await
+                    .with_context(|| {
+                        format!("{id} not upserted within {PROPAGATION_DEADLINE:?}")
+                    })?;
+                let found = collection.find_one(doc! { "_id": &id }).await?;
+                anyhow::ensure!(found.is_some(), "{id} announced but not readable");
+                Ok(started.elapsed())
+            }
+        })
+        .await;
+    consuming.abort();
+    run
+}
+
+/// A consumer of every partition of `topic` from the beginning. Assigned, not
+/// subscribed: no group join to wait for, as a long-running consumer would
+/// have done it long before.
+fn raw_consumer(target: &Target, topic: &str) -> anyhow::Result<StreamConsumer> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &target.brokers)
         .set("group.id", format!("{topic}-consumer"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
         .create()?;
-    // Assigned, not subscribed: no group join to wait for, as a long-running
-    // consumer would have done it long before.
     let mut partitions = rdkafka::TopicPartitionList::new();
     for partition in 0..RAW_PARTITIONS {
         partitions.add_partition_offset(topic, partition, rdkafka::Offset::Beginning)?;
     }
     consumer.assign(&partitions)?;
-    let sink = collection.clone();
-    let consuming = tokio::spawn(async move {
-        loop {
-            let Ok(message) = consumer.recv().await else {
-                continue;
-            };
-            let Some(key) = message
-                .key()
-                .map(|k| String::from_utf8_lossy(k).into_owned())
-            else {
-                continue;
-            };
-            let Ok(value) = serde_json::from_slice::<Value>(message.payload().unwrap_or_default())
-            else {
-                continue;
-            };
-            let Ok(mut document) = mongodb::bson::to_document(&value) else {
-                continue;
-            };
-            document.insert("_id", &key);
-            let _ = sink
-                .replace_one(doc! { "_id": &key }, document)
-                .upsert(true)
-                .await;
-        }
-    });
-    let producer: FutureProducer = ClientConfig::new()
+    Ok(consumer)
+}
+
+fn raw_producer(target: &Target) -> anyhow::Result<FutureProducer> {
+    Ok(ClientConfig::new()
         .set("bootstrap.servers", &target.brokers)
         .set("acks", "all")
         .set("enable.idempotence", "true")
-        .create()?;
-    let topic = topic.to_owned();
-    let run = at_rate(rate, count, |i| {
-        let producer = producer.clone();
-        let collection = collection.clone();
-        let topic = topic.clone();
-        let id = format!("{prefix}-{i}");
-        async move {
-            let payload = customer(&id).to_string();
-            producer
-                .send(
-                    FutureRecord::to(&topic).key(&id).payload(&payload),
-                    Timeout::After(Duration::from_secs(30)),
-                )
-                .await
-                .map_err(|(e, _)| e)?;
-            let acknowledged = Instant::now();
-            poll_until(|| {
-                let collection = collection.clone();
-                let id = id.clone();
-                async move { matches!(collection.find_one(doc! { "_id": id }).await, Ok(Some(_))) }
-            })
-            .await?;
-            Ok(acknowledged.elapsed())
-        }
-    })
-    .await;
-    consuming.abort();
-    run
+        .create()?)
 }
 
-/// Waits until the accounts relay reports an empty outbox (its
+/// The record's key and its JSON value as a document with that `_id`.
+fn raw_document(message: &rdkafka::message::BorrowedMessage<'_>) -> Option<(String, Document)> {
+    let key = String::from_utf8_lossy(message.key()?).into_owned();
+    let value: Value = serde_json::from_slice(message.payload().unwrap_or_default()).ok()?;
+    let mut document = mongodb::bson::to_document(&value).ok()?;
+    document.insert("_id", &key);
+    Some((key, document))
+}
+
+/// Fills `topic` for scenario 4: `versions` change events of each of
+/// `customers` customers, each version of every customer before the next
+/// version of any, as the accounts relay would publish them.
+pub async fn fill_replay_topic(
+    target: &Target,
+    topic: &str,
+    customers: usize,
+    versions: u64,
+) -> anyhow::Result<usize> {
+    let producer = raw_producer(target)?;
+    let template: Value = serde_json::from_str(shared_events::samples::CUSTOMER_CREATED)?;
+    let mut sent = 0;
+    for version in 1..=versions {
+        let mut deliveries = Vec::with_capacity(customers);
+        for c in 0..customers {
+            let id = format!("replay-{c}");
+            let mut event = template.clone();
+            event["id"] = uuid::Uuid::new_v4().to_string().into();
+            event["subject"] = id.clone().into();
+            event["data"]["id"] = id.clone().into();
+            event["data"]["version"] = version.into();
+            event["data"]["name"]["firstName"] = format!("V{version}").into();
+            if version > 1 {
+                event["type"] = shared_events::CustomerChangeType::Updated.as_str().into();
+            }
+            let payload = event.to_string();
+            let delivery = producer
+                .send_result(FutureRecord::to(topic).key(&id).payload(&payload))
+                .map_err(|(e, _)| e)?;
+            deliveries.push(delivery);
+        }
+        for delivery in deliveries {
+            delivery
+                .await
+                .context("producer dropped a delivery")?
+                .map_err(|(e, _)| e)?;
+            sent += 1;
+        }
+    }
+    Ok(sent)
+}
+
+/// Baseline of 4: consume `topic` from the beginning and upsert every record
+/// into a fresh collection with the raw driver, until `events` are done.
+pub async fn raw_replay(target: &Target, topic: &str, events: usize) -> anyhow::Result<Run> {
+    let collection = raw_collection(target, &crate::unique("raw_replay").replace('-', "_")).await?;
+    let consumer = raw_consumer(target, topic)?;
+    let started = Instant::now();
+    let mut done = 0;
+    while done < events {
+        let message = tokio::time::timeout(PROPAGATION_DEADLINE, consumer.recv())
+            .await
+            .context("the raw replay stalled")??;
+        let (key, document) = raw_document(&message).context("unreadable replay record")?;
+        collection
+            .replace_one(doc! { "_id": &key }, document)
+            .upsert(true)
+            .await?;
+        done += 1;
+    }
+    Ok(Run::throughput_only(done, started.elapsed()))
+}
+
+/// Waits until every accounts instance reports an empty outbox (its
 /// `outbox_backlog_customers` gauge at 0) and returns how long that took.
 pub async fn wait_drained(target: &Target, within: Duration) -> anyhow::Result<Duration> {
     let client = http();
-    let url = format!("{}/actuator/prometheus", target.accounts);
     let started = Instant::now();
-    loop {
-        let text = client.get(&url).send().await?.text().await?;
-        let drained = text
-            .lines()
-            .any(|l| l.trim() == "outbox_backlog_customers 0");
-        if drained {
-            return Ok(started.elapsed());
+    for base in &target.accounts {
+        let url = format!("{base}/actuator/prometheus");
+        loop {
+            let text = client.get(&url).send().await?.text().await?;
+            if text
+                .lines()
+                .any(|l| l.trim() == "outbox_backlog_customers 0")
+            {
+                break;
+            }
+            anyhow::ensure!(
+                started.elapsed() < within,
+                "the outbox did not drain within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        anyhow::ensure!(
-            started.elapsed() < within,
-            "the outbox did not drain within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    Ok(started.elapsed())
 }
 
-/// Waits until orders shows customer `id`.
+/// Waits until orders has applied customer `id` (the service waits for the
+/// apply; asked again while it answers 404 or 503).
 pub async fn wait_replicated(target: &Target, id: &str) -> anyhow::Result<()> {
-    poll_until_found(&http(), &format!("{}/orders/order/{id}", target.orders)).await
+    let client = http();
+    let url = format!("{}/orders/order/{id}", target.orders[0]);
+    let deadline = Instant::now() + PROPAGATION_DEADLINE;
+    loop {
+        let response = client.get(&url).query(&[("minVersion", 1)]).send().await?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{id} not in orders within {PROPAGATION_DEADLINE:?}"
+        );
+    }
 }
 
 /// Creates `topic` with 3 partitions (event-store settings are not needed here).

@@ -15,6 +15,9 @@ pub struct Run {
     pub p99_ms: f64,
     pub max_ms: f64,
     pub operations: usize,
+    /// Every latency in milliseconds, for the histograms; not in the JSON.
+    #[serde(skip)]
+    pub samples_ms: Vec<f64>,
 }
 
 impl Run {
@@ -36,6 +39,20 @@ impl Run {
             p99_ms: at(0.99),
             max_ms: latencies.last().copied().map_or(0.0, ms),
             operations: latencies.len(),
+            samples_ms: latencies.iter().map(|d| ms(*d)).collect(),
+        }
+    }
+
+    /// A run measured by its rate alone (no per-operation latency).
+    pub fn throughput_only(operations: usize, elapsed: Duration) -> Run {
+        Run {
+            throughput: operations as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
+            p50_ms: 0.0,
+            p95_ms: 0.0,
+            p99_ms: 0.0,
+            max_ms: 0.0,
+            operations,
+            samples_ms: Vec::new(),
         }
     }
 }

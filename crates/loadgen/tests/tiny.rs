@@ -1,55 +1,123 @@
 //! A tiny benchmark run against real service processes: every scenario and
 //! baseline completes, and the report holds their figures.
 
+use std::path::PathBuf;
+
+use devstack::stack::test_env;
 use fault_tests::Cluster;
+use loadgen::processes::Binaries;
 use loadgen::scenarios::Target;
-use loadgen::{Plan, report, run};
+use loadgen::{Plan, Services, plots, report, run};
 use platform_testkit as kit;
+
+fn binary(variable: &str) -> PathBuf {
+    std::env::var(variable)
+        .unwrap_or_else(|_| panic!("{variable} is not set: run the tests with `./dev test`"))
+        .into()
+}
 
 #[tokio::test]
 async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
     let cluster = Cluster::start(1, 1).await;
     let target = Target {
-        accounts: cluster.accounts[0].url(),
-        orders: cluster.orders[0].url(),
+        accounts: vec![cluster.accounts[0].url()],
+        orders: vec![cluster.orders[0].url()],
         mongodb_uri: kit::mongodb_uri(),
         brokers: cluster.broker.server.address(),
     };
+    let services = Services {
+        pids: [&cluster.accounts[0], &cluster.orders[0]]
+            .iter()
+            .map(|s| (s.name.clone(), s.pid().expect("running")))
+            .collect(),
+        binaries: Some(Binaries {
+            accounts: binary(test_env::ACCOUNTS_BIN),
+            orders: binary(test_env::ORDERS_BIN),
+        }),
+    };
     let plan = Plan::tiny();
-    let (comparisons, notes) = run(&target, &plan, |line| eprintln!("{line}"))
-        .await
-        .expect("benchmark runs");
+    let outcome = run(&target, &services, &plan, |line| eprintln!("{line}")).await;
     cluster.shutdown().await;
 
-    let scenarios: Vec<&str> = comparisons.iter().map(|c| c.scenario.as_str()).collect();
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    let scenarios: Vec<&str> = outcome
+        .comparisons
+        .iter()
+        .map(|c| c.scenario.as_str())
+        .collect();
     assert_eq!(
         scenarios,
         [
             "1 accounts writes",
             "3 orders reads",
             "3 orders reads",
-            "2 end-to-end propagation"
+            "2 end-to-end propagation",
+            "2 end-to-end propagation",
+            "4 replay",
         ]
     );
-    for c in &comparisons {
+    for c in &outcome.comparisons {
         assert!(c.platform.throughput.median > 0.0, "{c:?}");
         assert!(c.baseline.throughput.median > 0.0, "{c:?}");
-        assert!(
-            c.platform.p50_ms.median > 0.0 && c.platform.p99_ms.median >= c.platform.p50_ms.median,
-            "{c:?}"
-        );
+        if c.scenario != "4 replay" {
+            assert!(
+                c.platform.p50_ms.median > 0.0
+                    && c.platform.p99_ms.median >= c.platform.p50_ms.median,
+                "{c:?}"
+            );
+        }
     }
-    let e2e = &comparisons[3];
+    let e2e = &outcome.comparisons[3];
     // Propagation passes through the relay, the broker and the projector:
     // slower than one HTTP read of the replica.
     assert!(
-        e2e.platform.p50_ms.median > comparisons[1].platform.p50_ms.median,
+        e2e.platform.p50_ms.median > outcome.comparisons[1].platform.p50_ms.median,
         "{e2e:?}"
     );
-    assert!(notes[0].contains("relay needed"), "{notes:?}");
-    let markdown = report("test", comparisons, notes).to_markdown();
+    // Each service: RSS under scenarios 1 and 2 (peak, steady), start-to-ready
+    // and idle RSS of a fresh instance.
+    for service in ["accounts-0", "orders-0"] {
+        let rows = outcome
+            .resources
+            .iter()
+            .filter(|r| r.service == service && r.value.median > 0.0)
+            .count();
+        assert_eq!(rows, 4, "{service}: {:?}", outcome.resources);
+    }
+    for service in ["accounts-domain", "orders-domain"] {
+        let ready = outcome
+            .resources
+            .iter()
+            .find(|r| r.service == service && r.figure.starts_with("start-to-ready"))
+            .unwrap_or_else(|| panic!("{service}: {:?}", outcome.resources));
+        assert!(ready.value.median > 0.0, "{ready:?}");
+    }
+    assert_eq!(outcome.histograms.len(), 2);
+    assert_eq!(outcome.histograms[0].platform.len(), plan.changes);
+    assert!(
+        outcome.notes[0].contains("relay needed"),
+        "{:?}",
+        outcome.notes
+    );
+
+    let dir = std::env::temp_dir().join(kit::unique("tiny_bench"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for histogram in &outcome.histograms {
+        plots::draw(histogram, &dir).expect("plotted");
+    }
+    let report = report("test", outcome);
+    let markdown = report.to_markdown();
     assert!(
         markdown.contains("| 1 accounts writes | N=2 (vs raw mongodb upserts) |"),
         "{markdown}"
     );
+    assert!(
+        markdown.contains("| ≤ 0.3 s start-to-ready (orders-domain) |"),
+        "{markdown}"
+    );
+    for histogram in &report.histograms {
+        assert!(dir.join(histogram.file_name()).exists());
+        assert!(markdown.contains(&histogram.file_name()));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,203 @@
+//! Service processes: resident memory, start-to-ready time, and the rebuild
+//! command (scenarios 4 and 5).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::process::Command;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::scenarios::Target;
+use crate::stats::Spread;
+
+/// The service executables, for starting instances of their own.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub accounts: PathBuf,
+    pub orders: PathBuf,
+}
+
+/// Resident set size of process `pid` in MiB (`VmRSS` in `/proc/<pid>/status`).
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Samples the RSS of some processes every 100 ms while a scenario runs.
+pub struct RssSampler {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Vec<Vec<f64>>>,
+}
+
+/// Peak and median RSS of one process over a scenario, in MiB.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct RssFigure {
+    pub peak_mib: f64,
+    pub steady_mib: f64,
+}
+
+impl RssSampler {
+    pub fn start(pids: Vec<u32>) -> RssSampler {
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut samples = vec![Vec::new(); pids.len()];
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return samples,
+                    _ = tick.tick() => {}
+                }
+                for (pid, series) in pids.iter().zip(samples.iter_mut()) {
+                    series.extend(rss_mib(*pid));
+                }
+            }
+        });
+        RssSampler { stop, task }
+    }
+
+    /// One figure per process, in the order of the pids given to `start`.
+    pub async fn finish(self) -> Vec<RssFigure> {
+        let _ = self.stop.send(());
+        let samples = self.task.await.unwrap_or_default();
+        samples
+            .into_iter()
+            .map(|series| RssFigure {
+                peak_mib: series.iter().copied().fold(0.0, f64::max),
+                steady_mib: Spread::of(series).median,
+            })
+            .collect()
+    }
+}
+
+/// The local-profile settings of a service process of its own against the
+/// target's servers, on `port`, in `database`.
+fn service_env(
+    target: &Target,
+    port: u16,
+    database: &str,
+    collection: &str,
+) -> Vec<(String, String)> {
+    [
+        ("APP__HTTP__PORT", port.to_string()),
+        ("APP__MONGODB__URI", target.mongodb_uri.clone()),
+        ("APP__MONGODB__DATABASE", database.to_owned()),
+        ("APP__MONGODB__COLLECTION", collection.to_owned()),
+        ("APP__KAFKA__BROKERS", target.brokers.clone()),
+        ("APP__LOG__FILTER", "warn".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// How long a fresh instance takes from `exec` to its readiness probe answering
+/// 200 (MongoDB and Kafka reachable), and its RSS once it has sat idle for a
+/// second after that. The instance is stopped with SIGTERM afterwards.
+pub async fn start_to_ready(
+    target: &Target,
+    exe: &Path,
+    collection: &str,
+) -> anyhow::Result<(Duration, f64)> {
+    let port = free_port()?;
+    let database = crate::unique("bench_start").replace('-', "_");
+    let url = format!("http://127.0.0.1:{port}/actuator/health/readiness");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut child = Command::new(exe)
+        .envs(service_env(target, port, &database, collection))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    let ready = loop {
+        if client
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break started.elapsed();
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} not ready within 30 s",
+            exe.display()
+        );
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("{} exited during start-up ({status})", exe.display());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    // Idle: what the instance holds once started, before any load.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = child.id().and_then(rss_mib).unwrap_or(0.0);
+    terminate(&mut child).await;
+    Ok((ready, idle))
+}
+
+/// Runs `orders-domain rebuild` over `topic` into a fresh database and returns
+/// the records it read and how long the command took.
+pub async fn rebuild(
+    target: &Target,
+    exe: &Path,
+    topic: &str,
+) -> anyhow::Result<(usize, Duration)> {
+    let database = crate::unique("bench_replay").replace('-', "_");
+    let started = Instant::now();
+    let output = Command::new(exe)
+        .arg("rebuild")
+        .envs(service_env(target, 0, &database, "customer_orders"))
+        .env("APP__KAFKA__TOPIC", topic)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("cannot run {} rebuild", exe.display()))?;
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "rebuild failed ({}): {stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records = stdout
+        .split_once(" from ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no record count in the rebuild's output: {stdout}"))?;
+    Ok((records, elapsed))
+}
+
+async fn terminate(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    if tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
