@@ -16,9 +16,12 @@
 //! generation is kept for inspection.
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -176,7 +179,20 @@ pub async fn rebuild(settings: &Settings, mut progress: Progress) -> anyhow::Res
     Ok(report)
 }
 
+/// Records folded into one round of writes at most.
+const FOLD_BATCH: usize = 2000;
+/// Writes in flight at once within a round; each is to a different customer.
+const APPLY_CONCURRENCY: usize = 16;
+
 /// Applies records until `read` is done. `counts` is (records, skipped).
+///
+/// Records are taken in rounds of what the consumer has ready (up to
+/// [`FOLD_BATCH`]), and of each customer's events in a round only the one with
+/// the highest version is written: every event carries the customer's whole
+/// state and the version guard keeps the newest, so the replica ends the same
+/// as after applying them all, with one write per customer and round instead
+/// of one per event. The writes of a round go to different customers, so they
+/// run concurrently.
 async fn catch_up(
     consumer: &StreamConsumer,
     target: &ReplicaCollection,
@@ -187,7 +203,7 @@ async fn catch_up(
 ) -> anyhow::Result<()> {
     const IDLE_LIMIT: Duration = Duration::from_secs(30);
     while !read.done() {
-        let message = tokio::time::timeout(IDLE_LIMIT, consumer.recv())
+        let first = tokio::time::timeout(IDLE_LIMIT, consumer.recv())
             .await
             .with_context(|| {
                 format!(
@@ -195,28 +211,54 @@ async fn catch_up(
                     read.remaining()
                 )
             })??;
-        counts.0 += 1;
-        match CustomerChangeEnvelope::decode(message.payload().unwrap_or_default()) {
-            Ok(event) => {
-                let mut backoff = Duration::from_millis(100);
-                loop {
-                    match target.apply(&event).await {
-                        Ok(_) => break,
-                        Err(e) if e.is_transient() => {
-                            tracing::warn!(error = %e, "MongoDB unavailable; retrying");
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(5));
-                        }
-                        Err(e) => {
-                            return Err(e).context("cannot apply an event to the new replica");
+        let mut round = vec![first];
+        while round.len() < FOLD_BATCH {
+            match consumer.recv().now_or_never() {
+                Some(message) => round.push(message?),
+                None => break,
+            }
+        }
+        let mut newest: HashMap<String, CustomerChangeEnvelope> = HashMap::new();
+        for message in &round {
+            counts.0 += 1;
+            match CustomerChangeEnvelope::decode(message.payload().unwrap_or_default()) {
+                Ok(event) => match newest.entry(event.data.id.clone()) {
+                    Entry::Occupied(mut kept) => {
+                        if kept.get().data.version < event.data.version {
+                            kept.insert(event);
                         }
                     }
-                }
+                    Entry::Vacant(slot) => {
+                        slot.insert(event);
+                    }
+                },
+                Err(_) => counts.1 += 1,
             }
-            Err(_) => counts.1 += 1,
         }
-        read.handled(message.partition(), message.offset());
+        futures::stream::iter(newest.values().map(|event| apply(target, event)))
+            .buffer_unordered(APPLY_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        for message in &round {
+            read.handled(message.partition(), message.offset());
+        }
         progress.update(stage, counts.0, read.remaining());
     }
     Ok(())
+}
+
+/// Applies one event, retrying while MongoDB is unreachable.
+async fn apply(target: &ReplicaCollection, event: &CustomerChangeEnvelope) -> anyhow::Result<()> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match target.apply(event).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "MongoDB unavailable; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e).context("cannot apply an event to the new replica"),
+        }
+    }
 }
