@@ -7,10 +7,13 @@
 //!    produce → consume → upsert pipeline);
 //! 3. orders read throughput (vs. raw `find_one`);
 //! 4. replay rate of `orders-domain rebuild` (vs. raw consume + upsert);
-//! 5. resources: RSS under load and idle, start-to-ready time.
+//! 5. resources: RSS under load and idle, start-to-ready time;
+//!
+//! and 1 and 2 again with a second instance of each service.
 //!
 //! A scenario that fails is reported as failed; the others still run.
 
+pub mod capacity;
 pub mod plots;
 pub mod processes;
 pub mod report;
@@ -44,6 +47,8 @@ pub struct Plan {
     /// Scenario 4: customers in the replayed topic, and versions of each.
     pub replay_customers: usize,
     pub replay_versions: u64,
+    /// Scenarios 1 and 2 once more with two instances of each service.
+    pub scale_out: bool,
 }
 
 impl Plan {
@@ -60,6 +65,7 @@ impl Plan {
             changes: 5,
             replay_customers: 10,
             replay_versions: 2,
+            scale_out: false,
         }
     }
 
@@ -76,6 +82,7 @@ impl Plan {
             changes: 300,
             replay_customers: 10_000,
             replay_versions: 5,
+            scale_out: true,
         }
     }
 }
@@ -112,13 +119,16 @@ fn unique(prefix: &str) -> String {
 pub async fn run(target: &Target, services: &Services, plan: &Plan, log: impl Fn(&str)) -> Outcome {
     let mut outcome = Outcome::default();
     let reps = plan.repetitions.max(1);
-    let scenarios: [(&str, Scenario); 5] = [
+    let mut scenarios = vec![
         ("1 accounts writes", Scenario::Writes),
         ("3 orders reads", Scenario::Reads),
         ("2 end-to-end propagation", Scenario::Propagation),
         ("4 replay", Scenario::Replay),
         ("5 start-to-ready", Scenario::Startup),
     ];
+    if plan.scale_out {
+        scenarios.push(("1 and 2 with two instances", Scenario::ScaleOut));
+    }
     for (name, scenario) in scenarios {
         let result = match scenario {
             Scenario::Writes => writes(target, services, plan, reps, &mut outcome).await,
@@ -126,6 +136,7 @@ pub async fn run(target: &Target, services: &Services, plan: &Plan, log: impl Fn
             Scenario::Propagation => propagation(target, services, plan, reps, &mut outcome).await,
             Scenario::Replay => replay(target, services, plan, reps, &mut outcome).await,
             Scenario::Startup => startup(target, services, reps, &mut outcome).await,
+            Scenario::ScaleOut => scale_out(target, services, plan, reps, &mut outcome).await,
         };
         match result {
             Ok(()) => log(&format!("{name} done")),
@@ -145,6 +156,7 @@ enum Scenario {
     Propagation,
     Replay,
     Startup,
+    ScaleOut,
 }
 
 async fn writes(
@@ -155,7 +167,34 @@ async fn writes(
     outcome: &mut Outcome,
 ) -> anyhow::Result<()> {
     let sampler = RssSampler::start(services.pids.iter().map(|(_, pid)| *pid).collect());
-    for &clients in &plan.write_clients {
+    measure_writes(target, &plan.write_clients, plan, reps, outcome).await?;
+    let operations = plan.writes * plan.write_clients.len() * reps;
+    record_rss(
+        outcome,
+        services,
+        "scenario 1",
+        operations,
+        sampler.finish().await,
+    );
+    // The writes above were accepted faster than the relay publishes them:
+    // let it catch up before anything else is measured, and report how long.
+    let drain = scenarios::wait_drained(target, std::time::Duration::from_secs(600)).await?;
+    outcome.notes.push(format!(
+        "After scenario 1 ({} creates in all), the accounts relay needed {:.1} s more to publish its backlog.",
+        plan.writes * plan.write_clients.len() * reps,
+        drain.as_secs_f64()
+    ));
+    Ok(())
+}
+
+async fn measure_writes(
+    target: &Target,
+    clients: &[usize],
+    plan: &Plan,
+    reps: usize,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    for &clients in clients {
         let (mut platform, mut baseline) = (Vec::new(), Vec::new());
         for _ in 0..reps {
             let prefix = unique("bench-w");
@@ -166,21 +205,12 @@ async fn writes(
         }
         outcome.comparisons.push(compare(
             "1 accounts writes",
-            &format!("N={clients}"),
+            &format!("N={clients}, {}", target.instances()),
             &platform,
             "raw mongodb upserts",
             &baseline,
         ));
     }
-    record_rss(outcome, services, "scenario 1", sampler.finish().await);
-    // The writes above were accepted faster than the relay publishes them:
-    // let it catch up before anything else is measured, and report how long.
-    let drain = scenarios::wait_drained(target, std::time::Duration::from_secs(600)).await?;
-    outcome.notes.push(format!(
-        "After scenario 1 ({} creates in all), the accounts relay needed {:.1} s more to publish its backlog.",
-        plan.writes * plan.write_clients.len() * reps,
-        drain.as_secs_f64()
-    ));
     Ok(())
 }
 
@@ -245,15 +275,29 @@ async fn propagation(
     outcome: &mut Outcome,
 ) -> anyhow::Result<()> {
     let sampler = RssSampler::start(services.pids.iter().map(|(_, pid)| *pid).collect());
-    let paces = plan
-        .rates
-        .iter()
-        .map(|&rate| (Pace::PerSecond(rate), format!("{rate}/s offered")))
-        .chain([(
-            Pace::Clients(plan.saturation_clients),
-            format!("saturation, {} clients", plan.saturation_clients),
-        )]);
-    for (pace, variant) in paces {
+    let mut paces: Vec<Pace> = plan.rates.iter().map(|&r| Pace::PerSecond(r)).collect();
+    paces.push(Pace::Clients(plan.saturation_clients));
+    measure_propagation(target, &paces, plan, reps, outcome).await?;
+    let operations = plan.changes * paces.len() * reps;
+    record_rss(
+        outcome,
+        services,
+        "scenario 2",
+        operations,
+        sampler.finish().await,
+    );
+    Ok(())
+}
+
+async fn measure_propagation(
+    target: &Target,
+    paces: &[Pace],
+    plan: &Plan,
+    reps: usize,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    for &pace in paces {
+        let variant = format!("{pace}, {}", target.instances());
         let (mut platform, mut baseline) = (Vec::new(), Vec::new());
         for _ in 0..reps {
             platform.push(
@@ -280,8 +324,62 @@ async fn propagation(
             &baseline,
         ));
     }
-    record_rss(outcome, services, "scenario 2", sampler.finish().await);
     Ok(())
+}
+
+/// Scenarios 1 and 2 again with a second instance of each service started
+/// next to the first (same databases, same consumer group).
+async fn scale_out(
+    target: &Target,
+    services: &Services,
+    plan: &Plan,
+    reps: usize,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
+    let Some(binaries) = &services.binaries else {
+        anyhow::bail!("no service executables given (--bin-dir)");
+    };
+    let extra = processes::SecondInstances::start(target, binaries).await?;
+    let both = Target {
+        accounts: [target.accounts.clone(), vec![extra.accounts_url()]].concat(),
+        orders: [target.orders.clone(), vec![extra.orders_url()]].concat(),
+        ..target.clone()
+    };
+    let measured = async {
+        // The group rebalances when the second orders instance joins; wait
+        // until changes flow again before measuring.
+        scenarios::propagation(&both, &unique("bench-warm"), Pace::Clients(1), 5).await?;
+        let mut pids: Vec<u32> = services.pids.iter().map(|(_, pid)| *pid).collect();
+        pids.extend(extra.pids());
+        let sampler = RssSampler::start(pids);
+        let clients = plan.write_clients.iter().copied().max().unwrap_or(1);
+        measure_writes(&both, &[clients], plan, reps, outcome).await?;
+        scenarios::wait_drained(&both, std::time::Duration::from_secs(600)).await?;
+        let fastest = plan.rates.iter().copied().fold(1.0, f64::max);
+        let paces = [
+            Pace::PerSecond(fastest),
+            Pace::Clients(plan.saturation_clients),
+        ];
+        measure_propagation(&both, &paces, plan, reps, outcome).await?;
+        let mut names: Vec<String> = services.pids.iter().map(|(n, _)| n.clone()).collect();
+        names.extend(["accounts-domain-2".to_owned(), "orders-domain-2".to_owned()]);
+        let named = Services {
+            pids: names.into_iter().map(|n| (n, 0)).collect(),
+            binaries: None,
+        };
+        let operations = plan.writes * reps + plan.changes * paces.len() * reps;
+        record_rss(
+            outcome,
+            &named,
+            "scale-out",
+            operations,
+            sampler.finish().await,
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    extra.stop().await;
+    measured
 }
 
 async fn replay(
@@ -357,10 +455,13 @@ async fn startup(
     Ok(())
 }
 
+/// RSS rows of each service over a scenario, and its CPU time per platform
+/// operation of the scenario (`operations`).
 fn record_rss(
     outcome: &mut Outcome,
     services: &Services,
     during: &str,
+    operations: usize,
     figures: Vec<processes::RssFigure>,
 ) {
     for ((name, _), figure) in services.pids.iter().zip(figures) {
@@ -375,6 +476,12 @@ fn record_rss(
                 unit: "MiB".to_owned(),
             });
         }
+        outcome.resources.push(ResourceRow {
+            service: name.clone(),
+            figure: format!("CPU per change during {during} ({operations} changes)"),
+            value: Spread::of([figure.cpu_seconds * 1000.0 / operations.max(1) as f64]),
+            unit: "ms".to_owned(),
+        });
     }
 }
 

@@ -34,36 +34,63 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Samples the RSS of some processes every 100 ms while a scenario runs.
+/// CPU time (user + system) that process `pid` has used, in seconds.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields of the whole line, in clock ticks.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    Some(ticks / per_second)
+}
+
+/// Samples the RSS of some processes every 100 ms while a scenario runs, and
+/// the CPU time they use meanwhile.
 pub struct RssSampler {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Vec<Vec<f64>>>,
+    pids: Vec<u32>,
+    cpu_before: Vec<Option<f64>>,
 }
 
-/// Peak and median RSS of one process over a scenario, in MiB.
+/// Peak and median RSS of one process over a scenario, in MiB, and the CPU
+/// seconds it used.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct RssFigure {
     pub peak_mib: f64,
     pub steady_mib: f64,
+    pub cpu_seconds: f64,
 }
 
 impl RssSampler {
     pub fn start(pids: Vec<u32>) -> RssSampler {
+        let cpu_before = pids.iter().map(|pid| cpu_seconds(*pid)).collect();
+        let sampled = pids.clone();
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
-            let mut samples = vec![Vec::new(); pids.len()];
+            let mut samples = vec![Vec::new(); sampled.len()];
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             loop {
                 tokio::select! {
                     _ = &mut stopped => return samples,
                     _ = tick.tick() => {}
                 }
-                for (pid, series) in pids.iter().zip(samples.iter_mut()) {
+                for (pid, series) in sampled.iter().zip(samples.iter_mut()) {
                     series.extend(rss_mib(*pid));
                 }
             }
         });
-        RssSampler { stop, task }
+        RssSampler {
+            stop,
+            task,
+            pids,
+            cpu_before,
+        }
     }
 
     /// One figure per process, in the order of the pids given to `start`.
@@ -72,64 +99,115 @@ impl RssSampler {
         let samples = self.task.await.unwrap_or_default();
         samples
             .into_iter()
-            .map(|series| RssFigure {
+            .zip(self.pids.iter().zip(&self.cpu_before))
+            .map(|(series, (pid, before))| RssFigure {
                 peak_mib: series.iter().copied().fold(0.0, f64::max),
                 steady_mib: Spread::of(series).median,
+                cpu_seconds: match (before, cpu_seconds(*pid)) {
+                    (Some(before), Some(after)) => after - before,
+                    _ => 0.0,
+                },
             })
             .collect()
     }
 }
 
-/// The local-profile settings of a service process of its own against the
-/// target's servers, on `port`, in `database`.
+/// The local-profile settings of a service process against the target's
+/// servers, on `port`, in `database` (the service's default when `None`).
 fn service_env(
     target: &Target,
     port: u16,
-    database: &str,
+    database: Option<&str>,
     collection: &str,
 ) -> Vec<(String, String)> {
-    [
+    let mut env: Vec<(String, String)> = [
         ("APP__HTTP__PORT", port.to_string()),
         ("APP__MONGODB__URI", target.mongodb_uri.clone()),
-        ("APP__MONGODB__DATABASE", database.to_owned()),
         ("APP__MONGODB__COLLECTION", collection.to_owned()),
         ("APP__KAFKA__BROKERS", target.brokers.clone()),
         ("APP__LOG__FILTER", "warn".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    .collect();
+    if let Some(database) = database {
+        env.push(("APP__MONGODB__DATABASE".to_owned(), database.to_owned()));
+    }
+    env
 }
 
-/// How long a fresh instance takes from `exec` to its readiness probe answering
-/// 200 (MongoDB and Kafka reachable), and its RSS once it has sat idle for a
-/// second after that. The instance is stopped with SIGTERM afterwards.
-pub async fn start_to_ready(
+/// A second instance of each service next to the running ones, with the same
+/// databases, topic and consumer group (the local stack's settings).
+pub struct SecondInstances {
+    accounts: (u16, tokio::process::Child),
+    orders: (u16, tokio::process::Child),
+}
+
+impl SecondInstances {
+    pub async fn start(target: &Target, binaries: &Binaries) -> anyhow::Result<SecondInstances> {
+        let (port, _, child) =
+            spawn_ready(target, &binaries.accounts, None, "customer_accounts", &[]).await?;
+        let accounts = (port, child);
+        let (port, _, child) =
+            spawn_ready(target, &binaries.orders, None, "customer_orders", &[]).await?;
+        Ok(SecondInstances {
+            accounts,
+            orders: (port, child),
+        })
+    }
+
+    pub fn accounts_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.accounts.0)
+    }
+
+    pub fn orders_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.orders.0)
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        [&self.accounts.1, &self.orders.1]
+            .iter()
+            .filter_map(|c| c.id())
+            .collect()
+    }
+
+    /// SIGTERM to both, as an orchestrator scaling in would.
+    pub async fn stop(mut self) {
+        terminate(&mut self.accounts.1).await;
+        terminate(&mut self.orders.1).await;
+    }
+}
+
+/// Starts `exe` on a free port and waits for its readiness probe; returns the
+/// port, the time from `exec` to ready, and the child.
+async fn spawn_ready(
     target: &Target,
     exe: &Path,
+    database: Option<&str>,
     collection: &str,
-) -> anyhow::Result<(Duration, f64)> {
+    extra_env: &[(String, String)],
+) -> anyhow::Result<(u16, Duration, tokio::process::Child)> {
     let port = free_port()?;
-    let database = crate::unique("bench_start").replace('-', "_");
     let url = format!("http://127.0.0.1:{port}/actuator/health/readiness");
     let client = reqwest::Client::new();
     let started = Instant::now();
     let mut child = Command::new(exe)
-        .envs(service_env(target, port, &database, collection))
+        .envs(service_env(target, port, database, collection))
+        .envs(extra_env.iter().cloned())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("cannot start {}", exe.display()))?;
-    let ready = loop {
+    loop {
         if client
             .get(&url)
             .send()
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            break started.elapsed();
+            return Ok((port, started.elapsed(), child));
         }
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(30),
@@ -140,7 +218,26 @@ pub async fn start_to_ready(
             anyhow::bail!("{} exited during start-up ({status})", exe.display());
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
-    };
+    }
+}
+
+/// How long a fresh instance takes from `exec` to its readiness probe answering
+/// 200 (MongoDB and Kafka reachable), and its RSS once it has sat idle for a
+/// second after that. The instance is stopped with SIGTERM afterwards.
+pub async fn start_to_ready(
+    target: &Target,
+    exe: &Path,
+    collection: &str,
+) -> anyhow::Result<(Duration, f64)> {
+    // Its own database, topic and group: the instance must neither join the
+    // running orders instances' group nor replay the change topic.
+    let name = crate::unique("bench_start").replace('-', "_");
+    crate::scenarios::create_topic(target, &name).await?;
+    let own = [
+        ("APP__KAFKA__TOPIC".to_owned(), name.clone()),
+        ("APP__CONSUMER__GROUP_ID".to_owned(), name.clone()),
+    ];
+    let (_, ready, mut child) = spawn_ready(target, exe, Some(&name), collection, &own).await?;
     // Idle: what the instance holds once started, before any load.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = child.id().and_then(rss_mib).unwrap_or(0.0);
@@ -159,7 +256,7 @@ pub async fn rebuild(
     let started = Instant::now();
     let output = Command::new(exe)
         .arg("rebuild")
-        .envs(service_env(target, 0, &database, "customer_orders"))
+        .envs(service_env(target, 0, Some(&database), "customer_orders"))
         .env("APP__KAFKA__TOPIC", topic)
         .stdin(Stdio::null())
         .output()

@@ -123,6 +123,7 @@ impl Report {
         self.comparisons_table(&mut out);
         self.resources_table(&mut out);
         self.targets(&mut out);
+        out.push_str(&crate::capacity::model(self));
         if !self.histograms.is_empty() {
             let _ = writeln!(out, "\n## Latency distributions\n");
             for h in &self.histograms {

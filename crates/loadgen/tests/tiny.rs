@@ -74,15 +74,20 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
         e2e.platform.p50_ms.median > outcome.comparisons[1].platform.p50_ms.median,
         "{e2e:?}"
     );
-    // Each service: RSS under scenarios 1 and 2 (peak, steady), start-to-ready
-    // and idle RSS of a fresh instance.
+    // Each service: RSS under scenarios 1 and 2 (peak, steady) and CPU per
+    // change; start-to-ready and idle RSS of a fresh instance.
     for service in ["accounts-0", "orders-0"] {
-        let rows = outcome
-            .resources
-            .iter()
-            .filter(|r| r.service == service && r.value.median > 0.0)
-            .count();
-        assert_eq!(rows, 4, "{service}: {:?}", outcome.resources);
+        let rows = |what: &str| {
+            outcome
+                .resources
+                .iter()
+                .filter(|r| r.service == service && r.figure.contains(what))
+                .collect::<Vec<_>>()
+        };
+        let rss = rows("RSS");
+        assert_eq!(rss.len(), 4, "{service}: {rss:?}");
+        assert!(rss.iter().all(|r| r.value.median > 0.0), "{rss:?}");
+        assert_eq!(rows("CPU per change").len(), 2, "{service}");
     }
     for service in ["accounts-domain", "orders-domain"] {
         let ready = outcome
@@ -108,7 +113,7 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
     let report = report("test", outcome);
     let markdown = report.to_markdown();
     assert!(
-        markdown.contains("| 1 accounts writes | N=2 (vs raw mongodb upserts) |"),
+        markdown.contains("| 1 accounts writes | N=2, 1 instance (vs raw mongodb upserts) |"),
         "{markdown}"
     );
     assert!(
