@@ -130,6 +130,10 @@ impl OutboxRelay {
 
     /// Publishes batches until no customer has pending events. `Err` means a
     /// batch failed (already logged) and should be retried after a pause.
+    ///
+    /// A batch smaller than the batch size took everything claimable, so the
+    /// drain ends without another scan: a write made meanwhile has left a wake
+    /// permit, and the poll interval catches other instances' writes.
     async fn drain(&mut self, report: &mut RelayReport) -> Result<(), ()> {
         loop {
             let batch = self
@@ -193,6 +197,9 @@ impl OutboxRelay {
             if failed {
                 self.renew_producer();
                 return Err(());
+            }
+            if (batch.len() as i64) < self.settings.batch_size {
+                return Ok(());
             }
         }
     }

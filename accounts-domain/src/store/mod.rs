@@ -238,8 +238,9 @@ impl CustomerStore {
     /// pending events oldest first. Only the lease holder publishes a
     /// customer's events, so several relay instances never interleave them.
     ///
-    /// Three round trips whatever the batch size: find candidates, take the
-    /// expired leases among them in one update, read back what was taken.
+    /// Two round trips whatever the batch size: read the candidates, take the
+    /// expired leases among them in one update; a third, reading back what was
+    /// taken, only when some changed or were taken by another relay meanwhile.
     #[tracing::instrument(skip(self))]
     pub async fn claim_pending(
         &self,
@@ -250,30 +251,42 @@ impl CustomerStore {
         let now = Utc::now().timestamp_millis();
         let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let expired = doc! { "pendingEvents": { "$gt": 0 }, "leaseUntilMs": { "$lt": now } };
-        let candidates = self.ids(expired.clone(), Some(limit)).await?;
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Each document's update is atomic: of several relays that saw the same
-        // expired lease, only the first one's filter still matches.
-        let mut claim = expired;
-        claim.insert("_id", doc! { "$in": &candidates });
-        self.collection
-            .update_many(
-                claim,
-                doc! { "$set": { "leaseOwner": owner, "leaseUntilMs": until } },
-            )
-            .await?;
-        let taken: Vec<CustomerDocument> = self
+        let candidates: Vec<CustomerDocument> = self
             .collection
-            .find(doc! {
-                "_id": { "$in": &candidates },
-                "leaseOwner": owner,
-                "leaseUntilMs": until,
-            })
+            .find(expired.clone())
+            .limit(limit)
             .await?
             .try_collect()
             .await?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+        // Each document's update is atomic: of several relays that saw the same
+        // expired lease, only the first one's filter still matches. A candidate
+        // is only claimed unchanged since it was read (same version, same
+        // outbox size: within a version the outbox only shrinks), so when all
+        // were claimed, what was read is exactly what is held.
+        let unchanged: Vec<bson::Document> = candidates
+            .iter()
+            .map(|c| doc! { "_id": &c.id, "version": c.version, "pendingEvents": c.pending_events })
+            .collect();
+        let claimed = self
+            .collection
+            .update_many(
+                doc! { "$or": unchanged, "leaseUntilMs": { "$lt": now } },
+                doc! { "$set": { "leaseOwner": owner, "leaseUntilMs": until } },
+            )
+            .await?;
+        let taken = if usize::try_from(claimed.matched_count).is_ok_and(|n| n == candidates.len()) {
+            candidates
+        } else {
+            self.collection
+                .find(doc! { "_id": { "$in": &ids }, "leaseOwner": owner, "leaseUntilMs": until })
+                .await?
+                .try_collect()
+                .await?
+        };
         Ok(taken
             .into_iter()
             .map(|document| {

@@ -35,8 +35,10 @@ pub struct Plan {
     pub writes: usize,
     /// Concurrent clients of scenario 3.
     pub read_clients: Vec<usize>,
-    /// Requests per run of scenario 3.
+    /// Requests per run of scenario 3, one customer each.
     pub reads: usize,
+    /// Requests per run of scenario 3's list of 100.
+    pub list_reads: usize,
     /// Offered rates (changes per second) of scenario 2.
     pub rates: Vec<f64>,
     /// Clients of scenario 2 at saturation, each waiting for its change to
@@ -60,6 +62,7 @@ impl Plan {
             writes: 20,
             read_clients: vec![2],
             reads: 20,
+            list_reads: 5,
             rates: vec![20.0],
             saturation_clients: 2,
             changes: 5,
@@ -77,6 +80,7 @@ impl Plan {
             writes: 300,
             read_clients: vec![8, 32],
             reads: 1000,
+            list_reads: 100,
             rates: vec![50.0, 200.0],
             saturation_clients: 32,
             changes: 300,
@@ -229,7 +233,8 @@ async fn reads(
         scenarios::wait_replicated(target, &format!("{seed}-{i}")).await?;
     }
     for &clients in &plan.read_clients {
-        let (mut one, mut list, mut baseline) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut one, mut list, mut baseline, mut pages) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..reps {
             let prefix = seed.clone();
             one.push(
@@ -239,11 +244,12 @@ async fn reads(
                 .await?,
             );
             list.push(
-                scenarios::orders_reads(target, clients, plan.reads, |_| {
+                scenarios::orders_reads(target, clients, plan.list_reads, |_| {
                     "/orders/list?limit=100".to_owned()
                 })
                 .await?,
             );
+            pages.push(scenarios::raw_pages(target, "customers", clients, plan.list_reads).await?);
             baseline.push(
                 scenarios::raw_reads(target, "customers", &seed, population, clients, plan.reads)
                     .await?,
@@ -260,8 +266,8 @@ async fn reads(
             "3 orders reads",
             &format!("GET /orders/list?limit=100 N={clients}"),
             &list,
-            "raw find_one",
-            &baseline,
+            "raw find of 100 sorted by id",
+            &pages,
         ));
     }
     Ok(())

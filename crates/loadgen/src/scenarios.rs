@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures::TryStreamExt;
 use futures::future::join_all;
 use mongodb::bson::{Document, doc};
 use rdkafka::ClientConfig;
@@ -203,6 +204,33 @@ pub async fn raw_reads(
             let started = Instant::now();
             let found = collection.find_one(doc! { "_id": &id }).await?;
             anyhow::ensure!(found.is_some(), "{id} missing");
+            Ok(started.elapsed())
+        }
+    })
+    .await
+}
+
+/// Baseline of the list read: the first 100 documents by id on the raw
+/// collection.
+pub async fn raw_pages(
+    target: &Target,
+    collection: &str,
+    clients: usize,
+    total: usize,
+) -> anyhow::Result<Run> {
+    let collection = raw_collection(target, collection).await?;
+    concurrently(clients, total, move |_| {
+        let collection = collection.clone();
+        async move {
+            let started = Instant::now();
+            let page: Vec<Document> = collection
+                .find(doc! {})
+                .sort(doc! { "_id": 1 })
+                .limit(100)
+                .await?
+                .try_collect()
+                .await?;
+            anyhow::ensure!(!page.is_empty(), "empty page");
             Ok(started.elapsed())
         }
     })

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 /// How often a waiting reader looks at the replica again without an
 /// announcement.
-pub const RECHECK: Duration = Duration::from_millis(200);
+pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// Announcements kept for slow readers; a reader that falls further behind
 /// just reads the replica again.
