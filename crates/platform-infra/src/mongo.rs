@@ -32,6 +32,20 @@ pub fn is_duplicate_key(error: &Error) -> bool {
     }
 }
 
+/// Whether `error` is an unordered `insert_many` whose only failures were
+/// duplicate keys: every other document was inserted.
+pub fn only_duplicate_keys(error: &Error) -> bool {
+    match error.kind.as_ref() {
+        ErrorKind::InsertMany(e) => {
+            e.write_concern_error.is_none()
+                && e.write_errors
+                    .as_ref()
+                    .is_some_and(|errors| errors.iter().all(|w| w.code == DUPLICATE_KEY))
+        }
+        _ => is_duplicate_key(error),
+    }
+}
+
 /// Whether `error` means MongoDB could not be reached or is failing over, so the
 /// same operation can succeed later, as opposed to an error in the request.
 pub fn is_transient(error: &Error) -> bool {

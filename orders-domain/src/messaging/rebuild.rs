@@ -144,7 +144,7 @@ pub async fn rebuild(settings: &Settings, mut progress: Progress) -> anyhow::Res
         &mut read,
         &mut counts,
         &mut progress,
-        "replaying",
+        Stage::Replaying,
     )
     .await?;
 
@@ -162,7 +162,7 @@ pub async fn rebuild(settings: &Settings, mut progress: Progress) -> anyhow::Res
         &mut read,
         &mut counts,
         &mut progress,
-        "catching up",
+        Stage::CatchingUp,
     )
     .await?;
     progress.finish();
@@ -191,15 +191,17 @@ const APPLY_CONCURRENCY: usize = 16;
 /// the highest version is written: every event carries the customer's whole
 /// state and the version guard keeps the newest, so the replica ends the same
 /// as after applying them all, with one write per customer and round instead
-/// of one per event. The writes of a round go to different customers, so they
-/// run concurrently.
+/// of one per event. Before the switch nothing else writes the new generation,
+/// so a round is bulk-loaded ([`ReplicaCollection::load`]); after it, the
+/// round's customers are applied one by one, concurrently, through the version
+/// guard, as the live projectors write the same generation.
 async fn catch_up(
     consumer: &StreamConsumer,
     target: &ReplicaCollection,
     read: &mut ReadProgress,
     counts: &mut (u64, u64),
     progress: &mut Progress,
-    stage: &str,
+    stage: Stage,
 ) -> anyhow::Result<()> {
     const IDLE_LIMIT: Duration = Duration::from_secs(30);
     while !read.done() {
@@ -235,16 +237,58 @@ async fn catch_up(
                 Err(_) => counts.1 += 1,
             }
         }
-        futures::stream::iter(newest.values().map(|event| apply(target, event)))
-            .buffer_unordered(APPLY_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
+        match stage {
+            Stage::Replaying => load(target, &newest.values().collect::<Vec<_>>()).await?,
+            Stage::CatchingUp => {
+                futures::stream::iter(newest.values().map(|event| apply(target, event)))
+                    .buffer_unordered(APPLY_CONCURRENCY)
+                    .try_collect::<Vec<()>>()
+                    .await?;
+            }
+        }
         for message in &round {
             read.handled(message.partition(), message.offset());
         }
-        progress.update(stage, counts.0, read.remaining());
+        progress.update(stage.name(), counts.0, read.remaining());
     }
     Ok(())
+}
+
+/// Where a rebuild is: writing a generation nobody reads yet, or catching up
+/// on the generation that reads and the live projectors now use.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Replaying,
+    CatchingUp,
+}
+
+impl Stage {
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Replaying => "replaying",
+            Stage::CatchingUp => "catching up",
+        }
+    }
+}
+
+/// Bulk-loads a round into the not yet active generation, retrying while
+/// MongoDB is unreachable (the load is idempotent).
+async fn load(
+    target: &ReplicaCollection,
+    events: &[&CustomerChangeEnvelope],
+) -> anyhow::Result<()> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match target.load(events).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "MongoDB unavailable; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e).context("cannot load events into the new replica"),
+        }
+    }
 }
 
 /// Applies one event, retrying while MongoDB is unreachable.

@@ -171,3 +171,56 @@ async fn a_mongodb_outage_is_waited_out_without_dead_lettering_or_skipping() {
     let report = app.stop().await;
     assert_eq!((report.applied, report.dead_lettered), (3, 0));
 }
+
+#[tokio::test]
+async fn a_bulk_load_ends_as_applying_each_event_would() {
+    use orders_domain::store::ReplicaCollection;
+
+    let db = kit::mongo_database(&kit::unique("orders")).await;
+    let loaded = ReplicaCollection::new(&db, "loaded", 1);
+    let applied = ReplicaCollection::new(&db, "applied", 1);
+    let before = [
+        change_event("a", 3, "A3"),
+        change_event("b", 1, "B1"),
+        change_event("d", 2, "D2"),
+    ];
+    let round = [
+        change_event("a", 2, "A2"),
+        change_event("b", 2, "B2"),
+        change_event("c", 1, "C1"),
+        change_event("d", 2, "D2"),
+    ];
+    for replica in [&loaded, &applied] {
+        for event in &before {
+            replica.apply(event).await.expect("applied");
+        }
+    }
+    loaded
+        .load(&round.iter().collect::<Vec<_>>())
+        .await
+        .expect("loaded");
+    for event in &round {
+        applied.apply(event).await.expect("applied");
+    }
+    let state = |replica: &ReplicaCollection| {
+        let replica = replica.clone();
+        async move {
+            replica
+                .all()
+                .await
+                .expect("read")
+                .into_iter()
+                .map(|d| (d.id, d.version, d.name.first_name))
+                .collect::<Vec<_>>()
+        }
+    };
+    let expected = [
+        ("a", 3, "A3"),
+        ("b", 2, "B2"),
+        ("c", 1, "C1"),
+        ("d", 2, "D2"),
+    ]
+    .map(|(id, v, name)| (id.to_owned(), v, name.to_owned()));
+    assert_eq!(state(&loaded).await, expected);
+    assert_eq!(state(&applied).await, expected);
+}
