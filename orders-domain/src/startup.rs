@@ -53,6 +53,10 @@ impl Application {
                 "session.timeout.ms",
                 settings.consumer.session_timeout_ms.to_string(),
             )
+            .set(
+                "fetch.wait.max.ms",
+                settings.consumer.fetch_wait_max_ms.to_string(),
+            )
             .set("statistics.interval.ms", lag::STATISTICS_INTERVAL_MS);
         if let Some(instance_id) = &settings.consumer.instance_id {
             consumer_config.set("group.instance.id", instance_id);

@@ -77,13 +77,13 @@ impl Plan {
         Plan {
             repetitions: 5,
             write_clients: vec![1, 8, 32],
-            writes: 300,
+            writes: 200,
             read_clients: vec![8, 32],
-            reads: 1000,
+            reads: 500,
             list_reads: 100,
             rates: vec![50.0, 200.0],
             saturation_clients: 32,
-            changes: 300,
+            changes: 200,
             replay_customers: 10_000,
             replay_versions: 5,
             scale_out: true,
@@ -354,7 +354,7 @@ async fn scale_out(
     let measured = async {
         // The group rebalances when the second orders instance joins; wait
         // until changes flow again before measuring.
-        scenarios::propagation(&both, &unique("bench-warm"), Pace::Clients(1), 5).await?;
+        scenarios::warm_up(&both, std::time::Duration::from_secs(180)).await?;
         let mut pids: Vec<u32> = services.pids.iter().map(|(_, pid)| *pid).collect();
         pids.extend(extra.pids());
         let sampler = RssSampler::start(pids);

@@ -37,6 +37,9 @@ impl Target {
     }
 }
 
+/// `fetch.wait.max.ms` of the raw consumers: the orders service's default.
+const RAW_FETCH_WAIT_MS: &str = "50";
+
 /// Partitions of the raw pipeline's topic, as many as the change topic's.
 const RAW_PARTITIONS: i32 = 3;
 
@@ -319,8 +322,8 @@ pub async fn propagation(
                 // replicated at all. Ask again until the deadline.
                 anyhow::ensure!(
                     Instant::now() < deadline,
-                    "{id} v{version} not applied in orders within {PROPAGATION_DEADLINE:?} ({:?})",
-                    seen.err()
+                    "{id} v{version} not applied in orders within {PROPAGATION_DEADLINE:?} ({})",
+                    seen.err().map(|e| format!("{e:#}")).unwrap_or_default()
                 );
             }
         }
@@ -446,6 +449,9 @@ fn raw_consumer(target: &Target, topic: &str) -> anyhow::Result<StreamConsumer> 
         .set("group.id", format!("{topic}-consumer"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
+        // The same fetch wait as the orders consumer's default, so both
+        // pipelines pay the same latency floor on the local broker.
+        .set("fetch.wait.max.ms", RAW_FETCH_WAIT_MS)
         .create()?;
     let mut partitions = rdkafka::TopicPartitionList::new();
     for partition in 0..RAW_PARTITIONS {
@@ -558,6 +564,37 @@ pub async fn wait_drained(target: &Target, within: Duration) -> anyhow::Result<D
         }
     }
     Ok(started.elapsed())
+}
+
+/// Creates a customer and waits up to `within` until some orders instance
+/// has applied it: after instances joined the consumer group, its rebalance
+/// must end before anything is measured.
+pub async fn warm_up(target: &Target, within: Duration) -> anyhow::Result<()> {
+    let id = crate::unique("bench-warm");
+    let created = http()
+        .post(format!("{}/accounts/customer/create", target.accounts[0]))
+        .json(&customer(&id))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        created.status().is_success(),
+        "create answered {}",
+        created.status()
+    );
+    let started = Instant::now();
+    loop {
+        for base in &target.orders {
+            let url = format!("{base}/orders/order/{id}");
+            let seen = http().get(&url).query(&[("minVersion", 1)]).send().await?;
+            if seen.status().is_success() {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(
+            started.elapsed() < within,
+            "no orders instance applied a change within {within:?}"
+        );
+    }
 }
 
 /// Waits until orders has applied customer `id` (the service waits for the

@@ -72,6 +72,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
                 max_apply_attempts: 3,
                 max_backoff_ms: 500,
                 session_timeout_ms: 45_000,
+                fetch_wait_max_ms: 50,
                 instance_id: None,
             },
             replica: orders_domain::settings::ReplicaSettings { read_wait_ms: 5000 },

@@ -127,6 +127,14 @@ pub async fn rebuild(settings: &Settings, mut progress: Progress) -> anyhow::Res
             ),
         )
         .set("enable.auto.commit", "false")
+        .set(
+            "fetch.wait.max.ms",
+            settings.consumer.fetch_wait_max_ms.to_string(),
+        )
+        // A replay reads far behind the end: large fetches mean fewer round
+        // trips (and the local broker's cost per fetch grows with what is left
+        // to read).
+        .set("max.partition.fetch.bytes", REPLAY_FETCH_BYTES)
         .create()
         .context("cannot create the rebuild consumer")?;
     let ends = topic_ends(base.clone(), topic).await?;
@@ -178,6 +186,10 @@ pub async fn rebuild(settings: &Settings, mut progress: Progress) -> anyhow::Res
     tracing::info!(?report, "rebuild finished");
     Ok(report)
 }
+
+/// Bytes per partition and fetch of the rebuild's consumer (librdkafka's
+/// default is 1 MiB).
+const REPLAY_FETCH_BYTES: &str = "16777216";
 
 /// Records folded into one round of writes at most.
 const FOLD_BATCH: usize = 2000;

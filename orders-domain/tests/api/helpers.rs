@@ -52,6 +52,7 @@ impl TestApp {
                 max_apply_attempts: 3,
                 max_backoff_ms: 500,
                 session_timeout_ms: 45_000,
+                fetch_wait_max_ms: 50,
                 instance_id: None,
             },
             replica: ReplicaSettings { read_wait_ms: 1000 },
