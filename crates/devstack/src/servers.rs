@@ -143,6 +143,11 @@ impl LocalServer {
         }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(Supervised::pid)
+    }
+
     /// Stops the server with SIGTERM (killing it if it hangs).
     pub async fn stop(&mut self) {
         if let Some(process) = self.process.take() {

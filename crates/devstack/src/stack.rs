@@ -411,6 +411,12 @@ pub async fn bench(out: &Path, tiny: bool) -> anyhow::Result<ExitCode> {
             command.arg("--pid").arg(format!("{}={pid}", service.name));
         }
     }
+    // The servers too: their CPU time per change shows where the time goes.
+    for (name, server) in [("tansu", &servers.broker), ("nx-27017", &servers.mongo)] {
+        if let Some(pid) = server.pid() {
+            command.arg("--pid").arg(format!("{name}={pid}"));
+        }
+    }
     if tiny {
         command.arg("--tiny");
     }

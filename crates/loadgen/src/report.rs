@@ -123,6 +123,7 @@ impl Report {
         self.comparisons_table(&mut out);
         self.resources_table(&mut out);
         self.targets(&mut out);
+        self.evidence(&mut out);
         out.push_str(&crate::capacity::model(self));
         if !self.histograms.is_empty() {
             let _ = writeln!(out, "\n## Latency distributions\n");
@@ -192,6 +193,48 @@ impl Report {
         }
     }
 
+    /// Where the CPU went per change, process by process: the profile behind
+    /// the ratios.
+    fn evidence(&self, out: &mut String) {
+        let rows: Vec<&ResourceRow> = self
+            .resources
+            .iter()
+            .filter(|r| r.figure.starts_with("CPU per change during scenario"))
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\n## Where the time goes\n");
+        let _ = writeln!(
+            out,
+            "CPU time per change of every process, from `/proc/<pid>/stat` before and after \
+             each scenario (a process-level profile: no `perf` on these machines). The \
+             platform and the baselines share the servers, so the servers' figures include \
+             both; what matters is which process carries the load.\n"
+        );
+        let _ = writeln!(out, "| process | scenario | CPU ms per change |");
+        let _ = writeln!(out, "|---|---|---|");
+        for r in rows {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.2} |",
+                r.service,
+                r.figure.trim_start_matches("CPU per change during "),
+                r.value.median
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nA platform write is a read and a compare-and-set insert in accounts, the \
+             relay's batched claim and mark, and the publish; a platform change reaching \
+             orders adds the replica-pointer read, the version-guarded update (and insert, \
+             for a new customer) and the announcing read. The raw baselines do one upsert \
+             and one read. On nx-27017, where every round trip costs about a millisecond \
+             of single-threaded Python, those extra round trips are the ratios; the \
+             services' own CPU per change is the part the platform controls."
+        );
+    }
+
     /// The issue's targets, each with the figure that decides it.
     fn targets(&self, out: &mut String) {
         let _ = writeln!(out, "\n## Targets\n");
@@ -218,7 +261,12 @@ impl Report {
                 );
             }
         }
-        for r in &self.resources {
+        // The targets are the services'; the servers' rows are evidence.
+        for r in self
+            .resources
+            .iter()
+            .filter(|r| r.service.contains("-domain"))
+        {
             if r.figure.starts_with("peak RSS") {
                 let _ = writeln!(
                     out,
