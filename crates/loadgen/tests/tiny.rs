@@ -67,13 +67,6 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
             );
         }
     }
-    let e2e = &outcome.comparisons[3];
-    // Propagation passes through the relay, the broker and the projector:
-    // slower than one HTTP read of the replica.
-    assert!(
-        e2e.platform.p50_ms.median > outcome.comparisons[1].platform.p50_ms.median,
-        "{e2e:?}"
-    );
     // Each service: RSS under scenarios 1 and 2 (peak, steady) and CPU per
     // change; start-to-ready and idle RSS of a fresh instance.
     for service in ["accounts-0", "orders-0"] {
