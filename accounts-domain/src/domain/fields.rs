@@ -48,7 +48,8 @@ pub struct Email(String);
 
 impl Email {
     /// `local@domain.tld`: one `@`, a domain of at least two non-empty labels,
-    /// no ASCII controls or spaces, at most 254 bytes.
+    /// no ASCII controls or spaces, at most 254 characters (as the schema's
+    /// `maxLength` counts them, not bytes).
     pub fn parse(value: &str) -> Result<Self, &'static str> {
         const INVALID: &str = "must be an e-mail address like name@example.com";
         let allowed = |c: char| c > ' ' && c != '\u{7f}' && c != '@';
@@ -61,7 +62,7 @@ impl Email {
             && labels
                 .iter()
                 .all(|l| !l.is_empty() && l.chars().all(allowed));
-        if value.len() > 254 || !local_ok || !domain_ok {
+        if value.chars().count() > 254 || !local_ok || !domain_ok {
             return Err(INVALID);
         }
         Ok(Email(value.to_owned()))
@@ -151,6 +152,11 @@ mod tests {
     #[test]
     fn email_needs_local_part_and_dotted_domain() {
         assert!(Email::parse("john.doe@internet.com").is_ok());
+        // 254 characters, more than 254 bytes: within the schema's maxLength.
+        let wide = format!("{}@{}.com", "é".repeat(200), "d".repeat(49));
+        assert_eq!(wide.chars().count(), 254);
+        assert!(Email::parse(&wide).is_ok());
+        assert!(Email::parse(&format!("é{wide}")).is_err());
         for bad in [
             "",
             "john",
