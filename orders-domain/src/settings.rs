@@ -32,7 +32,7 @@ auto_offset_reset = "earliest"
 max_apply_attempts = 5
 max_backoff_ms = 5000
 session_timeout_ms = 45000
-fetch_wait_max_ms = 50
+fetch_wait_max_ms = 500
 
 [replica]
 read_wait_ms = 5000
@@ -75,8 +75,8 @@ pub struct ConsumerSettings {
     /// Longest a fetch waits for records (`fetch.wait.max.ms`). Kafka answers
     /// as soon as a record arrives, so this only sets how often an idle
     /// consumer asks again; the local broker (tansu 0.6) waits the whole time,
-    /// so it is also the local end-to-end latency floor. librdkafka's default
-    /// is 500.
+    /// so it is also the local end-to-end latency floor: the local stack sets
+    /// 50. The default is librdkafka's, 500.
     pub fetch_wait_max_ms: u64,
     /// Static group membership (`group.instance.id`): an instance restarted
     /// with the same id takes its partitions back at once instead of waiting

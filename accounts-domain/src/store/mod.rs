@@ -267,14 +267,23 @@ impl CustomerStore {
         // is only claimed unchanged since it was read (same version, same
         // outbox size: within a version the outbox only shrinks), so when all
         // were claimed, what was read is exactly what is held.
+        // Every condition sits inside each `$or` clause: the local
+        // MongoDB-protocol server ignores conditions next to an `$or` in updates.
         let unchanged: Vec<bson::Document> = candidates
             .iter()
-            .map(|c| doc! { "_id": &c.id, "version": c.version, "pendingEvents": c.pending_events })
+            .map(|c| {
+                doc! {
+                    "_id": &c.id,
+                    "version": c.version,
+                    "pendingEvents": c.pending_events,
+                    "leaseUntilMs": { "$lt": now },
+                }
+            })
             .collect();
         let claimed = self
             .collection
             .update_many(
-                doc! { "$or": unchanged, "leaseUntilMs": { "$lt": now } },
+                doc! { "$or": unchanged },
                 doc! { "$set": { "leaseOwner": owner, "leaseUntilMs": until } },
             )
             .await?;
@@ -322,6 +331,7 @@ impl CustomerStore {
                 doc! {
                     "_id": &p.customer_id,
                     "version": p.version,
+                    "leaseOwner": owner,
                     "leaseUntilMs": p.lease_until_ms,
                 }
             })
@@ -329,7 +339,8 @@ impl CustomerStore {
         let result = self
             .collection
             .update_many(
-                doc! { "$or": unchanged, "leaseOwner": owner },
+                // Conditions inside the clauses, as in `claim_pending`.
+                doc! { "$or": unchanged },
                 doc! { "$set": {
                     "pendingEvents": 0,
                     "outbox": [],

@@ -187,6 +187,11 @@ pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Resu
     Ok(())
 }
 
+/// `consumer.fetch_wait_max_ms` of the local stack: tansu 0.6 holds a fetch
+/// for the whole wait even when records arrive, so the default 500 ms would be
+/// the latency of every change.
+pub const LOCAL_FETCH_WAIT_MS: &str = "50";
+
 /// Service settings that keep the logs of a stack run by a command to warnings.
 const QUIET: [(&str, &str); 1] = [("APP__LOG__FILTER", "warn")];
 
@@ -216,7 +221,8 @@ async fn start_services(
             .env("APP__HTTP__PORT", port.to_string())
             .env("APP__MONGODB__URI", &servers.mongodb_uri)
             .env("APP__MONGODB__COLLECTION", collection)
-            .env("APP__KAFKA__BROKERS", &servers.brokers);
+            .env("APP__KAFKA__BROKERS", &servers.brokers)
+            .env("APP__CONSUMER__FETCH_WAIT_MAX_MS", LOCAL_FETCH_WAIT_MS);
         command.envs(settings.iter().copied());
         let mut service = Supervised::spawn(name, command, Output::Prefixed)?;
         if let Err(e) = wait_healthy(&mut service, port).await {

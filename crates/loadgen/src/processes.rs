@@ -126,6 +126,8 @@ fn service_env(
         ("APP__MONGODB__COLLECTION", collection.to_owned()),
         ("APP__KAFKA__BROKERS", target.brokers.clone()),
         ("APP__LOG__FILTER", "warn".to_owned()),
+        // As the local stack (devstack) runs the services.
+        ("APP__CONSUMER__FETCH_WAIT_MAX_MS", "50".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -37,7 +37,8 @@ impl Target {
     }
 }
 
-/// `fetch.wait.max.ms` of the raw consumers: the orders service's default.
+/// `fetch.wait.max.ms` of the raw consumers: what the local stack gives the
+/// orders service.
 const RAW_FETCH_WAIT_MS: &str = "50";
 
 /// Partitions of the raw pipeline's topic, as many as the change topic's.
@@ -449,7 +450,7 @@ fn raw_consumer(target: &Target, topic: &str) -> anyhow::Result<StreamConsumer> 
         .set("group.id", format!("{topic}-consumer"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
-        // The same fetch wait as the orders consumer's default, so both
+        // The same fetch wait as the local stack's orders consumer, so both
         // pipelines pay the same latency floor on the local broker.
         .set("fetch.wait.max.ms", RAW_FETCH_WAIT_MS)
         .create()?;
