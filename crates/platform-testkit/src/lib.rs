@@ -166,6 +166,49 @@ pub async fn read_records_from(
     records
 }
 
+/// Reads partitions `0..partitions` of `topic` at `brokers` from offset 0
+/// (not from "the beginning" the broker reports, which the local broker keeps
+/// at 0 even after deleting records) until `count` records arrived, or panics
+/// after `within`. No consumer group is involved.
+pub async fn read_from_offset_zero(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    count: usize,
+    within: Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("offset_zero_reader"))
+        .set("enable.auto.commit", "false")
+        // A fetch below the first record must not be silently reset.
+        .set("auto.offset.reset", "error")
+        .create()
+        .expect("test consumer");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for partition in 0..partitions {
+        assignment
+            .add_partition_offset(topic, partition, rdkafka::Offset::Offset(0))
+            .expect("assignment");
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while records.len() < count {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => records.push(message.detach()),
+            Ok(Err(e)) => eprintln!("test consumer error: {e}"),
+            Err(_) => panic!(
+                "timed out after {within:?} with {} of {count} records of {topic} read from offset 0",
+                records.len()
+            ),
+        }
+    }
+    records
+}
+
 /// The value of header `name` of `message`, as text.
 pub fn header(message: &rdkafka::message::OwnedMessage, name: &str) -> Option<String> {
     use rdkafka::Message;
