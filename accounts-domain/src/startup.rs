@@ -10,12 +10,12 @@ use platform_infra::auth::{self, Authenticator};
 use platform_infra::health::HealthChecks;
 use platform_infra::idempotency::IdempotencyKeys;
 use platform_infra::shutdown::CancellationToken;
+use platform_infra::supervisor::Supervisor;
 use platform_infra::{http, kafka, mongo};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
 use crate::http::{ApiDoc, AppState, router};
-use crate::messaging::{OutboxRelay, RelayReport};
+use crate::messaging::OutboxRelay;
 use crate::settings::Settings;
 use crate::store::CustomerStore;
 use utoipa::OpenApi;
@@ -23,8 +23,7 @@ use utoipa::OpenApi;
 /// A running accounts service.
 pub struct Application {
     addr: SocketAddr,
-    server: JoinHandle<std::io::Result<()>>,
-    relay: JoinHandle<RelayReport>,
+    tasks: Supervisor,
 }
 
 impl Application {
@@ -59,7 +58,11 @@ impl Application {
             database.clone(),
             &kafka::client_config(&settings.kafka),
         )
-        .context("invalid Kafka settings")?;
+        .context("invalid Kafka settings")?
+        .with_component("outbox", {
+            let outbox = relay.status();
+            move || outbox.health()
+        });
         let app = http::with_standard_layers(
             router(AppState {
                 store,
@@ -75,14 +78,15 @@ impl Application {
             &settings.http,
         );
 
-        let server = tokio::spawn(http::serve(listener, app, shutdown.clone()));
-        let relay = tokio::spawn(relay.run(shutdown));
+        let mut tasks = Supervisor::new(shutdown.clone());
+        let server = http::serve(listener, app, shutdown.clone());
+        tasks.spawn("HTTP server", async move { Ok(server.await?) });
+        tasks.spawn("outbox relay", async move {
+            relay.run(shutdown).await;
+            Ok(())
+        });
         tracing::info!(%addr, "accounts service listening");
-        Ok(Application {
-            addr,
-            server,
-            relay,
-        })
+        Ok(Application { addr, tasks })
     }
 
     /// The bound address (its port is the real one when 0 was configured).
@@ -94,21 +98,9 @@ impl Application {
         self.addr.port()
     }
 
-    /// Waits until every task has ended and reports how each did.
+    /// Waits until every task has ended; `Err` if any ended before shutdown,
+    /// failed or panicked (see [`Supervisor`]).
     pub async fn wait(self) -> anyhow::Result<()> {
-        let server = self.server.await;
-        let relay = self.relay.await;
-        match &server {
-            Ok(Ok(())) => tracing::info!("HTTP server stopped"),
-            Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
-            Err(e) => tracing::error!(error = %e, "HTTP server task panicked"),
-        }
-        match &relay {
-            Ok(report) => tracing::info!(?report, "outbox relay ended"),
-            Err(e) => tracing::error!(error = %e, "outbox relay task panicked"),
-        }
-        server.context("HTTP server task")?.context("HTTP server")?;
-        relay.context("outbox relay task")?;
-        Ok(())
+        self.tasks.wait().await
     }
 }

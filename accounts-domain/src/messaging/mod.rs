@@ -2,4 +2,4 @@
 
 mod relay;
 
-pub use relay::{OutboxRelay, RelayReport};
+pub use relay::{OutboxRelay, OutboxStatus, RelayReport};

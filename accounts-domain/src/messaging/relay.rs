@@ -40,6 +40,47 @@ pub struct RelayReport {
     pub left_pending: u64,
 }
 
+/// What the relay last saw of the outbox, for the `outbox` health component.
+#[derive(Clone, Default)]
+pub struct OutboxStatus(Arc<std::sync::Mutex<OutboxSeen>>);
+
+#[derive(Default)]
+struct OutboxSeen {
+    backlog: Option<u64>,
+    failing_since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl OutboxStatus {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OutboxSeen> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn drained(&self, ok: bool, backlog: Option<u64>) {
+        let mut seen = self.lock();
+        if backlog.is_some() {
+            seen.backlog = backlog;
+        }
+        if ok {
+            seen.failing_since = None;
+        } else if seen.failing_since.is_none() {
+            seen.failing_since = Some(chrono::Utc::now());
+        }
+    }
+
+    /// `UP` while the relay publishes, `DELAYED` while publishing fails (the
+    /// outbox keeps every event; they go out once the broker is back).
+    pub fn health(&self) -> serde_json::Value {
+        let seen = self.lock();
+        serde_json::json!({
+            "status": if seen.failing_since.is_some() { "DELAYED" } else { "UP" },
+            "backlogCustomers": seen.backlog,
+            "failingSince": seen.failing_since.map(|t| t.to_rfc3339()),
+        })
+    }
+}
+
 /// Publishes outbox entries to the customer change topic.
 pub struct OutboxRelay {
     /// This instance's lease owner name.
@@ -55,6 +96,7 @@ pub struct OutboxRelay {
     topic: String,
     wake: Arc<Notify>,
     settings: RelaySettings,
+    status: OutboxStatus,
 }
 
 impl OutboxRelay {
@@ -77,7 +119,13 @@ impl OutboxRelay {
             topic,
             wake,
             settings,
+            status: OutboxStatus::default(),
         })
+    }
+
+    /// What the relay reports to the health endpoint.
+    pub fn status(&self) -> OutboxStatus {
+        self.status.clone()
     }
 
     /// Runs until `shutdown` is cancelled, then spends at most the configured
@@ -107,6 +155,11 @@ impl OutboxRelay {
                 Ok(()) => backoff = Duration::ZERO,
                 Err(()) => {
                     backoff = (backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
+                    let backlog = self.store.backlog().await.ok();
+                    if let Some(backlog) = backlog {
+                        metrics::gauge!("outbox_backlog_customers").set(backlog as f64);
+                    }
+                    self.status.drained(false, backlog);
                 }
             }
         }
@@ -142,9 +195,11 @@ impl OutboxRelay {
                 .await
                 .map_err(|e| tracing::warn!(error = %e, "cannot read the outbox"))?;
             if batch.is_empty() {
-                if let Ok(backlog) = self.store.backlog().await {
+                let backlog = self.store.backlog().await.ok();
+                if let Some(backlog) = backlog {
                     metrics::gauge!("outbox_backlog_customers").set(backlog as f64);
                 }
+                self.status.drained(true, backlog);
                 return Ok(());
             }
             let outcomes = join_all(batch.iter().map(|p| self.publish(p))).await;

@@ -42,7 +42,7 @@ async fn readiness_follows_mongodb_down_and_up_while_liveness_stays_up() {
         "readiness to recover",
         || async {
             let (status, body) = readiness(&app).await;
-            (status == StatusCode::OK).then_some(body)
+            (status == StatusCode::OK && body["status"] == "UP").then_some(body)
         },
     )
     .await;
@@ -51,14 +51,32 @@ async fn readiness_follows_mongodb_down_and_up_while_liveness_stays_up() {
 }
 
 #[tokio::test]
-async fn readiness_reports_kafka_down_and_info_names_the_build() {
+async fn without_a_broker_accounts_stays_ready_takes_writes_and_reports_kafka_and_the_backlog() {
     let mut settings = fresh_settings().await;
     settings.kafka.brokers = "127.0.0.1:1".into();
     let app = TestApp::spawn_with(settings).await;
     let (status, body) = readiness(&app).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "DEGRADED", "{body}");
     assert_eq!(body["components"]["kafka"]["status"], "DOWN");
+    assert_eq!(body["components"]["kafka"]["gatesReadiness"], false);
     assert_eq!(body["components"]["mongodb"]["status"], "UP");
+
+    let created = app.post_customer(&kit::seed_customer("no-broker-1")).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let body = kit::eventually(
+        std::time::Duration::from_secs(30),
+        "the outbox backlog in health",
+        || async {
+            let (status, body) = readiness(&app).await;
+            (status == StatusCode::OK
+                && body["components"]["outbox"]["status"] == "DELAYED"
+                && body["components"]["outbox"]["backlogCustomers"] == 1)
+                .then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(body["components"]["outbox"]["gatesReadiness"], false);
 
     let info: Value = app.get("/actuator/info").await.json().await.expect("json");
     assert_eq!(info["app"]["name"], "accounts-domain");

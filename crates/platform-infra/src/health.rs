@@ -3,9 +3,13 @@
 //!
 //! - `/actuator/health/liveness`: the process answers (no dependency checks, so a
 //!   database outage never gets a healthy pod restarted);
-//! - `/actuator/health/readiness`: MongoDB answers a ping and Kafka answers a
-//!   metadata request, each within a short timeout; `503` with per-component
-//!   status otherwise;
+//! - `/actuator/health/readiness`: `200` while MongoDB answers a ping within a
+//!   short timeout, else `503`. Only MongoDB gates readiness: the accounts
+//!   outbox takes writes while the broker is down, and orders serves its
+//!   replica, so a broker outage must not take every pod out of the load
+//!   balancer. Kafka (a metadata request) and the service's own components
+//!   (outbox backlog, projector lag and stall) are reported beside it; when
+//!   one of them is not `UP` the overall status reads `DEGRADED`, still `200`;
 //! - `/actuator/health`: the same aggregate as readiness;
 //! - `/actuator/info`: service name, version, git commit, build time;
 //! - `/actuator/prometheus`: metrics in Prometheus text format (see
@@ -27,6 +31,10 @@ use serde_json::{Value, json};
 /// How long each dependency check may take.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// A service's own health component: a JSON object with at least `status`
+/// (`UP` when all is well), computed from what the service already knows.
+pub type ComponentReport = Arc<dyn Fn() -> Value + Send + Sync>;
+
 /// What the health endpoints check.
 #[derive(Clone)]
 pub struct HealthChecks {
@@ -34,6 +42,7 @@ pub struct HealthChecks {
     version: &'static str,
     database: Database,
     kafka: Arc<BaseConsumer>,
+    components: Vec<(&'static str, ComponentReport)>,
 }
 
 impl HealthChecks {
@@ -53,7 +62,18 @@ impl HealthChecks {
             version,
             database,
             kafka: Arc::new(config.create()?),
+            components: Vec::new(),
         })
+    }
+
+    /// Adds a component reported under `name`, which never gates readiness.
+    pub fn with_component(
+        mut self,
+        name: &'static str,
+        report: impl Fn() -> Value + Send + Sync + 'static,
+    ) -> Self {
+        self.components.push((name, Arc::new(report)));
+        self
     }
 
     async fn mongodb_up(&self) -> bool {
@@ -72,21 +92,32 @@ impl HealthChecks {
     pub async fn readiness(&self) -> (StatusCode, Json<Value>) {
         let (mongodb, kafka) = tokio::join!(self.mongodb_up(), self.kafka_up());
         let status = |up: bool| if up { "UP" } else { "DOWN" };
-        let ready = mongodb && kafka;
-        let code = if ready {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
+        let mut components = serde_json::Map::new();
+        components.insert(
+            "mongodb".into(),
+            json!({ "status": status(mongodb), "gatesReadiness": true }),
+        );
+        components.insert(
+            "kafka".into(),
+            json!({ "status": status(kafka), "gatesReadiness": false }),
+        );
+        let mut degraded = !kafka;
+        for (name, report) in &self.components {
+            let mut component = report();
+            degraded |= component["status"] != "UP";
+            if let Some(object) = component.as_object_mut() {
+                object.insert("gatesReadiness".into(), false.into());
+            }
+            components.insert((*name).into(), component);
+        }
+        let (code, overall) = match (mongodb, degraded) {
+            (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "DOWN"),
+            (true, true) => (StatusCode::OK, "DEGRADED"),
+            (true, false) => (StatusCode::OK, "UP"),
         };
         (
             code,
-            Json(json!({
-                "status": status(ready),
-                "components": {
-                    "mongodb": { "status": status(mongodb) },
-                    "kafka": { "status": status(kafka) },
-                }
-            })),
+            Json(json!({ "status": overall, "components": components })),
         )
     }
 

@@ -14,6 +14,7 @@ pub mod paging;
 pub mod problem;
 pub mod query;
 pub mod shutdown;
+pub mod supervisor;
 pub mod telemetry;
 pub mod text;
 pub mod trace_context;
