@@ -22,8 +22,13 @@ struct Cli {
 enum Command {
     /// Run the service (the default).
     Serve,
-    /// Rebuild the customer replica from offset 0 and switch reads to it.
-    Rebuild,
+    /// Rebuild the customer replica from offset 0 and switch reads to it,
+    /// unless the topic lost records or the result lacks current customers.
+    Rebuild {
+        /// Switch even when verification finds problems.
+        #[arg(long)]
+        force: bool,
+    },
     /// Republish the dead-letter topic's records to the change topic.
     RedriveDlt,
 }
@@ -38,8 +43,8 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(settings, shutdown::on_signal()).await?;
             app.wait().await.map(|_| ())
         }
-        Command::Rebuild => {
-            let report = rebuild(&settings, Progress::for_terminal()).await?;
+        Command::Rebuild { force } => {
+            let report = rebuild(&settings, Progress::for_terminal(), force).await?;
             println!(
                 "rebuilt generation {} ({}) from {} records ({} skipped) in {:.1?}; generation {} is kept",
                 report.generation,
@@ -48,6 +53,15 @@ async fn main() -> anyhow::Result<()> {
                 report.skipped,
                 report.elapsed,
                 report.previous_generation
+            );
+            println!(
+                "{} customers are new in it; verification: {}",
+                report.new_customers,
+                if report.forced_past.is_empty() {
+                    "passed".to_owned()
+                } else {
+                    format!("switched past (--force): {}", report.forced_past.join("; "))
+                }
             );
             Ok(())
         }

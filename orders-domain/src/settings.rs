@@ -29,8 +29,9 @@ message_timeout_ms = 30000
 [consumer]
 group_id = "orders"
 auto_offset_reset = "earliest"
-max_apply_attempts = 5
 max_backoff_ms = 5000
+lag_check_interval_ms = 5000
+stall_after_ms = 60000
 session_timeout_ms = 45000
 fetch_wait_max_ms = 500
 
@@ -62,11 +63,14 @@ pub struct ConsumerSettings {
     pub group_id: String,
     /// Where a new group starts: `earliest` replays the whole event store.
     pub auto_offset_reset: String,
-    /// Attempts at applying an event that fails for a reason other than MongoDB
-    /// being unreachable, before it is dead-lettered.
-    pub max_apply_attempts: u32,
-    /// Longest pause between retries.
+    /// Longest pause between retries of an event MongoDB did not take.
     pub max_backoff_ms: u64,
+    /// How often the watchdog compares each partition's position with the
+    /// broker's end offset (the lag).
+    pub lag_check_interval_ms: u64,
+    /// A partition with lag whose position has not moved for this long is
+    /// stalled: an ERROR, a count, `STALLED` in health, and a fresh fetch.
+    pub stall_after_ms: u64,
     /// How long the group waits for a silent member before moving its
     /// partitions to the others (a crashed instance's partitions are idle that
     /// long). librdkafka's default, 45 s: with the local broker (tansu 0.6) a
@@ -89,6 +93,15 @@ pub struct ConsumerSettings {
 impl ConsumerSettings {
     pub fn max_backoff(&self) -> Duration {
         Duration::from_millis(self.max_backoff_ms)
+    }
+
+    /// The watchdog's settings.
+    pub fn watchdog(&self) -> crate::messaging::lag::WatchdogSettings {
+        crate::messaging::lag::WatchdogSettings {
+            interval: Duration::from_millis(self.lag_check_interval_ms),
+            stall_after: Duration::from_millis(self.stall_after_ms),
+            reset: crate::messaging::lag::OffsetReset::parse(&self.auto_offset_reset),
+        }
     }
 }
 

@@ -2,21 +2,23 @@
 //! the tests share.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use platform_infra::auth::{self, Authenticator};
 use platform_infra::health::HealthChecks;
 use platform_infra::idempotency::IdempotencyKeys;
 use platform_infra::shutdown::CancellationToken;
+use platform_infra::supervisor::Supervisor;
 use platform_infra::{http, kafka, mongo};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use shared_events::topics::dead_letter_topic;
-use tokio::task::JoinHandle;
 
 use crate::http::{ApiDoc, AppState, router};
 use crate::messaging::{
-    AppliedFeed, DeadLetterPublisher, LagReporter, ProjectorReport, ReplicaProjector, lag,
+    AppliedFeed, DeadLetterPublisher, LagWatchdog, ProjectorContext, ProjectorReport,
+    ProjectorStatus, ReplicaProjector, lag,
 };
 use crate::settings::Settings;
 use crate::store::CustomerOrdersStore;
@@ -25,14 +27,15 @@ use utoipa::OpenApi;
 /// A running orders service.
 pub struct Application {
     addr: SocketAddr,
-    server: JoinHandle<std::io::Result<()>>,
-    projector: JoinHandle<ProjectorReport>,
+    tasks: Supervisor,
+    report: Arc<Mutex<ProjectorReport>>,
 }
 
 impl Application {
     /// Connects to MongoDB and Kafka, binds the HTTP port and starts the HTTP
-    /// server and the replica projector. Everything stops when `shutdown` is
-    /// cancelled.
+    /// server, the replica projector and its lag watchdog. Everything stops
+    /// when `shutdown` is cancelled, or when any of them ends (see
+    /// [`Supervisor`]).
     pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
         let database = mongo::connect(&settings.mongodb, "orders-domain")
             .await
@@ -56,14 +59,17 @@ impl Application {
             .set(
                 "fetch.wait.max.ms",
                 settings.consumer.fetch_wait_max_ms.to_string(),
-            )
-            .set("statistics.interval.ms", lag::STATISTICS_INTERVAL_MS);
+            );
         if let Some(instance_id) = &settings.consumer.instance_id {
             consumer_config.set("group.instance.id", instance_id);
         }
-        let consumer: StreamConsumer<LagReporter> = consumer_config
-            .create_with_context(LagReporter)
-            .context("invalid Kafka consumer settings")?;
+        lag::register_metrics();
+        let status = ProjectorStatus::default();
+        let consumer: Arc<StreamConsumer<ProjectorContext>> = Arc::new(
+            consumer_config
+                .create_with_context(ProjectorContext::new(status.clone()))
+                .context("invalid Kafka consumer settings")?,
+        );
         consumer
             .subscribe(&[&settings.kafka.topic])
             .context("cannot subscribe to the customer change topic")?;
@@ -74,11 +80,18 @@ impl Application {
             DeadLetterPublisher::new(producer, dead_letter_topic(&settings.kafka.topic));
         let applied = AppliedFeed::default();
         let projector = ReplicaProjector::new(
-            consumer,
+            consumer.clone(),
             store.clone(),
             dead_letters,
             settings.consumer.clone(),
             applied.clone(),
+            status.clone(),
+        );
+        let watchdog = LagWatchdog::new(
+            consumer,
+            status.clone(),
+            settings.kafka.topic.clone(),
+            settings.consumer.watchdog(),
         );
 
         let (listener, addr) = http::bind(&settings.http).await.with_context(|| {
@@ -90,7 +103,8 @@ impl Application {
             database.clone(),
             &kafka::client_config(&settings.kafka),
         )
-        .context("invalid Kafka settings")?;
+        .context("invalid Kafka settings")?
+        .with_component("projector", move || status.health());
         let app = http::with_standard_layers(
             router(AppState {
                 store,
@@ -106,13 +120,25 @@ impl Application {
             )),
             &settings.http,
         );
-        let server = tokio::spawn(http::serve(listener, app, shutdown.clone()));
-        let projector = tokio::spawn(projector.run(shutdown));
+        let report = Arc::new(Mutex::new(ProjectorReport::default()));
+        let mut tasks = Supervisor::new(shutdown.clone());
+        let server = http::serve(listener, app, shutdown.clone());
+        tasks.spawn("HTTP server", async move { Ok(server.await?) });
+        let projector_report = report.clone();
+        let projector_shutdown = shutdown.clone();
+        tasks.spawn("replica projector", async move {
+            let report = projector.run(projector_shutdown).await?;
+            *projector_report
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = report;
+            Ok(())
+        });
+        tasks.spawn("lag watchdog", watchdog.run(shutdown));
         tracing::info!(%addr, "orders service listening");
         Ok(Application {
             addr,
-            server,
-            projector,
+            tasks,
+            report,
         })
     }
 
@@ -125,20 +151,15 @@ impl Application {
         self.addr.port()
     }
 
-    /// Waits until every task has ended and reports how each did.
+    /// Waits until every task has ended; `Err` if any ended before shutdown or
+    /// failed. Returns what the projector did.
     pub async fn wait(self) -> anyhow::Result<ProjectorReport> {
-        let server = self.server.await;
-        let projector = self.projector.await;
-        match &server {
-            Ok(Ok(())) => tracing::info!("HTTP server stopped"),
-            Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
-            Err(e) => tracing::error!(error = %e, "HTTP server task panicked"),
-        }
-        match &projector {
-            Ok(report) => tracing::info!(?report, "replica projector ended"),
-            Err(e) => tracing::error!(error = %e, "replica projector task panicked"),
-        }
-        server.context("HTTP server task")?.context("HTTP server")?;
-        projector.context("replica projector task")
+        self.tasks.wait().await?;
+        let report = *self
+            .report
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        tracing::info!(?report, "orders service stopped");
+        Ok(report)
     }
 }

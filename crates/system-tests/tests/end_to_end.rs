@@ -69,8 +69,9 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
             consumer: orders_domain::settings::ConsumerSettings {
                 group_id: kit::unique("orders"),
                 auto_offset_reset: "earliest".into(),
-                max_apply_attempts: 3,
                 max_backoff_ms: 500,
+                lag_check_interval_ms: 500,
+                stall_after_ms: 10_000,
                 session_timeout_ms: 45_000,
                 fetch_wait_max_ms: 50,
                 instance_id: None,

@@ -10,8 +10,8 @@ mod redrive;
 
 pub use applied::AppliedFeed;
 pub use dead_letter::DeadLetterPublisher;
-pub use lag::LagReporter;
+pub use lag::{LagWatchdog, ProjectorContext, ProjectorStatus};
 pub use offsets::topic_ends;
 pub use projector::{ProjectorReport, ReplicaProjector};
-pub use rebuild::{Progress, RebuildReport, rebuild};
+pub use rebuild::{Progress, RebuildRefused, RebuildReport, rebuild, verify_rebuild};
 pub use redrive::redrive_dead_letters;

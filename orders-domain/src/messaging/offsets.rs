@@ -41,23 +41,69 @@ pub async fn topic_ends(config: ClientConfig, topic: &str) -> anyhow::Result<End
     .context("watermark task")?
 }
 
-/// Tracks how far each partition has been read towards its end.
+/// `partition → log start` (the low watermark: the first offset the broker
+/// says it still holds).
+pub async fn topic_starts(config: ClientConfig, topic: &str) -> anyhow::Result<Ends> {
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = config.create().context("cannot create a metadata client")?;
+        let timeout = Duration::from_secs(10);
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), timeout)
+            .with_context(|| format!("cannot read metadata of {topic}"))?;
+        let mut starts = Ends::new();
+        for partition in metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        {
+            let (low, _) = consumer
+                .fetch_watermarks(&topic, partition, timeout)
+                .with_context(|| format!("cannot read watermarks of {topic}/{partition}"))?;
+            starts.insert(partition, low);
+        }
+        Ok(starts)
+    })
+    .await
+    .context("watermark task")?
+}
+
+/// Tracks how far each partition has been read towards its end, and the
+/// first offset read from each.
 #[derive(Debug, Clone)]
 pub struct ReadProgress {
     next: BTreeMap<i32, i64>,
     ends: Ends,
+    first: BTreeMap<i32, i64>,
 }
 
 impl ReadProgress {
     /// Starts at `start` (partition → next offset to read) towards `ends`.
     pub fn new(start: BTreeMap<i32, i64>, ends: Ends) -> Self {
-        ReadProgress { next: start, ends }
+        ReadProgress {
+            next: start,
+            ends,
+            first: BTreeMap::new(),
+        }
     }
 
     /// Records that the record at `offset` of `partition` was handled.
     pub fn handled(&mut self, partition: i32, offset: i64) {
         let next = self.next.entry(partition).or_insert(0);
         *next = (*next).max(offset + 1);
+        let first = self.first.entry(partition).or_insert(offset);
+        *first = (*first).min(offset);
+    }
+
+    /// The lowest offset read from each partition.
+    pub fn first_offsets(&self) -> &BTreeMap<i32, i64> {
+        &self.first
+    }
+
+    /// The ends being read towards.
+    pub fn ends(&self) -> &Ends {
+        &self.ends
     }
 
     /// Moves the end to `ends` (after a later look at the watermarks).

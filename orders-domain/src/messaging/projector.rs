@@ -6,8 +6,18 @@
 //! either applied to MongoDB, found stale, or dead-lettered with the broker's
 //! acknowledgement. On shutdown the stored offsets are committed synchronously.
 //! Records of one partition are handled one at a time, in order.
+//!
+//! A valid event waits for MongoDB, whatever the error (unreachable, not
+//! authorised, the replica pointer missing): it is retried with backoff while
+//! its partition waits, which the watchdog ([`super::lag`]) reports as a
+//! stall. Only records that cannot be decoded or validated are dead-lettered.
+//! Consumer errors that only report the connection state (all brokers down,
+//! a transport failure) are logged and never pause consumption, so the
+//! projector is back within a fetch of the broker's return; a fatal consumer
+//! error ends the projector, which ends the process.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use platform_infra::shutdown::CancellationToken;
 use platform_infra::trace_context::{TRACEPARENT, TraceParent};
@@ -20,7 +30,7 @@ use tracing::Instrument;
 
 use super::applied::AppliedFeed;
 use super::dead_letter::DeadLetterPublisher;
-use super::lag::LagReporter;
+use super::lag::{ProjectorContext, ProjectorStatus};
 use crate::domain::ApplyOutcome;
 use crate::settings::ConsumerSettings;
 use crate::store::CustomerOrdersStore;
@@ -43,22 +53,24 @@ enum Handled {
 
 /// Consumes the customer change topic into the replica.
 pub struct ReplicaProjector {
-    consumer: StreamConsumer<LagReporter>,
+    consumer: Arc<StreamConsumer<ProjectorContext>>,
     store: CustomerOrdersStore,
     dead_letters: DeadLetterPublisher,
     settings: ConsumerSettings,
     applied: AppliedFeed,
+    status: ProjectorStatus,
 }
 
 impl ReplicaProjector {
     /// `consumer` must already be subscribed to the customer change topic;
     /// `applied` hears of every change once it is durable.
     pub fn new(
-        consumer: StreamConsumer<LagReporter>,
+        consumer: Arc<StreamConsumer<ProjectorContext>>,
         store: CustomerOrdersStore,
         dead_letters: DeadLetterPublisher,
         settings: ConsumerSettings,
         applied: AppliedFeed,
+        status: ProjectorStatus,
     ) -> Self {
         ReplicaProjector {
             consumer,
@@ -66,12 +78,16 @@ impl ReplicaProjector {
             dead_letters,
             settings,
             applied,
+            status,
         }
     }
 
     /// Consumes until `shutdown` is cancelled, then commits the stored offsets.
-    pub async fn run(self, shutdown: CancellationToken) -> ProjectorReport {
+    /// Ends early, with an error, only on a fatal consumer error.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<ProjectorReport> {
         let mut report = ProjectorReport::default();
+        let mut connection_errors = ConnectionErrorLog::default();
+        let mut fatal = None;
         loop {
             let received = tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -79,14 +95,25 @@ impl ReplicaProjector {
             };
             let message = match received {
                 Ok(message) => message,
+                Err(e) if is_connection_state(&e) => {
+                    connection_errors.record(&e);
+                    continue;
+                }
+                Err(KafkaError::MessageConsumptionFatal(code)) => {
+                    tracing::error!(%code, "fatal consumer error; the projector stops");
+                    fatal = Some(code);
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "consumer error");
-                    if pause(&shutdown, Duration::from_millis(500)).await.is_err() {
+                    if pause(&shutdown, Duration::from_millis(100)).await.is_err() {
                         break;
                     }
                     continue;
                 }
             };
+            connection_errors.recovered();
+            self.status.begin(message.partition(), message.offset());
             let parent = trace_parent_of(&message);
             let span = tracing::info_span!(
                 "apply",
@@ -104,8 +131,12 @@ impl ReplicaProjector {
                     if let Err(e) = self.consumer.store_offset_from_message(&message) {
                         tracing::warn!(error = %e, "cannot store offset (partition revoked?)");
                     }
+                    self.status.handled(message.partition(), message.offset());
                 }
-                Handled::Interrupted => break,
+                Handled::Interrupted => {
+                    self.status.abandoned();
+                    break;
+                }
             }
         }
         match self.consumer.commit_consumer_state(CommitMode::Sync) {
@@ -116,7 +147,10 @@ impl ReplicaProjector {
             Err(e) => tracing::warn!(error = %e, "final offset commit failed"),
         }
         tracing::info!(?report, "replica projector stopped");
-        report
+        match fatal {
+            Some(code) => Err(anyhow::anyhow!("fatal consumer error: {code}")),
+            None => Ok(report),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(partition = message.partition(), offset = message.offset()))]
@@ -144,6 +178,7 @@ impl ReplicaProjector {
                             report.applied += 1;
                             metrics::counter!("projector_events_total", "outcome" => "applied")
                                 .increment(1);
+                            self.status.applied_now();
                         }
                         ApplyOutcome::Stale => {
                             report.stale += 1;
@@ -158,18 +193,22 @@ impl ReplicaProjector {
                         &event.data.id,
                         i64::try_from(event.data.version).unwrap_or(i64::MAX),
                     );
+                    if attempt > 0 {
+                        tracing::info!(attempts = attempt + 1, "event applied after retries");
+                    }
                     return Handled::Done;
-                }
-                Err(e) if e.is_transient() => {
-                    tracing::warn!(error = %e, "MongoDB unavailable; retrying the same event");
                 }
                 Err(e) => {
                     attempt += 1;
-                    tracing::warn!(error = %e, attempt, "cannot apply event");
-                    if attempt >= self.settings.max_apply_attempts {
-                        let reason = format!("not applicable after {attempt} attempts: {e}");
-                        return self.dead_letter(message, &reason, report, shutdown).await;
-                    }
+                    // A valid event is never dead-lettered for what MongoDB
+                    // says: the partition waits, and the watchdog reports it.
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        transient = e.is_transient(),
+                        attempt,
+                        "cannot apply a valid event; retrying it while its partition waits"
+                    );
+                    metrics::counter!("projector_apply_retries_total").increment(1);
                 }
             }
             if pause(shutdown, backoff).await.is_err() {
@@ -222,6 +261,65 @@ fn trace_parent_of(message: &BorrowedMessage<'_>) -> Option<TraceParent> {
         .and_then(|h| h.value)
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(TraceParent::parse)
+}
+
+/// Whether a consumer error only reports the connection state, which
+/// librdkafka recovers from by itself: such errors never pause consumption.
+fn is_connection_state(error: &KafkaError) -> bool {
+    let code = match error {
+        KafkaError::MessageConsumption(code) | KafkaError::Global(code) => *code,
+        _ => return false,
+    };
+    matches!(
+        code,
+        RDKafkaErrorCode::AllBrokersDown
+            | RDKafkaErrorCode::BrokerTransportFailure
+            | RDKafkaErrorCode::Resolve
+            | RDKafkaErrorCode::NetworkException
+            | RDKafkaErrorCode::RequestTimedOut
+            | RDKafkaErrorCode::OperationTimedOut
+            | RDKafkaErrorCode::CoordinatorNotAvailable
+            | RDKafkaErrorCode::NotCoordinator
+            | RDKafkaErrorCode::LeaderNotAvailable
+            | RDKafkaErrorCode::NotLeaderForPartition
+    )
+}
+
+/// Logs connection-state errors without flooding: the first of an outage, then
+/// at most one line every 10 s with the count, and the recovery.
+#[derive(Default)]
+struct ConnectionErrorLog {
+    since: Option<Instant>,
+    count: u64,
+    last_logged: Option<Instant>,
+}
+
+impl ConnectionErrorLog {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn record(&mut self, error: &KafkaError) {
+        metrics::counter!("projector_connection_errors_total").increment(1);
+        let now = Instant::now();
+        self.since.get_or_insert(now);
+        self.count += 1;
+        if self
+            .last_logged
+            .is_none_or(|t| now.duration_since(t) >= Self::EVERY)
+        {
+            self.last_logged = Some(now);
+            tracing::warn!(error = %error, errors = self.count,
+                for_s = now.duration_since(self.since.unwrap_or(now)).as_secs(),
+                "Kafka connection lost; consumption resumes when the broker answers");
+        }
+    }
+
+    fn recovered(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(errors = self.count, after = ?since.elapsed(), "Kafka connection back");
+            self.count = 0;
+            self.last_logged = None;
+        }
+    }
 }
 
 /// Sleeps for `duration` unless shutdown comes first (`Err`).

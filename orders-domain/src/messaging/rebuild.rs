@@ -3,9 +3,17 @@
 //! 1. Read `accounts.customer.change` from offset 0 with a consumer of its own
 //!    (no group offsets are touched) into a fresh replica generation, up to the
 //!    end the topic had when the rebuild started.
-//! 2. Switch the active-replica pointer to the new generation (compare-and-set).
+//! 2. Verify before switching: the topic must still start at offset 0 in every
+//!    partition (both as the broker reports it and as the first record read:
+//!    the local broker keeps reporting 0 after deleting records), and the new
+//!    generation must hold every customer the current one holds, at the same
+//!    version or newer (the current generation's versions are read before the
+//!    topic's end is taken, so everything they came from is in the replay).
+//!    Otherwise the rebuild refuses, leaves reads on the current generation
+//!    and says why; `--force` switches anyway.
+//! 3. Switch the active-replica pointer to the new generation (compare-and-set).
 //!    From then on reads, and every projector instance, use it.
-//! 3. Read on up to the end the topic has *after* the switch. A live projector
+//! 4. Read on up to the end the topic has *after* the switch. A live projector
 //!    that looked up the pointer before the switch may still have written an
 //!    event to the old generation; that event was in the topic before the switch,
 //!    so this catch-up applies it to the new generation too (the version guard
@@ -27,7 +35,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use shared_events::CustomerChangeEnvelope;
 
-use super::offsets::{ReadProgress, topic_ends};
+use super::offsets::{Ends, ReadProgress, topic_ends, topic_starts};
 use crate::settings::Settings;
 use crate::store::{CustomerOrdersStore, ReplicaCollection};
 
@@ -41,7 +49,84 @@ pub struct RebuildReport {
     pub records: u64,
     /// Records that were not valid events (the live consumer dead-lettered them).
     pub skipped: u64,
+    /// Customers the new generation has and the previous one did not.
+    pub new_customers: u64,
+    /// What verification found and `--force` switched past (empty normally).
+    pub forced_past: Vec<String>,
     pub elapsed: Duration,
+}
+
+/// Why a rebuild did not switch reads to the generation it built.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "rebuild refused: reads stay on generation {current} ({collection}). {}. The unswitched generation {rebuilt} is kept for inspection; `rebuild --force` switches anyway",
+    problems.join("; ")
+)]
+pub struct RebuildRefused {
+    pub current: i64,
+    pub collection: String,
+    pub rebuilt: i64,
+    pub problems: Vec<String>,
+}
+
+/// What stands against switching to a rebuilt generation: records missing at
+/// the topic's start, and customers of the current generation that the rebuilt
+/// one lacks or holds at an older version. Empty means safe.
+pub fn verify_rebuild(
+    log_starts: &Ends,
+    ends: &Ends,
+    first_read: &BTreeMap<i32, i64>,
+    current: &BTreeMap<String, i64>,
+    rebuilt: &BTreeMap<String, i64>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (partition, end) in ends {
+        let start = log_starts.get(partition).copied().unwrap_or(0);
+        if start > 0 {
+            problems.push(format!(
+                "partition {partition} starts at offset {start}: the records before it were deleted"
+            ));
+        } else if let Some(first) = first_read.get(partition).filter(|f| **f > 0) {
+            problems.push(format!(
+                "partition {partition}'s first readable record is at offset {first} although the broker reports the log starting at 0: the records before it are gone"
+            ));
+        } else if *end > 0 && !first_read.contains_key(partition) {
+            problems.push(format!(
+                "partition {partition} ends at offset {end} but no record of it could be read"
+            ));
+        }
+    }
+    let examples = |ids: &[&String]| {
+        ids.iter()
+            .take(5)
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let missing: Vec<&String> = current
+        .keys()
+        .filter(|id| !rebuilt.contains_key(*id))
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!(
+            "{} customers of the current generation are not in the rebuilt one (e.g. {})",
+            missing.len(),
+            examples(&missing)
+        ));
+    }
+    let older: Vec<&String> = current
+        .iter()
+        .filter(|(id, version)| rebuilt.get(*id).is_some_and(|v| v < version))
+        .map(|(id, _)| id)
+        .collect();
+    if !older.is_empty() {
+        problems.push(format!(
+            "{} customers are at an older version in the rebuilt generation (e.g. {})",
+            older.len(),
+            examples(&older)
+        ));
+    }
+    problems
 }
 
 /// How progress is shown: a bar on a terminal, log lines otherwise.
@@ -94,8 +179,14 @@ impl Progress {
     }
 }
 
-/// Rebuilds the replica into the next generation and switches to it.
-pub async fn rebuild(settings: &Settings, mut progress: Progress) -> anyhow::Result<RebuildReport> {
+/// Rebuilds the replica into the next generation, verifies it and switches to
+/// it; with `force`, switches even when verification finds problems. A
+/// refusal is a [`RebuildRefused`] error.
+pub async fn rebuild(
+    settings: &Settings,
+    mut progress: Progress,
+    force: bool,
+) -> anyhow::Result<RebuildReport> {
     let started = Instant::now();
     let database =
         platform_infra::mongo::connect(&settings.mongodb, "orders-domain-rebuild").await?;
@@ -137,6 +228,11 @@ pub async fn rebuild(settings: &Settings, mut progress: Progress) -> anyhow::Res
         .set("max.partition.fetch.bytes", REPLAY_FETCH_BYTES)
         .create()
         .context("cannot create the rebuild consumer")?;
+    // Before the ends: every version it holds came from a record below them.
+    let current = previous
+        .versions()
+        .await
+        .context("cannot read the current generation")?;
     let ends = topic_ends(base.clone(), topic).await?;
     let mut assignment = TopicPartitionList::new();
     for partition in ends.keys() {
@@ -156,6 +252,37 @@ pub async fn rebuild(settings: &Settings, mut progress: Progress) -> anyhow::Res
     )
     .await?;
 
+    let problems = verify_rebuild(
+        &topic_starts(base.clone(), topic).await?,
+        read.ends(),
+        read.first_offsets(),
+        &current,
+        &target
+            .versions()
+            .await
+            .context("cannot read the rebuilt generation")?,
+    );
+    let new_customers = target
+        .versions()
+        .await?
+        .keys()
+        .filter(|id| !current.contains_key(*id))
+        .count() as u64;
+    if !problems.is_empty() {
+        if !force {
+            progress.finish();
+            return Err(RebuildRefused {
+                current: previous.generation(),
+                collection: previous.name().to_owned(),
+                rebuilt: target.generation(),
+                problems,
+            }
+            .into());
+        }
+        for problem in &problems {
+            tracing::warn!(problem, "switching despite this (--force)");
+        }
+    }
     if !store.switch_replica(previous.generation(), &target).await? {
         bail!("another rebuild switched the replica first; this one is abandoned");
     }
@@ -181,6 +308,8 @@ pub async fn rebuild(settings: &Settings, mut progress: Progress) -> anyhow::Res
         collection: target.name().to_owned(),
         records: counts.0,
         skipped: counts.1,
+        new_customers,
+        forced_past: problems,
         elapsed: started.elapsed(),
     };
     tracing::info!(?report, "rebuild finished");
@@ -316,5 +445,58 @@ async fn apply(target: &ReplicaCollection, event: &CustomerChangeEnvelope) -> an
             }
             Err(e) => return Err(e).context("cannot apply an event to the new replica"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn versions(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+        pairs.iter().map(|(id, v)| ((*id).to_owned(), *v)).collect()
+    }
+
+    #[test]
+    fn a_complete_replay_that_holds_every_current_customer_passes() {
+        let ends = Ends::from([(0, 3), (1, 0)]);
+        let problems = verify_rebuild(
+            &Ends::from([(0, 0), (1, 0)]),
+            &ends,
+            &BTreeMap::from([(0, 0)]),
+            &versions(&[("a", 2)]),
+            &versions(&[("a", 3), ("b", 1)]),
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn records_gone_from_the_start_of_a_partition_are_a_problem_however_the_broker_reports_it() {
+        let ends = Ends::from([(0, 80), (1, 52)]);
+        let problems = verify_rebuild(
+            &Ends::from([(0, 0), (1, 10)]),
+            &ends,
+            &BTreeMap::from([(0, 79), (1, 10)]),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("partition 0's first readable record is at offset 79"));
+        assert!(problems[1].contains("partition 1 starts at offset 10"));
+    }
+
+    #[test]
+    fn customers_missing_or_older_in_the_rebuilt_generation_are_problems() {
+        let problems = verify_rebuild(
+            &Ends::new(),
+            &Ends::new(),
+            &BTreeMap::new(),
+            &versions(&[("a", 2), ("b", 5), ("c", 1)]),
+            &versions(&[("a", 2), ("b", 4)]),
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with(
+            "1 customers of the current generation are not in the rebuilt one (e.g. c)"
+        ));
+        assert!(problems[1].starts_with("1 customers are at an older version"));
     }
 }

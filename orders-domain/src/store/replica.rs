@@ -170,4 +170,26 @@ impl ReplicaCollection {
             .try_collect()
             .await?)
     }
+
+    /// Every replicated customer's id and version (for comparing generations
+    /// without loading whole documents).
+    pub async fn versions(&self) -> Result<std::collections::BTreeMap<String, i64>> {
+        let mut cursor = self
+            .raw
+            .find(doc! {})
+            .projection(doc! { "_id": 1, "version": 1 })
+            .await?;
+        let mut versions = std::collections::BTreeMap::new();
+        while let Some(document) = cursor.try_next().await? {
+            let id = document.get_str("_id").unwrap_or_default().to_owned();
+            // The local MongoDB-protocol server returns small Int64 as Int32.
+            let version = match document.get("version") {
+                Some(Bson::Int64(v)) => *v,
+                Some(Bson::Int32(v)) => i64::from(*v),
+                _ => 0,
+            };
+            versions.insert(id, version);
+        }
+        Ok(versions)
+    }
 }

@@ -49,8 +49,9 @@ impl TestApp {
             consumer: ConsumerSettings {
                 group_id: kit::unique("orders_group"),
                 auto_offset_reset: "earliest".into(),
-                max_apply_attempts: 3,
                 max_backoff_ms: 500,
+                lag_check_interval_ms: 500,
+                stall_after_ms: 10_000,
                 session_timeout_ms: 45_000,
                 fetch_wait_max_ms: 50,
                 instance_id: None,

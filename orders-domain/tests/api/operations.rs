@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
-use orders_domain::messaging::{Progress, rebuild, redrive_dead_letters};
+use orders_domain::messaging::{Progress, RebuildRefused, rebuild, redrive_dead_letters};
 use orders_domain::store::CustomerOrdersStore;
 use platform_testkit as kit;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -65,7 +65,7 @@ async fn rebuild_while_events_flow_gives_the_live_state_keeps_orders_and_reads_n
             }
         })
     };
-    let report = rebuild(&app.settings, Progress::Silent)
+    let report = rebuild(&app.settings, Progress::Silent, false)
         .await
         .expect("rebuild succeeds");
     writer.await.expect("writer");
@@ -104,6 +104,48 @@ async fn rebuild_while_events_flow_gives_the_live_state_keeps_orders_and_reads_n
         }
         Err(_) => panic!("test app still shared"),
     }
+}
+
+#[tokio::test]
+async fn a_rebuild_that_would_drop_a_current_customer_is_refused_and_force_switches_anyway() {
+    let app = TestApp::spawn().await;
+    app.produce_change("kept-1", 1, "Kept", None).await;
+    app.replica_at_version("kept-1", 1).await;
+    // A customer whose events the topic no longer holds, as after records
+    // were deleted: it is in the current generation only.
+    let store = CustomerOrdersStore::new(&app.db, COLLECTION);
+    let current = store.active_replica().await.expect("pointer");
+    current
+        .apply(&change_event("ghost-1", 3, "Ghost"))
+        .await
+        .expect("written to the current generation");
+
+    let refused = rebuild(&app.settings, Progress::Silent, false)
+        .await
+        .expect_err("the rebuild must refuse");
+    let refused = refused
+        .downcast_ref::<RebuildRefused>()
+        .unwrap_or_else(|| panic!("not a refusal: {refused:#}"));
+    assert_eq!((refused.current, refused.rebuilt), (1, 2));
+    assert!(
+        refused.problems.iter().any(|p| p.contains("ghost-1")),
+        "{refused}"
+    );
+    assert_eq!(
+        store.active_replica().await.expect("pointer").generation(),
+        1,
+        "reads moved although the rebuild refused"
+    );
+    assert_eq!(app.get("/orders/order/ghost-1").await.status(), 200);
+
+    let forced = rebuild(&app.settings, Progress::Silent, true)
+        .await
+        .expect("--force switches");
+    assert_eq!(forced.generation, 2);
+    assert_eq!(forced.forced_past.len(), 1, "{:?}", forced.forced_past);
+    assert_eq!(app.get("/orders/order/ghost-1").await.status(), 404);
+    assert_eq!(app.get("/orders/order/kept-1").await.status(), 200);
+    app.stop().await;
 }
 
 #[tokio::test]

@@ -224,3 +224,59 @@ async fn a_bulk_load_ends_as_applying_each_event_would() {
     assert_eq!(state(&loaded).await, expected);
     assert_eq!(state(&applied).await, expected);
 }
+
+#[tokio::test]
+async fn a_valid_event_waits_for_a_missing_replica_pointer_as_a_visible_stall_and_is_never_dead_lettered()
+ {
+    let app = TestApp::spawn().await;
+    app.produce_change("w-1", 1, "Before", Some(0)).await;
+    app.replica_at_version("w-1", 1).await;
+
+    // The pointer disappears (an operator's mistake, a restore gone wrong).
+    app.db
+        .collection::<Document>(&format!("{COLLECTION}_meta"))
+        .delete_many(doc! {})
+        .await
+        .expect("pointer deleted");
+    app.produce_change("w-1", 2, "Waiting", Some(0)).await;
+    app.produce_change("w-2", 1, "Behind", Some(0)).await;
+
+    // The partition waits, and says so: lag from the end offsets, then a
+    // stall once `stall_after_ms` (10 s here) passes without progress.
+    let health = kit::eventually(
+        Duration::from_secs(40),
+        "the projector component to report a stall",
+        || async {
+            let body: Value = app.get("/actuator/health").await.json().await.ok()?;
+            (body["components"]["projector"]["status"] == "STALLED").then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(health["status"], "DEGRADED", "{health}");
+    assert_eq!(health["components"]["projector"]["lag"]["0"], 2, "{health}");
+    let metrics = app
+        .get("/actuator/prometheus")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("projector_stalled_partitions 1"),
+        "{metrics}"
+    );
+
+    orders_domain::store::CustomerOrdersStore::new(&app.db, COLLECTION)
+        .init()
+        .await
+        .expect("pointer restored");
+    let body = app.replica_at_version("w-1", 2).await;
+    assert_eq!(body["name"]["firstName"], "Waiting");
+    app.replica_at_version("w-2", 1).await;
+    kit::eventually(Duration::from_secs(20), "the stall to clear", || async {
+        let body: Value = app.get("/actuator/health").await.json().await.ok()?;
+        (body["components"]["projector"]["status"] == "UP").then_some(())
+    })
+    .await;
+    let report = app.stop().await;
+    assert_eq!((report.applied, report.dead_lettered), (3, 0));
+}

@@ -44,6 +44,44 @@ async fn list_pages_customers_in_id_order_and_missing_customer_is_a_404_problem(
 }
 
 #[tokio::test]
+async fn projector_metrics_exist_from_start_up_at_zero_before_any_data() {
+    let app = TestApp::spawn().await;
+    let text = platform_testkit::eventually(
+        std::time::Duration::from_secs(30),
+        "every partition's lag in the metrics",
+        || async {
+            let text = app.get("/actuator/prometheus").await.text().await.ok()?;
+            (0..3)
+                .all(|p| {
+                    text.contains(&format!(
+                        r#"projector_consumer_lag{{topic="{}",partition="{p}"}} 0"#,
+                        app.topic()
+                    ))
+                })
+                .then_some(text)
+        },
+    )
+    .await;
+    for line in [
+        "projector_last_applied_timestamp_seconds 0",
+        "projector_stalled_partitions 0",
+        "projector_stalls_total 0",
+        r#"projector_commits_total{outcome="failed"} 0"#,
+        r#"projector_events_total{outcome="applied"} 0"#,
+    ] {
+        assert!(text.contains(line), "{line} missing from:\n{text}");
+    }
+    let health: Value = app
+        .get("/actuator/health")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["components"]["projector"]["totalLag"], 0, "{health}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn prometheus_metrics_count_projector_outcomes_and_report_consumer_lag() {
     let app = TestApp::spawn().await;
     app.produce_change("m-1", 2, "Two", Some(0)).await;
