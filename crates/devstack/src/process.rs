@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,6 +10,17 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+static OWN_PROCESS_GROUPS: AtomicBool = AtomicBool::new(false);
+
+/// From now on, children get process groups of their own, so that a Ctrl-C
+/// at the terminal reaches only devstack, which then stops them in order
+/// (services first, so that they drain and commit while the servers still
+/// run). `devstack up` does this; elsewhere children stay in devstack's group,
+/// so that whatever stops a test run stops them too.
+pub fn use_own_process_groups() {
+    OWN_PROCESS_GROUPS.store(true, Ordering::Relaxed);
+}
 
 /// Where a child's output goes.
 pub enum Output<'a> {
@@ -26,8 +38,12 @@ pub struct Supervised {
 
 impl Supervised {
     /// Starts `command`; its output goes to `output`.
+    /// See [`use_own_process_groups`].
     pub fn spawn(name: &str, mut command: Command, output: Output<'_>) -> anyhow::Result<Self> {
         command.stdin(Stdio::null()).kill_on_drop(true);
+        if OWN_PROCESS_GROUPS.load(Ordering::Relaxed) {
+            command.process_group(0);
+        }
         match output {
             Output::File(path) => {
                 let log = std::fs::OpenOptions::new()

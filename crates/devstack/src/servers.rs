@@ -148,6 +148,16 @@ impl LocalServer {
         self.process.as_ref().and_then(Supervised::pid)
     }
 
+    /// `Some(status)` once the server process has exited by itself.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.as_mut().and_then(Supervised::exited)
+    }
+
+    /// The server's name: `tansu` or `nx-27017`.
+    pub fn server_name(&self) -> &'static str {
+        self.name()
+    }
+
     /// Stops the server with SIGTERM (killing it if it hangs).
     pub async fn stop(&mut self) {
         if let Some(process) = self.process.take() {

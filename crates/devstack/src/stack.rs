@@ -146,6 +146,10 @@ pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Resu
     }
     let tools = Tools::ensure().await?;
     let data_dir = absolute(data_dir)?;
+    crate::process::use_own_process_groups();
+    // Listening from here on: a Ctrl-C during start-up stops what has started
+    // once start-up returns, instead of killing devstack and orphaning them.
+    let stop = platform_infra::shutdown::on_signal();
     let servers = LocalServers::start(&tools, &data_dir, ports.kafka, ports.mongo).await?;
     let services = match start_services(&servers.addresses(), ports, &[]).await {
         Ok(services) => services,
@@ -179,12 +183,53 @@ pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Resu
     );
     println!("  MongoDB          {}", servers.mongo.address());
     println!("Press Ctrl-C to stop everything.");
-    platform_infra::shutdown::signal().await;
+    let mut servers = servers;
+    let mut services = services;
+    let exited = tokio::select! {
+        () = stop.cancelled() => None,
+        exited = first_exit(&mut servers, &mut services) => Some(exited),
+    };
+    if let Some(what) = &exited {
+        eprintln!("devstack: {what}; stopping everything else");
+    }
+    // Services first: the relay drains and the projector commits while the
+    // broker and MongoDB still run.
     for service in services {
-        service.stop(Duration::from_secs(15)).await;
+        service.stop(SERVICE_GRACE).await;
     }
     servers.stop().await;
-    Ok(())
+    match exited {
+        None => {
+            eprintln!("devstack: stopped");
+            Ok(())
+        }
+        Some(what) => bail!("{what}"),
+    }
+}
+
+/// How long a service may take to stop on SIGTERM before it is killed.
+const SERVICE_GRACE: Duration = Duration::from_secs(8);
+
+/// Resolves as soon as any server or service of the stack exits by itself,
+/// naming it and how it ended.
+async fn first_exit(servers: &mut LocalServers, services: &mut [Supervised]) -> String {
+    loop {
+        for server in [&mut servers.broker, &mut servers.mongo] {
+            if let Some(status) = server.exited() {
+                return format!(
+                    "{} exited ({status}); its log is in {}",
+                    server.server_name(),
+                    server.data_dir().join("logs").display()
+                );
+            }
+        }
+        for service in services.iter_mut() {
+            if let Some(status) = service.exited() {
+                return format!("{} exited ({status})", service.name);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// `consumer.fetch_wait_max_ms` of the local stack: tansu 0.6 holds a fetch
@@ -240,8 +285,10 @@ async fn start_services(
 /// Polls a service's health endpoint until it answers 200.
 pub async fn wait_healthy(service: &mut Supervised, port: u16) -> anyhow::Result<()> {
     let url = format!("http://127.0.0.1:{port}/actuator/health");
+    // Longer than the health endpoint's own checks (2 s each, in parallel):
+    // with the broker down the Kafka check takes all of its 2 s.
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5))
         .build()?;
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
@@ -272,6 +319,7 @@ pub mod test_env {
     pub const NX_27017_BIN: &str = "PLATFORM_TEST_NX_27017_BIN";
     pub const ACCOUNTS_BIN: &str = "PLATFORM_TEST_ACCOUNTS_BIN";
     pub const ORDERS_BIN: &str = "PLATFORM_TEST_ORDERS_BIN";
+    pub const DEVSTACK_BIN: &str = "PLATFORM_TEST_DEVSTACK_BIN";
     /// `1`: run the shared test servers as `mongo` and `apache/kafka`
     /// containers (needs Docker and the `containers` feature).
     pub const CONTAINERS: &str = "PLATFORM_TEST_CONTAINERS";
@@ -317,6 +365,7 @@ pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
         .env(test_env::NX_27017_BIN, &tools.nx_27017)
         .env(test_env::ACCOUNTS_BIN, bin_dir()?.join("accounts-domain"))
         .env(test_env::ORDERS_BIN, bin_dir()?.join("orders-domain"))
+        .env(test_env::DEVSTACK_BIN, std::env::current_exe()?)
         .status()
         .await;
     servers.stop().await;
