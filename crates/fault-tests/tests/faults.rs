@@ -18,8 +18,15 @@ fn assert_converged(figures: &Figures) {
     );
 }
 
+/// How long the replica may take after the last fault where the issue sets a
+/// bound: orders restarted from its committed offsets.
+const CONVERGE_AFTER_RESTART: Duration = Duration::from_secs(60);
+/// ... and after a long broker outage ends.
+const CONVERGE_AFTER_OUTAGE: Duration = Duration::from_secs(30);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_killed_and_restarted_three_times_loses_and_diverges_nothing() {
+async fn broker_killed_three_times_then_orders_killed_and_restarted_from_its_commits_loses_nothing()
+{
     let mut cluster = Cluster::start(1, 1).await;
     let urls = cluster.accounts_urls();
     let mut stats = write_changes(&urls, 200, 0..250, 8).await;
@@ -38,19 +45,160 @@ async fn broker_killed_and_restarted_three_times_loses_and_diverges_nothing() {
             .await
             .expect("broker restarts");
     }
+    // The group's commits must keep advancing through the broker's restarts:
+    // the restarted instance resumes from them.
+    cluster.wait_caught_up(CONVERGE_WITHIN).await;
+    let before_kill = cluster.check().await;
+    cluster.orders[0].kill().await;
+    cluster.orders[0].start().await.expect("orders restarts");
+    faults += 1;
     let figures = Figures {
-        scenario: "broker kill/restart x3",
+        scenario: "broker kill/restart x3, then orders SIGKILL/restart",
         changes: stats.accepted,
         faults,
-        convergence: cluster.converge(CONVERGE_WITHIN).await,
+        convergence: cluster.converge(CONVERGE_AFTER_RESTART).await,
         dead_letters: cluster.dead_letters().await,
     };
+    println!("before orders was killed: {before_kill:?}");
     assert_converged(&figures);
     assert_eq!(
         (figures.changes, figures.convergence.customers),
         (1000, 200)
     );
     assert_eq!(figures.dead_letters, 0);
+    assert!(figures.convergence.time <= CONVERGE_AFTER_RESTART);
+    // New changes after the restart reach the replica too.
+    write_changes(&urls, 200, 1000..1200, 8).await;
+    let after = cluster.converge(CONVERGE_AFTER_RESTART).await;
+    assert_eq!((after.lost, after.divergent), (0, 0), "{after:?}");
+    cluster.shutdown().await;
+}
+
+/// Writes, lets orders converge, restarts the broker `restarts` times (with
+/// `changes_between` changes after each), then runs `orders-domain rebuild`
+/// and checks the rebuilt replica against accounts.
+async fn rebuild_after_broker_restarts(
+    scenario: &'static str,
+    restarts: usize,
+    changes_between: usize,
+) {
+    let mut cluster = Cluster::start(1, 1).await;
+    let urls = cluster.accounts_urls();
+    let mut next = 300;
+    let mut stats = write_changes(&urls, 100, 0..next, 8).await;
+    let first = cluster.converge(CONVERGE_WITHIN).await;
+    assert_eq!((first.lost, first.divergent), (0, 0), "{first:?}");
+    for _ in 0..restarts {
+        cluster
+            .broker
+            .server
+            .restart()
+            .await
+            .expect("broker restarts");
+        stats.accepted += write_changes(&urls, 100, next..next + changes_between, 8)
+            .await
+            .accepted;
+        next += changes_between;
+    }
+    let live = cluster.converge(CONVERGE_WITHIN).await;
+    assert_eq!((live.lost, live.divergent), (0, 0), "{live:?}");
+
+    let exe = std::env::var(devstack::stack::test_env::ORDERS_BIN).expect("orders binary");
+    let started = std::time::Instant::now();
+    let rebuild = tokio::process::Command::new(exe)
+        .arg("rebuild")
+        .envs(cluster.env(fault_tests::Kind::Orders))
+        .output()
+        .await
+        .expect("rebuild runs");
+    let rebuild_time = started.elapsed();
+    assert!(
+        rebuild.status.success(),
+        "rebuild failed: {}",
+        String::from_utf8_lossy(&rebuild.stderr)
+    );
+    println!("{}", String::from_utf8_lossy(&rebuild.stdout).trim());
+    let orders_db = platform_testkit::mongo_database(&cluster.orders_db).await;
+    let store =
+        orders_domain::store::CustomerOrdersStore::new(&orders_db, fault_tests::ORDERS_COLLECTION);
+    let generation = store.active_replica().await.expect("pointer").generation();
+    assert_eq!(
+        generation, 2,
+        "reads were not switched to the rebuilt replica"
+    );
+    // One comparison, no polling: the rebuilt generation must already equal
+    // accounts, every field and the version of every customer. Its time is
+    // the rebuild's.
+    let mut convergence = cluster.check().await;
+    convergence.time = rebuild_time;
+    let figures = Figures {
+        scenario,
+        changes: stats.accepted,
+        faults: restarts as u64 + 1,
+        convergence,
+        dead_letters: cluster.dead_letters().await,
+    };
+    assert_converged(&figures);
+    assert_eq!(figures.convergence.customers, 100);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restarted_then_a_rebuild_equals_accounts_for_every_customer() {
+    rebuild_after_broker_restarts("broker restart, then rebuild", 1, 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restarted_twice_without_writes_then_a_rebuild_equals_accounts() {
+    rebuild_after_broker_restarts("broker restart x2 without writes, then rebuild", 2, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_minute_broker_outage_loses_nothing_and_orders_converges_within_30_s_of_its_return() {
+    const OUTAGE: Duration = Duration::from_secs(120);
+    let mut cluster = Cluster::start(1, 1).await;
+    let urls = cluster.accounts_urls();
+    let mut stats = write_changes(&urls, 100, 0..200, 8).await;
+    let first = cluster.converge(CONVERGE_WITHIN).await;
+    assert_eq!((first.lost, first.divergent), (0, 0), "{first:?}");
+
+    cluster.broker.server.stop().await;
+    let outage = std::time::Instant::now();
+    // Accounts keeps accepting writes all through the outage: a change every
+    // 300 ms for two minutes (write_changes fails the test on any refusal).
+    let mut during = 0;
+    let mut i = 200;
+    while outage.elapsed() < OUTAGE {
+        stats.accepted += write_changes(&urls, 100, i..i + 1, 1).await.accepted;
+        during += 1;
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let lagging = cluster.check().await;
+    assert!(
+        lagging.divergent + lagging.lost > 0,
+        "orders converged while the broker was down: the outage was not real"
+    );
+    cluster
+        .broker
+        .server
+        .restart()
+        .await
+        .expect("broker restarts");
+    let figures = Figures {
+        scenario: "broker down 2 min while accounts takes writes",
+        changes: stats.accepted,
+        faults: 1,
+        convergence: cluster.converge(CONVERGE_AFTER_OUTAGE).await,
+        dead_letters: cluster.dead_letters().await,
+    };
+    println!(
+        "outage {:.0?}, {during} changes accepted during it, orders converged {:.1?} after the broker's return",
+        outage.elapsed(),
+        figures.convergence.time
+    );
+    assert_converged(&figures);
+    assert!(figures.convergence.time <= CONVERGE_AFTER_OUTAGE);
     cluster.shutdown().await;
 }
 
