@@ -15,10 +15,17 @@
 //!   log (below its start or beyond its end) is moved as
 //!   `consumer.auto_offset_reset` says, also logged as an ERROR and counted.
 //!
+//! The watchdog also compares the group's committed offsets with what this
+//! instance applied: commits that stay behind for the stall time are an
+//! ERROR, `projector_commit_stalls_total`, shown in health, and followed by an
+//! explicit commit (auto-commit silently stopping is how a restart once
+//! resumed far behind).
+//!
 //! Metrics (all registered at start-up, 0 before any data):
 //! `projector_consumer_lag{topic,partition}`,
 //! `projector_last_applied_timestamp_seconds`, `projector_stalled_partitions`,
-//! `projector_stalls_total`, `projector_offset_resets_total`,
+//! `projector_stalls_total`, `projector_commit_stalls_total`,
+//! `projector_offset_resets_total`,
 //! `projector_commits_total{outcome=ok|failed}`,
 //! `projector_lag_check_failures_total`.
 
@@ -62,6 +69,13 @@ struct PartitionWatch {
     /// When the position last moved (or the lag was 0).
     progressed_at: Instant,
     stalled: bool,
+    /// Since when the group's commit has been behind what this instance
+    /// applied (only for its own partitions).
+    commit_behind_since: Option<Instant>,
+    /// The commit has been behind for the stall time.
+    commit_stalled: bool,
+    /// The group's committed offset at the last look.
+    committed: Option<i64>,
 }
 
 impl ProjectorStatus {
@@ -125,7 +139,13 @@ impl ProjectorStatus {
             .filter(|(_, p)| p.stalled)
             .map(|(id, _)| *id)
             .collect();
-        let status = if !stalled.is_empty() {
+        let commit_stalled: Vec<i32> = inner
+            .partitions
+            .iter()
+            .filter(|(_, p)| p.commit_stalled)
+            .map(|(id, _)| *id)
+            .collect();
+        let status = if !stalled.is_empty() || !commit_stalled.is_empty() {
             "STALLED"
         } else if inner.last_check.is_none() || inner.check_error.is_some() {
             "UNKNOWN"
@@ -148,6 +168,7 @@ impl ProjectorStatus {
             "lag": lag,
             "totalLag": inner.partitions.values().map(|p| p.lag).sum::<i64>(),
             "stalledPartitions": stalled,
+            "commitsNotAdvancingPartitions": commit_stalled,
             "assignedPartitions": assigned,
             "lastAppliedAt": inner.last_applied_at.map(|t| t.to_rfc3339()),
             "lastLagCheckAt": inner.last_check.map(|t| t.to_rfc3339()),
@@ -165,6 +186,7 @@ pub fn register_metrics() {
     metrics::gauge!("projector_last_applied_timestamp_seconds").set(0.0);
     metrics::gauge!("projector_stalled_partitions").set(0.0);
     metrics::counter!("projector_stalls_total").increment(0);
+    metrics::counter!("projector_commit_stalls_total").increment(0);
     metrics::counter!("projector_offset_resets_total").increment(0);
     metrics::counter!("projector_lag_check_failures_total").increment(0);
     for outcome in ["ok", "failed"] {
@@ -250,6 +272,14 @@ pub enum Reaction {
         lag: i64,
         refetch: bool,
     },
+    /// The group's committed offset has stayed below what this instance
+    /// applied for the stall time: commits are not advancing. Commit the
+    /// stored offsets explicitly (the outcome goes to the commit callback).
+    CommitBehind {
+        partition: i32,
+        committed: Option<i64>,
+        applied: i64,
+    },
     /// The position is outside the log: move it to `to`, if the policy says so.
     OutOfRange {
         partition: i32,
@@ -298,7 +328,7 @@ impl ProjectorStatus {
                 Some(w) if !moved && lag > 0 => w.progressed_at,
                 _ => now,
             };
-            let was_stalled = previous.is_some_and(|w| w.stalled);
+            let was_stalled = previous.as_ref().is_some_and(|w| w.stalled);
             let out_of_range = position < seen.start || position > seen.end;
             if out_of_range && seen.assigned {
                 let to = match reset {
@@ -313,6 +343,31 @@ impl ProjectorStatus {
                     end: seen.end,
                     to,
                 });
+            }
+            let commit_behind = applied.is_some_and(|a| seen.committed.is_none_or(|c| c < a));
+            // Behind and not moving: under load the commit trails what was
+            // applied by up to the auto-commit interval, but it advances.
+            let mut commit_behind_since = match (&previous, commit_behind) {
+                (_, false) => None,
+                (Some(w), true) if w.committed == seen.committed => {
+                    w.commit_behind_since.or(Some(now))
+                }
+                (_, true) => Some(now),
+            };
+            let commit_due =
+                commit_behind_since.is_some_and(|since| now.duration_since(since) >= stall_after);
+            let commit_stalled = commit_behind
+                && (commit_due
+                    || previous
+                        .as_ref()
+                        .is_some_and(|w| w.commit_stalled && w.committed == seen.committed));
+            if commit_due {
+                reactions.push(Reaction::CommitBehind {
+                    partition: seen.partition,
+                    committed: seen.committed,
+                    applied: applied.unwrap_or_default(),
+                });
+                commit_behind_since = Some(now);
             }
             let stall_due = lag > 0 && now.duration_since(progressed_at) >= stall_after;
             if stall_due {
@@ -334,6 +389,9 @@ impl ProjectorStatus {
                     assigned: seen.assigned,
                     progressed_at,
                     stalled: lag > 0 && !moved && (was_stalled || stall_due),
+                    commit_behind_since,
+                    commit_stalled,
+                    committed: seen.committed,
                 },
             );
         }
@@ -456,6 +514,28 @@ impl LagWatchdog {
                 }
                 (partition, position)
             }
+            Reaction::CommitBehind {
+                partition,
+                committed,
+                applied,
+            } => {
+                metrics::counter!("projector_commit_stalls_total").increment(1);
+                tracing::error!(
+                    topic = %self.topic, partition, ?committed, applied,
+                    stall_after = ?self.settings.stall_after,
+                    "offset commits are not advancing although records were applied; committing explicitly"
+                );
+                let consumer = self.consumer.clone();
+                let committed = tokio::task::spawn_blocking(move || {
+                    consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+                })
+                .await;
+                // Failures are logged by the commit callback.
+                if let Ok(Err(e)) = committed {
+                    tracing::debug!(error = %e, "explicit commit");
+                }
+                return;
+            }
             Reaction::OutOfRange {
                 partition,
                 position,
@@ -574,16 +654,16 @@ mod tests {
         let status = ProjectorStatus::default();
         let start = Instant::now();
         status.handled(0, 4);
-        status.observe(&[seen(0, 20, None)], start, STALL, OffsetReset::Earliest);
+        status.observe(&[seen(0, 20, Some(5))], start, STALL, OffsetReset::Earliest);
         let early = status.observe(
-            &[seen(0, 20, None)],
+            &[seen(0, 20, Some(5))],
             start + STALL / 2,
             STALL,
             OffsetReset::Earliest,
         );
         assert!(early.is_empty());
         let late = status.observe(
-            &[seen(0, 20, None)],
+            &[seen(0, 20, Some(5))],
             start + STALL,
             STALL,
             OffsetReset::Earliest,
@@ -601,7 +681,7 @@ mod tests {
         assert_eq!(status.health()["status"], "STALLED");
         status.handled(0, 5);
         status.observe(
-            &[seen(0, 20, None)],
+            &[seen(0, 20, Some(6))],
             start + STALL * 2,
             STALL,
             OffsetReset::Earliest,
@@ -630,6 +710,56 @@ mod tests {
                 refetch: false
             }]
         );
+    }
+
+    #[test]
+    fn commits_that_stay_behind_what_was_applied_for_the_stall_time_are_reported() {
+        let status = ProjectorStatus::default();
+        let start = Instant::now();
+        status.handled(0, 41);
+        let behind = seen(0, 42, Some(19));
+        assert!(
+            status
+                .observe(&[behind], start, STALL, OffsetReset::Earliest)
+                .is_empty()
+        );
+        let reactions = status.observe(&[behind], start + STALL, STALL, OffsetReset::Earliest);
+        assert_eq!(
+            reactions,
+            [Reaction::CommitBehind {
+                partition: 0,
+                committed: Some(19),
+                applied: 42
+            }]
+        );
+        assert_eq!(status.health()["status"], "STALLED");
+        assert_eq!(status.health()["commitsNotAdvancingPartitions"][0], 0);
+        let caught_up = seen(0, 42, Some(42));
+        status.observe(
+            &[caught_up],
+            start + STALL * 2,
+            STALL,
+            OffsetReset::Earliest,
+        );
+        assert_eq!(status.health()["status"], "UP");
+    }
+
+    #[test]
+    fn commits_that_trail_what_was_applied_but_advance_are_not_a_stall() {
+        let status = ProjectorStatus::default();
+        let start = Instant::now();
+        for step in 0..5i64 {
+            status.handled(0, 100 + step * 10);
+            let trailing = seen(0, 200, Some(95 + step * 10));
+            let at = start + STALL / 2 * u32::try_from(step).expect("step");
+            let reactions = status.observe(&[trailing], at, STALL, OffsetReset::Earliest);
+            assert!(
+                !reactions
+                    .iter()
+                    .any(|r| matches!(r, Reaction::CommitBehind { .. })),
+                "{reactions:?}"
+            );
+        }
     }
 
     #[test]
