@@ -30,6 +30,9 @@ pub struct LocalServer {
     data_dir: PathBuf,
     port: u16,
     process: Option<Supervised>,
+    /// Broker only: how often its maintenance pass (retention) runs; tansu's
+    /// default, 10 minutes, when `None`.
+    maintenance_every: Option<Duration>,
 }
 
 impl LocalServer {
@@ -41,12 +44,35 @@ impl LocalServer {
         data_dir: &Path,
         port: u16,
     ) -> anyhow::Result<Self> {
+        LocalServer::start_with(kind, exe, data_dir, port, None).await
+    }
+
+    /// A broker like [`LocalServer::start`] gives, whose maintenance pass
+    /// (the one that applies retention, at start and every 10 minutes by
+    /// default) runs every `every`: tests watch many passes in seconds.
+    pub async fn start_broker_with_maintenance_every(
+        exe: &Path,
+        data_dir: &Path,
+        port: u16,
+        every: Duration,
+    ) -> anyhow::Result<Self> {
+        LocalServer::start_with(ServerKind::Broker, exe, data_dir, port, Some(every)).await
+    }
+
+    async fn start_with(
+        kind: ServerKind,
+        exe: &Path,
+        data_dir: &Path,
+        port: u16,
+        maintenance_every: Option<Duration>,
+    ) -> anyhow::Result<Self> {
         let mut server = LocalServer {
             kind,
             exe: exe.to_path_buf(),
             data_dir: data_dir.to_path_buf(),
             port,
             process: None,
+            maintenance_every,
         };
         server.launch().await?;
         Ok(server)
@@ -85,11 +111,21 @@ impl LocalServer {
                 let dir = self.data_dir.join("kafka");
                 std::fs::create_dir_all(&dir)?;
                 let listener = format!("tcp://127.0.0.1:{}", self.port);
+                // tansu reads the maintenance interval from the storage URL.
+                let storage = match self.maintenance_every {
+                    Some(every) => {
+                        format!(
+                            "sqlite://tansu.db?maintenance_interval={}ms",
+                            every.as_millis()
+                        )
+                    }
+                    None => "sqlite://tansu.db".to_owned(),
+                };
                 command
                     .arg("broker")
                     .args(["--listener-url", &listener])
                     .args(["--advertised-listener-url", &listener])
-                    .args(["--storage-engine", "sqlite://tansu.db"])
+                    .args(["--storage-engine", &storage])
                     .current_dir(dir)
                     .env("RUST_LOG", "warn");
             }

@@ -151,7 +151,8 @@ pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Resu
     // once start-up returns, instead of killing devstack and orphaning them.
     let stop = platform_infra::shutdown::on_signal();
     let servers = LocalServers::start(&tools, &data_dir, ports.kafka, ports.mongo).await?;
-    let services = match start_services(&servers.addresses(), ports, &[]).await {
+    let settings = [("APP__CONSUMER__INSTANCE_ID", LOCAL_ORDERS_INSTANCE_ID)];
+    let services = match start_services(&servers.addresses(), ports, &settings).await {
         Ok(services) => services,
         Err(e) => {
             servers.stop().await;
@@ -236,6 +237,14 @@ async fn first_exit(servers: &mut LocalServers, services: &mut [Supervised]) -> 
 /// for the whole wait even when records arrive, so the default 500 ms would be
 /// the latency of every change.
 pub const LOCAL_FETCH_WAIT_MS: &str = "50";
+
+/// `consumer.instance_id` of the local stack's single orders instance: static
+/// membership, so that an orders process killed and started again gets its
+/// partitions back at once instead of after the dead member's session timeout
+/// (45 s). Only `up` sets it: the benchmark adds a second orders instance to
+/// the group, and a group of several static members never settled on tansu.
+/// (The accounts service ignores the setting.)
+pub const LOCAL_ORDERS_INSTANCE_ID: &str = "orders-local-0";
 
 /// Service settings that keep the logs of a stack run by a command to warnings.
 const QUIET: [(&str, &str); 1] = [("APP__LOG__FILTER", "warn")];

@@ -151,6 +151,17 @@ pub async fn read_records_from(
         .create()
         .expect("test consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
+    receive(&consumer, count, within, &format!("{topic}")).await
+}
+
+/// Receives from `consumer` until `count` records arrived, or panics after
+/// `within` naming `what` was read.
+async fn receive(
+    consumer: &rdkafka::consumer::StreamConsumer,
+    count: usize,
+    within: Duration,
+    what: &str,
+) -> Vec<rdkafka::message::OwnedMessage> {
     let mut records = Vec::new();
     let deadline = tokio::time::Instant::now() + within;
     while records.len() < count {
@@ -158,7 +169,7 @@ pub async fn read_records_from(
             Ok(Ok(message)) => records.push(message.detach()),
             Ok(Err(e)) => eprintln!("test consumer error: {e}"),
             Err(_) => panic!(
-                "timed out after {within:?} with {} of {count} records from {topic}",
+                "timed out after {within:?} with {} of {count} records from {what}",
                 records.len()
             ),
         }
@@ -177,13 +188,30 @@ pub async fn read_from_offset_zero(
     count: usize,
     within: Duration,
 ) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer = offset_zero_consumer(brokers, topic, partitions);
+    receive(
+        &consumer,
+        count,
+        within,
+        &format!("{topic} read from offset 0"),
+    )
+    .await
+}
+
+/// A consumer assigned partitions `0..partitions` of `topic` at offset 0,
+/// outside any group, that never moves its position by itself
+/// (`auto.offset.reset=error`).
+pub fn offset_zero_consumer(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+) -> rdkafka::consumer::StreamConsumer {
     use rdkafka::consumer::{Consumer, StreamConsumer};
 
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("offset_zero_reader"))
         .set("enable.auto.commit", "false")
-        // A fetch below the first record must not be silently reset.
         .set("auto.offset.reset", "error")
         .create()
         .expect("test consumer");
@@ -194,19 +222,7 @@ pub async fn read_from_offset_zero(
             .expect("assignment");
     }
     consumer.assign(&assignment).expect("assign");
-    let mut records = Vec::new();
-    let deadline = tokio::time::Instant::now() + within;
-    while records.len() < count {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(message)) => records.push(message.detach()),
-            Ok(Err(e)) => eprintln!("test consumer error: {e}"),
-            Err(_) => panic!(
-                "timed out after {within:?} with {} of {count} records of {topic} read from offset 0",
-                records.len()
-            ),
-        }
-    }
-    records
+    consumer
 }
 
 /// The value of header `name` of `message`, as text.
@@ -253,6 +269,23 @@ impl PrivateServer {
     /// A private Kafka-protocol broker on a free port.
     pub async fn broker() -> PrivateServer {
         PrivateServer::start(devstack::servers::ServerKind::Broker, test_env::TANSU_BIN).await
+    }
+
+    /// A private broker whose maintenance pass (retention) runs every
+    /// `every` instead of every 10 minutes.
+    pub async fn broker_with_maintenance_every(every: Duration) -> PrivateServer {
+        let exe = required_env(test_env::TANSU_BIN);
+        let dir = TempDir::new(&unique("private_server"));
+        let port = devstack::stack::free_port().expect("free port");
+        let server = devstack::servers::LocalServer::start_broker_with_maintenance_every(
+            exe.as_ref(),
+            &dir.0,
+            port,
+            every,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("cannot start a private broker: {e:#}"));
+        PrivateServer { server, _dir: dir }
     }
 
     async fn start(kind: devstack::servers::ServerKind, exe_env: &str) -> PrivateServer {

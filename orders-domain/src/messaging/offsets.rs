@@ -14,6 +14,28 @@ pub type Ends = BTreeMap<i32, i64>;
 
 /// The partitions of `topic` and their high watermarks now.
 pub async fn topic_ends(config: ClientConfig, topic: &str) -> anyhow::Result<Ends> {
+    Ok(watermarks(config, topic)
+        .await?
+        .into_iter()
+        .map(|(partition, (_, high))| (partition, high))
+        .collect())
+}
+
+/// `partition → log start` (the low watermark: the first offset the broker
+/// says it still holds).
+pub async fn topic_starts(config: ClientConfig, topic: &str) -> anyhow::Result<Ends> {
+    Ok(watermarks(config, topic)
+        .await?
+        .into_iter()
+        .map(|(partition, (low, _))| (partition, low))
+        .collect())
+}
+
+/// `partition → (low, high)` watermarks of every partition of `topic`.
+async fn watermarks(
+    config: ClientConfig,
+    topic: &str,
+) -> anyhow::Result<BTreeMap<i32, (i64, i64)>> {
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = config.create().context("cannot create a metadata client")?;
@@ -28,42 +50,14 @@ pub async fn topic_ends(config: ClientConfig, topic: &str) -> anyhow::Result<End
             .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
             .unwrap_or_default();
         anyhow::ensure!(!partitions.is_empty(), "topic {topic} has no partitions");
-        let mut ends = Ends::new();
+        let mut marks = BTreeMap::new();
         for partition in partitions {
-            let (_, high) = consumer
+            let bounds = consumer
                 .fetch_watermarks(&topic, partition, timeout)
                 .with_context(|| format!("cannot read watermarks of {topic}/{partition}"))?;
-            ends.insert(partition, high);
+            marks.insert(partition, bounds);
         }
-        Ok(ends)
-    })
-    .await
-    .context("watermark task")?
-}
-
-/// `partition → log start` (the low watermark: the first offset the broker
-/// says it still holds).
-pub async fn topic_starts(config: ClientConfig, topic: &str) -> anyhow::Result<Ends> {
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = config.create().context("cannot create a metadata client")?;
-        let timeout = Duration::from_secs(10);
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), timeout)
-            .with_context(|| format!("cannot read metadata of {topic}"))?;
-        let mut starts = Ends::new();
-        for partition in metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic)
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        {
-            let (low, _) = consumer
-                .fetch_watermarks(&topic, partition, timeout)
-                .with_context(|| format!("cannot read watermarks of {topic}/{partition}"))?;
-            starts.insert(partition, low);
-        }
-        Ok(starts)
+        Ok(marks)
     })
     .await
     .context("watermark task")?
