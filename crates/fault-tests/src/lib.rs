@@ -115,7 +115,22 @@ impl Cluster {
         orders: usize,
         extra_env: &[(&str, &str)],
     ) -> Cluster {
-        let broker = kit::PrivateServer::broker().await;
+        Cluster::start_on(
+            kit::PrivateServer::broker().await,
+            accounts,
+            orders,
+            extra_env,
+        )
+        .await
+    }
+
+    /// Like [`Cluster::start_with_env`], on the given broker.
+    pub async fn start_on(
+        broker: kit::PrivateServer,
+        accounts: usize,
+        orders: usize,
+        extra_env: &[(&str, &str)],
+    ) -> Cluster {
         let topic = kit::unique("faults_change");
         let settings = devstack::stack::kafka_settings(&broker.server.address());
         for (name, partitions) in [(topic.clone(), 3), (dead_letter_topic(&topic), 1)] {
@@ -440,6 +455,31 @@ impl Cluster {
         .await
         .expect("watermarks");
         ends.values().map(|v| u64::try_from(*v).unwrap_or(0)).sum()
+    }
+
+    /// Runs `orders-domain rebuild` (with `args`) against the cluster, as an
+    /// operator would: its output and how long it took.
+    pub async fn rebuild(&self, args: &[&str]) -> (std::process::Output, Duration) {
+        let exe = std::env::var(test_env::ORDERS_BIN).expect("orders binary");
+        let started = Instant::now();
+        let output = Command::new(exe)
+            .arg("rebuild")
+            .args(args)
+            .envs(self.env(Kind::Orders))
+            .output()
+            .await
+            .expect("rebuild runs");
+        (output, started.elapsed())
+    }
+
+    /// The generation of the replica that reads use.
+    pub async fn active_generation(&self) -> i64 {
+        let orders_db = kit::mongo_database(&self.orders_db).await;
+        CustomerOrdersStore::new(&orders_db, ORDERS_COLLECTION)
+            .active_replica()
+            .await
+            .expect("pointer")
+            .generation()
     }
 
     /// A plain producer to the cluster's broker, for injecting records.

@@ -103,27 +103,16 @@ async fn rebuild_after_broker_restarts(
     let live = cluster.converge(CONVERGE_WITHIN).await;
     assert_eq!((live.lost, live.divergent), (0, 0), "{live:?}");
 
-    let exe = std::env::var(devstack::stack::test_env::ORDERS_BIN).expect("orders binary");
-    let started = std::time::Instant::now();
-    let rebuild = tokio::process::Command::new(exe)
-        .arg("rebuild")
-        .envs(cluster.env(fault_tests::Kind::Orders))
-        .output()
-        .await
-        .expect("rebuild runs");
-    let rebuild_time = started.elapsed();
+    let (rebuild, rebuild_time) = cluster.rebuild(&[]).await;
     assert!(
         rebuild.status.success(),
         "rebuild failed: {}",
         String::from_utf8_lossy(&rebuild.stderr)
     );
     println!("{}", String::from_utf8_lossy(&rebuild.stdout).trim());
-    let orders_db = platform_testkit::mongo_database(&cluster.orders_db).await;
-    let store =
-        orders_domain::store::CustomerOrdersStore::new(&orders_db, fault_tests::ORDERS_COLLECTION);
-    let generation = store.active_replica().await.expect("pointer").generation();
     assert_eq!(
-        generation, 2,
+        cluster.active_generation().await,
+        2,
         "reads were not switched to the rebuilt replica"
     );
     // One comparison, no polling: the rebuilt generation must already equal
@@ -151,6 +140,65 @@ async fn broker_restarted_then_a_rebuild_equals_accounts_for_every_customer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_restarted_twice_without_writes_then_a_rebuild_equals_accounts() {
     rebuild_after_broker_restarts("broker restart x2 without writes, then rebuild", 2, 0).await;
+}
+
+/// The reported loss, reproduced on purpose: a topic configured the old way
+/// (`retention.ms=-1`) on a broker whose maintenance pass runs every second
+/// loses its records; the rebuild must then refuse and leave the replica as
+/// it is, instead of replacing 100 customers with what is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_after_the_broker_deleted_records_refuses_and_keeps_the_replica() {
+    let broker =
+        platform_testkit::PrivateServer::broker_with_maintenance_every(Duration::from_secs(1))
+            .await;
+    let cluster = Cluster::start_on(broker, 1, 1, &[]).await;
+    let urls = cluster.accounts_urls();
+    let stats = write_changes(&urls, 100, 0..300, 8).await;
+    let live = cluster.converge(CONVERGE_WITHIN).await;
+    assert_eq!((live.lost, live.divergent), (0, 0), "{live:?}");
+
+    platform_infra::kafka::set_topic_configs(
+        &cluster.broker.server.address(),
+        &cluster.topic,
+        &[("retention.ms", "-1")],
+    )
+    .await
+    .expect("old retention set");
+    let settings = devstack::stack::kafka_settings(&cluster.broker.server.address());
+    let config = platform_infra::kafka::client_config(&settings);
+    platform_testkit::eventually(
+        Duration::from_secs(30),
+        "a maintenance pass to delete the records",
+        || {
+            let (config, topic) = (config.clone(), cluster.topic.clone());
+            async move {
+                let ends = orders_domain::messaging::topic_ends(config, &topic)
+                    .await
+                    .ok()?;
+                ends.values().all(|end| *end == 0).then_some(())
+            }
+        },
+    )
+    .await;
+
+    let (refused, rebuild_time) = cluster.rebuild(&[]).await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    println!("{}", stderr.trim());
+    assert!(!refused.status.success(), "the rebuild switched: {stderr}");
+    assert!(stderr.contains("rebuild refused"), "{stderr}");
+    assert_eq!(cluster.active_generation().await, 1, "reads moved");
+    let mut kept = cluster.check().await;
+    kept.time = rebuild_time;
+    let figures = Figures {
+        scenario: "records deleted under the replica, then rebuild (refused)",
+        changes: stats.accepted,
+        faults: 1,
+        convergence: kept,
+        dead_letters: cluster.dead_letters().await,
+    };
+    assert_converged(&figures);
+    assert_eq!(figures.convergence.customers, 100);
+    cluster.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,14 +472,7 @@ async fn rebuild_while_writes_continue_equals_the_live_replica_and_reads_never_f
         let urls = urls.clone();
         tokio::spawn(async move { write_changes(&urls, 100, 300..600, 4).await })
     };
-    let exe = std::env::var(devstack::stack::test_env::ORDERS_BIN).expect("orders binary");
-    let rebuild = tokio::process::Command::new(exe)
-        .arg("rebuild")
-        .envs(cluster.env(fault_tests::Kind::Orders))
-        .env("APP__LOG__FILTER", "warn")
-        .output()
-        .await
-        .expect("rebuild runs");
+    let (rebuild, _) = cluster.rebuild(&[]).await;
     assert!(
         rebuild.status.success(),
         "rebuild failed: {}",
@@ -443,10 +484,7 @@ async fn rebuild_while_writes_continue_equals_the_live_replica_and_reads_never_f
     stop.store(true, Ordering::Relaxed);
     reader.await.expect("reader");
 
-    let orders_db = platform_testkit::mongo_database(&cluster.orders_db).await;
-    let store =
-        orders_domain::store::CustomerOrdersStore::new(&orders_db, fault_tests::ORDERS_COLLECTION);
-    let generation = store.active_replica().await.expect("pointer").generation();
+    let generation = cluster.active_generation().await;
     let figures = Figures {
         scenario: "rebuild while writes continue",
         changes: stats.accepted,

@@ -151,7 +151,7 @@ pub async fn read_records_from(
         .create()
         .expect("test consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
-    receive(&consumer, count, within, &format!("{topic}")).await
+    receive(&consumer, count, within, topic).await
 }
 
 /// Receives from `consumer` until `count` records arrived, or panics after

@@ -2,6 +2,8 @@
 
 mod incremental_alter;
 
+pub use incremental_alter::set_topic_configs;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
