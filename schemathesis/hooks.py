@@ -35,27 +35,7 @@ def _four_decimal_prices(case):
             product["price"] = round(product["price"], 4)
 
 
-MAX_VERSION = 2**53 - 1
-
-
-def _reachable_min_version(case):
-    """A `minVersion` that the replica has not reached when the read's wait
-    ends answers 503 with Retry-After by design (tested in Rust): a generated
-    customer never reaches a random version. Valid values are therefore set to
-    1, so the 200 and 404 paths are exercised; invalid ones (not an integer,
-    out of range) are left as generated, to exercise the 400."""
-    if case.method.upper() != "GET" or not case.path.startswith("/orders/order/"):
-        return
-    query = case.query or {}
-    value = query.get("minVersion")
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_VERSION:
-        query["minVersion"] = 1
-
-
 @schemathesis.hook
 def before_call(context, case, kwargs):
     _fresh_idempotency_key(case)
     _four_decimal_prices(case)
-    _reachable_min_version(case)

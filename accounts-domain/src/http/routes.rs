@@ -53,7 +53,12 @@ pub fn router(state: AppState) -> Router {
 /// The OpenAPI document of the accounts API.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "accounts", description = "System of record for customers"),
+    info(
+        title = "accounts",
+        description = "System of record for customers",
+        contact(name = "cqrs-platform maintainers")
+    ),
+    tags((name = "accounts", description = "Customers: create, update, read, delete, history")),
     paths(
         create_or_update,
         get_customer,
@@ -139,7 +144,7 @@ async fn create_or_update(
     params(("id" = String, Path, description = "Customer id")),
     responses(
         (status = 204, description = "Deleted (now or before)"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown customer", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Concurrent writers kept winning; retry", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "MongoDB unreachable; nothing changed", body = Problem, content_type = "application/problem+json"),
     )
@@ -168,8 +173,8 @@ async fn delete_customer(
     tag = "accounts",
     params(("id" = String, Path, description = "Customer id")),
     responses(
-        (status = 200, body = CustomerResponse),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The customer, cards masked", body = CustomerResponse),
+        (status = 404, description = "Unknown or deleted customer", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn get_customer(
@@ -187,8 +192,8 @@ async fn get_customer(
     tag = "accounts",
     params(("id" = String, Path, description = "Customer id")),
     responses(
-        (status = 200, body = Vec<HistoryEntry>),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Every change, oldest first", body = Vec<HistoryEntry>),
+        (status = 404, description = "Unknown customer", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn customer_history(
@@ -213,8 +218,8 @@ async fn customer_history(
         ("offset" = Option<u64>, Query, description = "Customers to skip, default 0", maximum = 9223372036854775807_u64),
     ),
     responses(
-        (status = 200, body = Vec<CustomerResponse>),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of existing customers, ordered by id", body = Vec<CustomerResponse>),
+        (status = 400, description = "Bad paging parameters", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn list_customers(

@@ -55,26 +55,71 @@ impl Tools {
                 bail!("cargo install tansu failed ({status})");
             }
         }
-        let venv = tools_dir.join(format!("nx-27017-{NX_27017_VERSION}"));
-        let nx_27017 = venv.join("bin/nx-27017");
-        if !nx_27017.exists() {
-            eprintln!("devstack: installing nx-27017 {NX_27017_VERSION} into a virtualenv");
-            run_checked(Command::new("python3").args(["-m", "venv"]).arg(&venv)).await?;
-            run_checked(Command::new(venv.join("bin/pip")).args([
-                "install",
-                "--quiet",
-                &format!("nx-27017=={NX_27017_VERSION}"),
-            ]))
-            .await?;
-            if !nx_27017.exists() {
-                bail!(
-                    "pip installed nx-27017 but {} is missing",
-                    nx_27017.display()
-                );
-            }
-        }
+        let nx_27017 = python_tools(
+            &format!("nx-27017-{NX_27017_VERSION}"),
+            &[format!("nx-27017=={NX_27017_VERSION}")],
+            "nx-27017",
+        )
+        .await?
+        .join("nx-27017");
         Ok(Tools { tansu, nx_27017 })
     }
+}
+
+/// A virtualenv `name` under the tools cache with `packages` (pip
+/// requirement strings) installed, created the first time; returns its `bin`
+/// directory. `probe` names an executable in it that shows the install is
+/// complete.
+pub async fn python_tools(name: &str, packages: &[String], probe: &str) -> anyhow::Result<PathBuf> {
+    let venv = cache_dir().join("tools").join(name);
+    let bin = venv.join("bin");
+    if !bin.join(probe).exists() {
+        eprintln!(
+            "devstack: installing {} into a virtualenv",
+            packages.join(" ")
+        );
+        run_checked(Command::new("python3").args(["-m", "venv"]).arg(&venv)).await?;
+        run_checked(
+            Command::new(bin.join("pip"))
+                .args(["install", "--quiet"])
+                .args(packages),
+        )
+        .await?;
+        if !bin.join(probe).exists() {
+            bail!(
+                "pip installed {} but {probe} is missing",
+                packages.join(" ")
+            );
+        }
+    }
+    Ok(bin)
+}
+
+/// A directory `name` under the tools cache with the npm `packages`
+/// (`name@version`) installed, the first time; returns its `node_modules`.
+/// `probe` is a path in `node_modules` that shows the install is complete.
+pub async fn npm_tools(name: &str, packages: &[String], probe: &str) -> anyhow::Result<PathBuf> {
+    let prefix = cache_dir().join("tools").join(name);
+    let modules = prefix.join("node_modules");
+    if !modules.join(probe).exists() {
+        eprintln!("devstack: installing {} with npm", packages.join(" "));
+        std::fs::create_dir_all(&prefix)
+            .with_context(|| format!("cannot create {}", prefix.display()))?;
+        run_checked(
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+                .args(packages)
+                .current_dir(&prefix),
+        )
+        .await?;
+        if !modules.join(probe).exists() {
+            bail!(
+                "npm installed {} but {probe} is missing",
+                packages.join(" ")
+            );
+        }
+    }
+    Ok(modules)
 }
 
 /// Runs `command` and fails unless it exits successfully.

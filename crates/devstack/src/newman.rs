@@ -3,30 +3,21 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use tokio::process::Command;
 
-use crate::install::{cache_dir, run_checked};
+use crate::install::{npm_tools, run_checked};
 
 const NEWMAN_VERSION: &str = "6.2.2";
 
 /// Runs `postman/` under `root` against the given service URLs.
 pub async fn run(root: &Path, accounts_url: &str, orders_url: &str) -> anyhow::Result<()> {
-    let prefix = cache_dir()
-        .join("tools")
-        .join(format!("newman-{NEWMAN_VERSION}"));
-    let newman = prefix.join("node_modules/.bin/newman");
-    if !newman.exists() {
-        eprintln!("devstack: installing newman {NEWMAN_VERSION} with npm");
-        std::fs::create_dir_all(&prefix).context("cannot create the newman directory")?;
-        run_checked(
-            Command::new("npm")
-                .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
-                .arg(format!("newman@{NEWMAN_VERSION}"))
-                .current_dir(&prefix),
-        )
-        .await?;
-    }
+    let newman = npm_tools(
+        &format!("newman-{NEWMAN_VERSION}"),
+        &[format!("newman@{NEWMAN_VERSION}")],
+        ".bin/newman",
+    )
+    .await?
+    .join(".bin/newman");
     let postman = root.join("postman");
     run_checked(
         Command::new(&newman)

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use anyhow::{Context, bail};
 use tokio::process::Command;
 
-use crate::install::{cache_dir, run_checked};
+use crate::install::python_tools;
 
 const SCHEMATHESIS_VERSION: &str = "4.32.5";
 
@@ -28,20 +28,13 @@ const EXCLUDED_CHECKS: &str = "ignored_auth,use_after_free";
 /// `schemathesis/` under `root`, and fails unless every check passes on at
 /// least [`MIN_CASES`] cases.
 pub async fn run(root: &Path, name: &str, base_url: &str) -> anyhow::Result<()> {
-    let venv = cache_dir()
-        .join("tools")
-        .join(format!("schemathesis-{SCHEMATHESIS_VERSION}"));
-    let st = venv.join("bin").join("st");
-    if !st.exists() {
-        eprintln!("devstack: installing schemathesis {SCHEMATHESIS_VERSION} into a virtualenv");
-        run_checked(Command::new("python3").args(["-m", "venv"]).arg(&venv)).await?;
-        run_checked(Command::new(venv.join("bin").join("pip")).args([
-            "install",
-            "--quiet",
-            &format!("schemathesis=={SCHEMATHESIS_VERSION}"),
-        ]))
-        .await?;
-    }
+    let st = python_tools(
+        &format!("schemathesis-{SCHEMATHESIS_VERSION}"),
+        &[format!("schemathesis=={SCHEMATHESIS_VERSION}")],
+        "st",
+    )
+    .await?
+    .join("st");
     let output = Command::new(&st)
         .arg("run")
         .arg(format!("{base_url}/api-docs/openapi.json"))

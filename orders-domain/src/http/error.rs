@@ -60,10 +60,20 @@ impl IntoResponse for ApiError {
                 customer_id,
                 version,
                 wanted,
-            } => Problem::unavailable(format!(
-                "the replica of customer {customer_id} is at version {version}, not yet {wanted}; retry"
-            ))
-            .into_response(),
+            } => {
+                // Not a server fault: the replica is fine, it does not hold the
+                // version asked for (yet, or ever, if accounts never made it).
+                let mut response = Problem::status(StatusCode::CONFLICT)
+                    .with_detail(format!(
+                        "the replica of customer {customer_id} is at version {version}, not yet {wanted}; retry, or check that accounts has version {wanted}"
+                    ))
+                    .into_response();
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
+                );
+                response
+            }
             ApiError::Query(problem) => problem.into_response(),
             ApiError::Invalid(errors) => Problem::validation(errors).into_response(),
             ApiError::Store(StoreError::Contended(id)) => Problem::status(StatusCode::CONFLICT)

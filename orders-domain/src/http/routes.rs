@@ -54,8 +54,10 @@ pub fn router(state: AppState) -> Router {
 #[openapi(
     info(
         title = "orders",
-        description = "System of record for orders, with a replica of the customers"
+        description = "System of record for orders, with a replica of the customers",
+        contact(name = "cqrs-platform maintainers")
     ),
+    tags((name = "orders", description = "Customers with their orders, and placing orders")),
     paths(list, get_one, create_order, get_order)
 )]
 pub struct ApiDoc;
@@ -128,8 +130,8 @@ impl From<CustomerOrders> for CustomerOrdersResponse {
         ("offset" = Option<u64>, Query, description = "Customers to skip, default 0", maximum = 9223372036854775807_u64),
     ),
     responses(
-        (status = 200, body = Vec<CustomerOrdersResponse>),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of customers with their orders, ordered by id", body = Vec<CustomerOrdersResponse>),
+        (status = 400, description = "Bad paging parameters", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn list(
@@ -164,10 +166,11 @@ pub struct Consistency {
     tag = "orders",
     params(("customer_id" = String, Path, description = "Customer id"), Consistency),
     responses(
-        (status = 200, body = CustomerOrdersResponse),
+        (status = 200, description = "The customer with their orders", body = CustomerOrdersResponse),
         (status = 400, description = "Invalid `minVersion`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not replicated (yet)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "MongoDB unreachable, or the replica has not reached `minVersion` in time", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The replica has not reached `minVersion` within `replica.read_wait_ms` (it holds an older version): retry after `Retry-After`; a version accounts never made stays 409", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "MongoDB unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn get_one(
@@ -268,8 +271,8 @@ async fn create_order(
         ("order_guid" = String, Path, description = "Order guid"),
     ),
     responses(
-        (status = 200, body = Order),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The order", body = Order),
+        (status = 404, description = "Unknown customer or order", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "MongoDB unreachable", body = Problem, content_type = "application/problem+json"),
     )
 )]

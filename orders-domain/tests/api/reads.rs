@@ -150,13 +150,13 @@ async fn a_read_with_min_version_waits_for_the_change_to_be_applied() {
 }
 
 #[tokio::test]
-async fn a_replica_behind_min_version_answers_503_after_the_wait_and_bad_values_400() {
+async fn a_replica_behind_min_version_answers_409_with_retry_after_and_bad_values_400() {
     let app = TestApp::spawn().await;
     app.produce_change("ryw-2", 1, "One", None).await;
     app.replica_at_version("ryw-2", 1).await;
 
     let behind = app.get("/orders/order/ryw-2?minVersion=3").await;
-    assert_eq!(behind.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(behind.status(), StatusCode::CONFLICT);
     assert!(behind.headers().contains_key("retry-after"));
     let problem: Value = behind.json().await.expect("json");
     assert!(
