@@ -1,13 +1,53 @@
-//! The accounts service binary: load settings, start, wait for a signal.
+//! The accounts service binary.
+//!
+//! - `accounts-domain` (or `accounts-domain serve`): run the service until
+//!   SIGINT or SIGTERM.
+//! - `accounts-domain create-topics`: create the change topic (the event store)
+//!   and its dead-letter topic, or correct the configs of existing ones; the
+//!   code path `./dev up` uses, for compose and the Kubernetes Job.
 
 use accounts_domain::{Application, Settings};
-use platform_infra::{shutdown, telemetry};
+use clap::{Parser, Subcommand};
+use platform_infra::{kafka, shutdown, telemetry};
+use shared_events::topics::dead_letter_topic;
+
+#[derive(Parser)]
+#[command(about = "The accounts service; settings come from APP__… variables (see README)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Create the change topic and its DLT with the event-store settings, or
+    /// correct those of existing topics. Safe to run again.
+    CreateTopics {
+        /// Partitions of new topics (existing ones keep theirs).
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+    },
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     let settings = Settings::load()?;
     let _telemetry = telemetry::init(&settings.log, "accounts");
-    let shutdown = shutdown::on_signal();
-    let app = Application::build(settings, shutdown).await?;
-    app.wait().await
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(settings, shutdown::on_signal()).await?;
+            app.wait().await
+        }
+        Command::CreateTopics { partitions } => {
+            let topic = &settings.kafka.topic;
+            for name in [topic.clone(), dead_letter_topic(topic)] {
+                kafka::ensure_topic(&settings.kafka, &name, partitions).await?;
+                println!("topic {name} is ready (event-store settings)");
+            }
+            Ok(())
+        }
+    }
 }

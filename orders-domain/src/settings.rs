@@ -141,4 +141,25 @@ mod tests {
             shared_events::topics::ORDERS_CONSUMER_GROUP
         );
     }
+
+    #[test]
+    fn the_example_settings_file_parses_and_names_every_setting() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/orders.example.toml");
+        let optional = [
+            "log.otlp_endpoint",
+            "auth.enabled",
+            "auth.protect_reads",
+            "auth.hs256_secret",
+            "auth.rs256_public_key_pem",
+            "auth.issuer",
+            "auth.audience",
+            "http.body_limit_bytes",
+            "http.request_timeout_ms",
+            "http.max_concurrent_requests",
+            "consumer.instance_id",
+        ];
+        let missing = config::undocumented_settings::<Settings>(DEFAULTS, path, &optional)
+            .expect("the example parses");
+        assert!(missing.is_empty(), "{path} does not name {missing:?}");
+    }
 }

@@ -48,6 +48,14 @@ enum Command {
         /// Orders service port.
         #[arg(long, default_value_t = 8085)]
         orders_port: u16,
+        /// Use this Kafka (bootstrap servers, such as `localhost:9092` of the
+        /// compose stack) instead of starting the local broker.
+        #[arg(long, value_name = "BROKERS")]
+        kafka: Option<String>,
+        /// Use this MongoDB (a connection string) instead of starting the
+        /// local MongoDB-protocol server.
+        #[arg(long, value_name = "URI")]
+        mongodb: Option<String>,
     },
     /// Benchmark: fresh servers, both services, loadgen; writes BENCHMARKS.md.
     Bench {
@@ -82,6 +90,8 @@ async fn main() -> ExitCode {
             mongo_port,
             accounts_port,
             orders_port,
+            kafka,
+            mongodb,
         } => {
             let ports = stack::StackPorts {
                 kafka: kafka_port,
@@ -89,7 +99,8 @@ async fn main() -> ExitCode {
                 accounts: accounts_port,
                 orders: orders_port,
             };
-            stack::up(clean, &data_dir, ports)
+            let external = stack::ExternalServers { kafka, mongodb };
+            stack::up(clean, &data_dir, ports, external)
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }

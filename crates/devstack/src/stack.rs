@@ -137,30 +137,52 @@ pub async fn create_topics(brokers: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Servers `devstack up` uses instead of starting its own.
+#[derive(Debug, Clone, Default)]
+pub struct ExternalServers {
+    /// Kafka bootstrap servers, such as `localhost:9092` of the compose stack.
+    pub kafka: Option<String>,
+    /// A MongoDB connection string.
+    pub mongodb: Option<String>,
+}
+
 /// `devstack up`.
-pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Result<()> {
+pub async fn up(
+    clean: bool,
+    data_dir: &Path,
+    ports: StackPorts,
+    external: ExternalServers,
+) -> anyhow::Result<()> {
     if clean && data_dir.exists() {
         std::fs::remove_dir_all(data_dir)
             .with_context(|| format!("cannot remove {}", data_dir.display()))?;
         eprintln!("devstack: removed {}", data_dir.display());
     }
-    let tools = Tools::ensure().await?;
     let data_dir = absolute(data_dir)?;
     crate::process::use_own_process_groups();
     // Listening from here on: a Ctrl-C during start-up stops what has started
     // once start-up returns, instead of killing devstack and orphaning them.
     let stop = platform_infra::shutdown::on_signal();
-    let servers = LocalServers::start(&tools, &data_dir, ports.kafka, ports.mongo).await?;
-    let settings = [("APP__CONSUMER__INSTANCE_ID", LOCAL_ORDERS_INSTANCE_ID)];
-    let services = match start_services(&servers.addresses(), ports, &settings).await {
-        Ok(services) => services,
+    let mut servers = Vec::new();
+    let started = start_local_servers(&data_dir, ports, &external, &mut servers).await;
+    let addresses = match started {
+        Ok(addresses) => addresses,
         Err(e) => {
-            servers.stop().await;
+            stop_servers(servers).await;
             return Err(e);
         }
     };
+    let settings = [("APP__CONSUMER__INSTANCE_ID", LOCAL_ORDERS_INSTANCE_ID)];
+    let mut services = match start_services(&addresses, ports, &settings).await {
+        Ok(services) => services,
+        Err(e) => {
+            stop_servers(servers).await;
+            return Err(e);
+        }
+    };
+    let origin = |local: bool| if local { "local" } else { "external" };
     println!();
-    println!("The local stack is up (data in {}):", data_dir.display());
+    println!("The stack is up (data in {}):", data_dir.display());
     println!(
         "  accounts API     http://127.0.0.1:{}/accounts/customers",
         ports.accounts
@@ -178,14 +200,17 @@ pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Resu
         ports.orders
     );
     println!(
-        "  Kafka            {} (topic {})",
-        servers.broker.address(),
-        topics::CUSTOMER_CHANGE
+        "  Kafka            {} (topic {}, {})",
+        addresses.brokers,
+        topics::CUSTOMER_CHANGE,
+        origin(external.kafka.is_none())
     );
-    println!("  MongoDB          {}", servers.mongo.address());
+    println!(
+        "  MongoDB          {} ({})",
+        addresses.mongodb_uri,
+        origin(external.mongodb.is_none())
+    );
     println!("Press Ctrl-C to stop everything.");
-    let mut servers = servers;
-    let mut services = services;
     let exited = tokio::select! {
         () = stop.cancelled() => None,
         exited = first_exit(&mut servers, &mut services) => Some(exited),
@@ -198,7 +223,7 @@ pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Resu
     for service in services {
         service.stop(SERVICE_GRACE).await;
     }
-    servers.stop().await;
+    stop_servers(servers).await;
     match exited {
         None => {
             eprintln!("devstack: stopped");
@@ -208,14 +233,69 @@ pub async fn up(clean: bool, data_dir: &Path, ports: StackPorts) -> anyhow::Resu
     }
 }
 
+/// Starts the local servers that `external` does not replace (installing
+/// them first if needed), pushing each onto `started`, and returns where
+/// the services find Kafka and MongoDB.
+async fn start_local_servers(
+    data_dir: &Path,
+    ports: StackPorts,
+    external: &ExternalServers,
+    started: &mut Vec<LocalServer>,
+) -> anyhow::Result<ServerAddresses> {
+    let tools = if external.kafka.is_none() || external.mongodb.is_none() {
+        Some(Tools::ensure().await?)
+    } else {
+        None
+    };
+    let local = |kind, port| {
+        let tools = tools.as_ref();
+        async move {
+            let tools = tools.context("tools are installed when a local server is needed")?;
+            let exe = match kind {
+                ServerKind::Broker => &tools.tansu,
+                ServerKind::Mongo => &tools.nx_27017,
+            };
+            LocalServer::start(kind, exe, data_dir, port).await
+        }
+    };
+    let brokers = match &external.kafka {
+        Some(brokers) => brokers.clone(),
+        None => {
+            let broker = local(ServerKind::Broker, ports.kafka).await?;
+            let address = broker.address();
+            started.push(broker);
+            address
+        }
+    };
+    let mongodb_uri = match &external.mongodb {
+        Some(uri) => uri.clone(),
+        None => {
+            let mongo = local(ServerKind::Mongo, ports.mongo).await?;
+            let address = mongo.address();
+            started.push(mongo);
+            address
+        }
+    };
+    Ok(ServerAddresses {
+        brokers,
+        mongodb_uri,
+    })
+}
+
+async fn stop_servers(servers: Vec<LocalServer>) {
+    for mut server in servers {
+        server.stop().await;
+    }
+}
+
 /// How long a service may take to stop on SIGTERM before it is killed.
 const SERVICE_GRACE: Duration = Duration::from_secs(8);
 
 /// Resolves as soon as any server or service of the stack exits by itself,
 /// naming it and how it ended.
-async fn first_exit(servers: &mut LocalServers, services: &mut [Supervised]) -> String {
+async fn first_exit(servers: &mut [LocalServer], services: &mut [Supervised]) -> String {
     loop {
-        for server in [&mut servers.broker, &mut servers.mongo] {
+        for server in servers.iter_mut() {
             if let Some(status) = server.exited() {
                 return format!(
                     "{} exited ({status}); its log is in {}",
@@ -346,7 +426,9 @@ fn bin_dir() -> anyhow::Result<PathBuf> {
 /// free ports, run the Postman collection against both services with newman,
 /// then run `cargo nextest run` against the servers.
 pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
-    crate::lint::run(&std::env::current_dir()?).await?;
+    let root = std::env::current_dir()?;
+    crate::lint::run(&root).await?;
+    crate::contracts::run(&root).await?;
     let tools = Tools::ensure().await?;
     let data_dir = std::env::temp_dir().join(format!("devstack-test-{}", std::process::id()));
     let servers = TestServers::start(&tools, &data_dir).await?;

@@ -52,6 +52,54 @@ pub fn load_layers<T: DeserializeOwned>(
     Ok(settings)
 }
 
+/// The settings a TOML text names, as `section.key`, counting commented-out
+/// ones (`# key = …`): what an example settings file documents. Comments
+/// after a value and `[section.sub]` tables of pass-through properties are
+/// not settings.
+pub fn named_settings(toml: &str) -> std::collections::BTreeSet<String> {
+    let mut section = String::new();
+    let mut named = std::collections::BTreeSet::new();
+    for line in toml.lines() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = header.to_owned();
+            continue;
+        }
+        let setting = line.strip_prefix('#').map_or(line, str::trim_start);
+        let Some((key, _)) = setting.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        let is_key = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if is_key && !section.contains('.') {
+            named.insert(format!("{section}.{key}"));
+        }
+    }
+    named
+}
+
+/// The settings that an example settings file at `path` does not name: those
+/// of `defaults_toml` and the `optional` ones (which have no default). The
+/// example must also parse, over the defaults, into `T`.
+pub fn undocumented_settings<T: DeserializeOwned>(
+    defaults_toml: &str,
+    path: &str,
+    optional: &[&str],
+) -> Result<Vec<String>, ConfigError> {
+    load_layers::<T>(defaults_toml, Some(path))?;
+    let example = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(::config::ConfigError::Foreign(Box::new(e))))?;
+    let named = named_settings(&example);
+    Ok(named_settings(defaults_toml)
+        .into_iter()
+        .chain(optional.iter().map(|s| (*s).to_owned()))
+        .filter(|s| !named.contains(s))
+        .collect())
+}
+
 /// Where the HTTP server listens.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpSettings {

@@ -48,6 +48,11 @@ impl LocalStack {
     /// Starts `devstack up` on `data_dir` and waits until both services are
     /// healthy.
     async fn up(data_dir: &Path, ports: &Ports, run: usize) -> LocalStack {
+        LocalStack::up_with(data_dir, ports, run, &[]).await
+    }
+
+    /// [`LocalStack::up`] with extra arguments.
+    async fn up_with(data_dir: &Path, ports: &Ports, run: usize, extra: &[&str]) -> LocalStack {
         let exe = std::env::var(devstack::stack::test_env::DEVSTACK_BIN)
             .expect("PLATFORM_TEST_DEVSTACK_BIN is set by ./dev test");
         let output = data_dir.with_extension(format!("run{run}.log"));
@@ -60,6 +65,7 @@ impl LocalStack {
             .args(["--mongo-port", &ports.mongo.to_string()])
             .args(["--accounts-port", &ports.accounts.to_string()])
             .args(["--orders-port", &ports.orders.to_string()])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -274,5 +280,52 @@ async fn when_the_broker_dies_the_local_stack_says_so_and_stops_everything() {
             "a service still listens on {port}"
         );
     }
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_external_servers_the_stack_starts_only_the_services_and_creates_the_topics_there()
+{
+    let broker = kit::PrivateServer::broker().await;
+    let brokers = broker.server.address();
+    let database_prefix = kit::unique("external");
+    let data_dir = std::env::temp_dir().join(&database_prefix);
+    let ports = Ports::free();
+    let mut stack = LocalStack::up_with(
+        &data_dir,
+        &ports,
+        1,
+        &["--kafka", &brokers, "--mongodb", &kit::mongodb_uri()],
+    )
+    .await;
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", ports.kafka)).is_err(),
+        "a local broker was started"
+    );
+    let mut settings = kit::kafka_settings(shared_events::topics::CUSTOMER_CHANGE);
+    settings.brokers = brokers.clone();
+    let configs = platform_infra::kafka::describe_topic_configs(
+        &settings,
+        shared_events::topics::CUSTOMER_CHANGE,
+    )
+    .await
+    .expect("the change topic exists on the external broker");
+    assert_eq!(
+        configs.get("retention.ms").map(String::as_str),
+        Some(platform_infra::kafka::RETENTION_FOREVER_MS)
+    );
+    create_customers(stack.accounts).await;
+    kit::eventually(
+        Duration::from_secs(60),
+        "every customer in orders",
+        || async { (replicated(stack.orders).await.len() >= CUSTOMERS).then_some(()) },
+    )
+    .await;
+    stack.signal(nix::sys::signal::Signal::SIGINT);
+    assert!(stack.exit(Duration::from_secs(10)).await.success());
+    assert!(
+        broker.server.answers().await,
+        "devstack stopped the external broker"
+    );
     let _ = std::fs::remove_dir_all(&data_dir);
 }
