@@ -45,9 +45,8 @@ async fn broker_killed_three_times_then_orders_killed_and_restarted_from_its_com
             .await
             .expect("broker restarts");
     }
-    // The group's commits must keep advancing through the broker's restarts:
-    // the restarted instance resumes from them.
-    cluster.wait_caught_up(CONVERGE_WITHIN).await;
+    // Kill orders while it still applies what the relay republishes after the
+    // last restart; the restarted instance resumes from the group's commits.
     let before_kill = cluster.check().await;
     cluster.orders[0].kill().await;
     cluster.orders[0].start().await.expect("orders restarts");
@@ -59,7 +58,7 @@ async fn broker_killed_three_times_then_orders_killed_and_restarted_from_its_com
         convergence: cluster.converge(CONVERGE_AFTER_RESTART).await,
         dead_letters: cluster.dead_letters().await,
     };
-    println!("before orders was killed: {before_kill:?}");
+    println!("when orders was killed: {before_kill:?}");
     assert_converged(&figures);
     assert_eq!(
         (figures.changes, figures.convergence.customers),
@@ -67,10 +66,9 @@ async fn broker_killed_three_times_then_orders_killed_and_restarted_from_its_com
     );
     assert_eq!(figures.dead_letters, 0);
     assert!(figures.convergence.time <= CONVERGE_AFTER_RESTART);
-    // New changes after the restart reach the replica too.
-    write_changes(&urls, 200, 1000..1200, 8).await;
-    let after = cluster.converge(CONVERGE_AFTER_RESTART).await;
-    assert_eq!((after.lost, after.divergent), (0, 0), "{after:?}");
+    // The group's commits reached the end through all of it (they once
+    // stopped advancing, and a restart resumed far behind).
+    cluster.wait_caught_up(CONVERGE_WITHIN).await;
     cluster.shutdown().await;
 }
 
