@@ -7,13 +7,14 @@
 //! - `devstack test` starts fresh servers on free ports and runs the whole test
 //!   suite against them.
 //! - `devstack install` only installs the servers.
+//! - `devstack lint` lints and validates what cannot run here.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use devstack::{install, stack};
+use devstack::{install, lint, stack};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +29,10 @@ struct Cli {
 enum Command {
     /// Install the local servers into the cache (done by `up` and `test` too).
     Install,
+    /// Lint and validate what cannot run here (the first step of `test`): the
+    /// Dockerfile, the rendered Kubernetes overlays (kubernetes-validate,
+    /// checkov), the OpenAPI and AsyncAPI documents and the compose file.
+    Lint,
     /// Start the whole stack and keep it running until Ctrl-C.
     Up {
         /// Delete the stack's data directory first.
@@ -104,6 +109,10 @@ async fn main() -> ExitCode {
                 .await
                 .map(|()| ExitCode::SUCCESS)
         }
+        Command::Lint => match std::env::current_dir() {
+            Ok(root) => lint::run_all(&root).await.map(|()| ExitCode::SUCCESS),
+            Err(e) => Err(e.into()),
+        },
         Command::Test { nextest_args } => stack::test(&nextest_args).await,
         Command::Bench { out, tiny } => stack::bench(&out, tiny).await,
     };

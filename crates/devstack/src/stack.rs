@@ -426,9 +426,7 @@ fn bin_dir() -> anyhow::Result<PathBuf> {
 /// free ports, run the Postman collection against both services with newman,
 /// then run `cargo nextest run` against the servers.
 pub async fn test(nextest_args: &[String]) -> anyhow::Result<ExitCode> {
-    let root = std::env::current_dir()?;
-    crate::lint::run(&root).await?;
-    crate::contracts::run(&root).await?;
+    crate::lint::run_all(&std::env::current_dir()?).await?;
     let tools = Tools::ensure().await?;
     let data_dir = std::env::temp_dir().join(format!("devstack-test-{}", std::process::id()));
     let servers = TestServers::start(&tools, &data_dir).await?;
