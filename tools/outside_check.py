@@ -260,6 +260,7 @@ def main():
               f"events_on_topic={len(events)} events_missing={missing} "
               f"first_offsets={first} ends={ends}")
         ok = (counts["rejected"] == 0 and lost == 0 and divergent == 0 and missing == 0
+              and counts["accepted"] == args.changes and customers == args.customers
               and converged <= 60 and all(o == 0 for o in first.values()))
         return 0 if ok else 1
     finally:

@@ -28,6 +28,9 @@ enum Command {
         /// Partitions of new topics (existing ones keep theirs).
         #[arg(long, default_value_t = 3)]
         partitions: i32,
+        /// Replicas of each partition of new topics (Confluent Cloud: 3).
+        #[arg(long, default_value_t = 1)]
+        replication_factor: i32,
     },
 }
 
@@ -41,10 +44,19 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(settings, shutdown::on_signal()).await?;
             app.wait().await
         }
-        Command::CreateTopics { partitions } => {
+        Command::CreateTopics {
+            partitions,
+            replication_factor,
+        } => {
             let topic = &settings.kafka.topic;
             for name in [topic.clone(), dead_letter_topic(topic)] {
-                kafka::ensure_topic(&settings.kafka, &name, partitions).await?;
+                kafka::ensure_topic_replicated(
+                    &settings.kafka,
+                    &name,
+                    partitions,
+                    replication_factor,
+                )
+                .await?;
                 println!("topic {name} is ready (event-store settings)");
             }
             Ok(())

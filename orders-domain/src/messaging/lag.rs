@@ -329,7 +329,10 @@ impl ProjectorStatus {
                 _ => now,
             };
             let was_stalled = previous.as_ref().is_some_and(|w| w.stalled);
-            let out_of_range = position < seen.start || position > seen.end;
+            // Beyond the end counts only for a committed position: what this
+            // instance applied may have moved past the end read a moment ago
+            // (committed offsets are read before the watermarks).
+            let out_of_range = position < seen.start || (applied.is_none() && position > seen.end);
             if out_of_range && seen.assigned {
                 let to = match reset {
                     OffsetReset::Earliest => Some(seen.start),

@@ -68,8 +68,19 @@ pub async fn ensure_topic(
     topic: &str,
     partitions: i32,
 ) -> anyhow::Result<()> {
+    ensure_topic_replicated(settings, topic, partitions, 1).await
+}
+
+/// [`ensure_topic`] with `replication` copies of each partition for new
+/// topics (Confluent Cloud requires 3; the local broker has one node).
+pub async fn ensure_topic_replicated(
+    settings: &KafkaSettings,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = client_config(settings).create()?;
-    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     for (key, value) in EVENT_STORE_TOPIC_CONFIG {
         new_topic = new_topic.set(key, value);
     }
