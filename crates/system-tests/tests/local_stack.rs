@@ -47,12 +47,32 @@ impl Ports {
 impl LocalStack {
     /// Starts `devstack up` on `data_dir` and waits until both services are
     /// healthy.
-    async fn up(data_dir: &Path, ports: &Ports, run: usize) -> LocalStack {
+    async fn up(data_dir: &Path, ports: &mut Ports, run: usize) -> LocalStack {
         LocalStack::up_with(data_dir, ports, run, &[]).await
     }
 
-    /// [`LocalStack::up`] with extra arguments.
-    async fn up_with(data_dir: &Path, ports: &Ports, run: usize, extra: &[&str]) -> LocalStack {
+    /// [`LocalStack::up`] with extra arguments. A first run whose ports were
+    /// taken by another test between choosing and binding them (devstack then
+    /// exits at once) is retried on fresh ports; later runs keep their ports.
+    async fn up_with(data_dir: &Path, ports: &mut Ports, run: usize, extra: &[&str]) -> LocalStack {
+        let attempts = if run == 1 { 3 } else { 1 };
+        for attempt in 1..=attempts {
+            if let Some(stack) = LocalStack::try_up_with(data_dir, ports, run, extra).await {
+                return stack;
+            }
+            eprintln!("devstack up exited during start-up (attempt {attempt}); see its log");
+            *ports = Ports::free();
+        }
+        panic!("devstack up did not start");
+    }
+
+    /// One start; `None` if devstack exited before both services answered.
+    async fn try_up_with(
+        data_dir: &Path,
+        ports: &Ports,
+        run: usize,
+        extra: &[&str],
+    ) -> Option<LocalStack> {
         let exe = std::env::var(devstack::stack::test_env::DEVSTACK_BIN)
             .expect("PLATFORM_TEST_DEVSTACK_BIN is set by ./dev test");
         let output = data_dir.with_extension(format!("run{run}.log"));
@@ -71,7 +91,7 @@ impl LocalStack {
             .stderr(log)
             .spawn()
             .expect("devstack up starts");
-        let stack = LocalStack {
+        let mut stack = LocalStack {
             child,
             output,
             kafka: ports.kafka,
@@ -79,20 +99,30 @@ impl LocalStack {
             orders: ports.orders,
         };
         let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + START_WITHIN;
         for port in [stack.accounts, stack.orders] {
-            kit::eventually(START_WITHIN, &format!("service on {port}"), || async {
-                let url = format!("http://127.0.0.1:{port}/actuator/health");
-                client
+            let url = format!("http://127.0.0.1:{port}/actuator/health");
+            loop {
+                if let Ok(Some(_)) = stack.child.try_wait() {
+                    return None;
+                }
+                let healthy = client
                     .get(&url)
                     .send()
                     .await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ())
-            })
-            .await;
+                    .is_ok_and(|r| r.status().is_success());
+                if healthy {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "service on {port} not healthy within {START_WITHIN:?}:\n{}",
+                    stack.output()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
-        stack
+        Some(stack)
     }
 
     fn brokers(&self) -> String {
@@ -224,8 +254,8 @@ fn assert_no_error_lines(output: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_stack_keeps_every_record_across_ctrl_c_and_up_and_stops_cleanly_within_10_s() {
     let data_dir = std::env::temp_dir().join(kit::unique("devstack_up"));
-    let ports = Ports::free();
-    let mut stack = LocalStack::up(&data_dir, &ports, 1).await;
+    let mut ports = Ports::free();
+    let mut stack = LocalStack::up(&data_dir, &mut ports, 1).await;
     create_customers(stack.accounts).await;
     kit::eventually(
         Duration::from_secs(60),
@@ -244,7 +274,7 @@ async fn the_local_stack_keeps_every_record_across_ctrl_c_and_up_and_stops_clean
     assert_no_error_lines(&output);
     println!("clean stop of ./dev up took {stop_time:.1?}");
 
-    let mut stack = LocalStack::up(&data_dir, &ports, 2).await;
+    let mut stack = LocalStack::up(&data_dir, &mut ports, 2).await;
     let after = event_store(&stack.brokers(), CUSTOMERS).await;
     assert_eq!(after, before, "the event store changed across a restart");
     let mut ids = replicated(stack.orders).await;
@@ -261,8 +291,8 @@ async fn the_local_stack_keeps_every_record_across_ctrl_c_and_up_and_stops_clean
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_broker_dies_the_local_stack_says_so_and_stops_everything() {
     let data_dir = std::env::temp_dir().join(kit::unique("devstack_broker_dies"));
-    let ports = Ports::free();
-    let mut stack = LocalStack::up(&data_dir, &ports, 1).await;
+    let mut ports = Ports::free();
+    let mut stack = LocalStack::up(&data_dir, &mut ports, 1).await;
     let broker = stack.child_pid("tansu");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(broker),
@@ -290,10 +320,10 @@ async fn against_external_servers_the_stack_starts_only_the_services_and_creates
     let brokers = broker.server.address();
     let database_prefix = kit::unique("external");
     let data_dir = std::env::temp_dir().join(&database_prefix);
-    let ports = Ports::free();
+    let mut ports = Ports::free();
     let mut stack = LocalStack::up_with(
         &data_dir,
-        &ports,
+        &mut ports,
         1,
         &["--kafka", &brokers, "--mongodb", &kit::mongodb_uri()],
     )
