@@ -6,7 +6,7 @@
 //!   and its dead-letter topic, or correct the configs of existing ones; the
 //!   code path `./dev up` uses, for compose and the Kubernetes Job.
 
-use accounts_domain::{Application, Settings};
+use accounts_domain::Settings;
 use clap::{Parser, Subcommand};
 use platform_infra::{kafka, shutdown, telemetry};
 use shared_events::topics::dead_letter_topic;
@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&settings.log, "accounts");
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let app = Application::build(settings, shutdown::on_signal()).await?;
+            let app = accounts_domain::build(settings, shutdown::on_signal()).await?;
             app.wait().await
         }
         Command::CreateTopics {

@@ -4,36 +4,23 @@
 use std::time::Duration;
 
 use platform_infra::auth::AuthSettings;
-use platform_infra::config::{
-    self, ConfigError, HttpSettings, KafkaSettings, LogSettings, MongoSettings,
-};
+use platform_infra::config::{HttpSettings, KafkaSettings, LogSettings, MongoSettings};
 use serde::Deserialize;
 
-/// Built-in defaults: the seed's names and ports, local servers.
+/// Built-in defaults over `platform_infra::config::COMMON_DEFAULTS`: the
+/// seed's port and names.
 pub const DEFAULTS: &str = r#"
 [http]
-host = "127.0.0.1"
 port = 8080
 
 [mongodb]
-uri = "mongodb://127.0.0.1:27017"
 database = "accounts"
 collection = "customer.accounts"
-server_selection_timeout_ms = 5000
-
-[kafka]
-brokers = "127.0.0.1:9092"
-topic = "accounts.customer.change"
-message_timeout_ms = 30000
 
 [relay]
 poll_interval_ms = 1000
 batch_size = 100
 shutdown_drain_ms = 5000
-
-[log]
-format = "pretty"
-filter = "info"
 "#;
 
 /// All settings of the accounts service.
@@ -70,16 +57,12 @@ impl RelaySettings {
     }
 }
 
-impl Settings {
-    /// Defaults, then `APP_CONFIG_FILE`, then `APP__…` environment variables.
-    pub fn load() -> Result<Self, ConfigError> {
-        config::load(DEFAULTS)
-    }
-}
+platform_infra::service_settings!(Settings, DEFAULTS);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform_infra::config;
 
     #[test]
     fn defaults_parse_and_use_the_seed_names() {
@@ -102,19 +85,7 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/../config/accounts.example.toml"
         );
-        let optional = [
-            "log.otlp_endpoint",
-            "auth.enabled",
-            "auth.protect_reads",
-            "auth.hs256_secret",
-            "auth.rs256_public_key_pem",
-            "auth.issuer",
-            "auth.audience",
-            "http.body_limit_bytes",
-            "http.request_timeout_ms",
-            "http.max_concurrent_requests",
-        ];
-        let missing = config::undocumented_settings::<Settings>(DEFAULTS, path, &optional)
+        let missing = config::undocumented_settings::<Settings>(DEFAULTS, path, &[])
             .expect("the example parses");
         assert!(missing.is_empty(), "{path} does not name {missing:?}");
     }

@@ -14,4 +14,4 @@ pub mod startup;
 pub mod store;
 
 pub use settings::Settings;
-pub use startup::Application;
+pub use startup::{Application, build};

@@ -7,8 +7,8 @@
 //! - `orders-domain redrive-dlt`: republish dead letters to the change topic.
 
 use clap::{Parser, Subcommand};
+use orders_domain::Settings;
 use orders_domain::messaging::{Progress, rebuild, redrive_dead_letters};
-use orders_domain::{Application, Settings};
 use platform_infra::{shutdown, telemetry};
 
 #[derive(Parser)]
@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&settings.log, "orders");
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let app = Application::build(settings, shutdown::on_signal()).await?;
+            let app = orders_domain::build(settings, shutdown::on_signal()).await?;
             app.wait().await.map(|_| ())
         }
         Command::Rebuild { force } => {

@@ -4,27 +4,18 @@
 use std::time::Duration;
 
 use platform_infra::auth::AuthSettings;
-use platform_infra::config::{
-    self, ConfigError, HttpSettings, KafkaSettings, LogSettings, MongoSettings,
-};
+use platform_infra::config::{HttpSettings, KafkaSettings, LogSettings, MongoSettings};
 use serde::Deserialize;
 
-/// Built-in defaults: the seed's names and ports, local servers.
+/// Built-in defaults over `platform_infra::config::COMMON_DEFAULTS`: the
+/// seed's port and names.
 pub const DEFAULTS: &str = r#"
 [http]
-host = "127.0.0.1"
 port = 8085
 
 [mongodb]
-uri = "mongodb://127.0.0.1:27017"
 database = "orders"
 collection = "customer.orders"
-server_selection_timeout_ms = 5000
-
-[kafka]
-brokers = "127.0.0.1:9092"
-topic = "accounts.customer.change"
-message_timeout_ms = 30000
 
 [consumer]
 group_id = "orders"
@@ -37,10 +28,6 @@ fetch_wait_max_ms = 500
 
 [replica]
 read_wait_ms = 5000
-
-[log]
-format = "pretty"
-filter = "info"
 "#;
 
 /// All settings of the orders service.
@@ -62,7 +49,7 @@ pub struct Settings {
 pub struct ConsumerSettings {
     pub group_id: String,
     /// Where a new group starts: `earliest` replays the whole event store.
-    pub auto_offset_reset: String,
+    pub auto_offset_reset: platform_infra::kafka::OffsetReset,
     /// Longest pause between retries of an event MongoDB did not take.
     pub max_backoff_ms: u64,
     /// How often the watchdog compares each partition's position with the
@@ -100,7 +87,7 @@ impl ConsumerSettings {
         crate::messaging::lag::WatchdogSettings {
             interval: Duration::from_millis(self.lag_check_interval_ms),
             stall_after: Duration::from_millis(self.stall_after_ms),
-            reset: crate::messaging::lag::OffsetReset::parse(&self.auto_offset_reset),
+            reset: self.auto_offset_reset,
         }
     }
 }
@@ -119,16 +106,12 @@ impl ReplicaSettings {
     }
 }
 
-impl Settings {
-    /// Defaults, then `APP_CONFIG_FILE`, then `APP__…` environment variables.
-    pub fn load() -> Result<Self, ConfigError> {
-        config::load(DEFAULTS)
-    }
-}
+platform_infra::service_settings!(Settings, DEFAULTS);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform_infra::config;
 
     #[test]
     fn defaults_parse_and_use_the_seed_names() {
@@ -145,21 +128,9 @@ mod tests {
     #[test]
     fn the_example_settings_file_parses_and_names_every_setting() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/orders.example.toml");
-        let optional = [
-            "log.otlp_endpoint",
-            "auth.enabled",
-            "auth.protect_reads",
-            "auth.hs256_secret",
-            "auth.rs256_public_key_pem",
-            "auth.issuer",
-            "auth.audience",
-            "http.body_limit_bytes",
-            "http.request_timeout_ms",
-            "http.max_concurrent_requests",
-            "consumer.instance_id",
-        ];
-        let missing = config::undocumented_settings::<Settings>(DEFAULTS, path, &optional)
-            .expect("the example parses");
+        let missing =
+            config::undocumented_settings::<Settings>(DEFAULTS, path, &["consumer.instance_id"])
+                .expect("the example parses");
         assert!(missing.is_empty(), "{path} does not name {missing:?}");
     }
 }

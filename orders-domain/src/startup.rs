@@ -1,19 +1,20 @@
 //! Building and running the orders service: one function that the binary and
-//! the tests share.
+//! the tests share. What every service does at start-up is in
+//! [`platform_infra::service`]; this adds the replica store, the projector,
+//! its lag watchdog and the routes.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use platform_infra::auth::{self, Authenticator};
-use platform_infra::health::HealthChecks;
 use platform_infra::idempotency::IdempotencyKeys;
+use platform_infra::kafka;
+use platform_infra::service::{RunningService, ServiceInfo, ServiceStart};
 use platform_infra::shutdown::CancellationToken;
-use platform_infra::supervisor::Supervisor;
-use platform_infra::{http, kafka, mongo};
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::FutureProducer;
 use shared_events::topics::dead_letter_topic;
+use utoipa::OpenApi;
 
 use crate::http::{ApiDoc, AppState, router};
 use crate::messaging::{
@@ -22,144 +23,99 @@ use crate::messaging::{
 };
 use crate::settings::Settings;
 use crate::store::CustomerOrdersStore;
-use utoipa::OpenApi;
 
-/// A running orders service.
-pub struct Application {
-    addr: SocketAddr,
-    tasks: Supervisor,
-    report: Arc<Mutex<ProjectorReport>>,
+/// The orders service's name and version.
+pub const SERVICE: ServiceInfo = ServiceInfo {
+    name: "orders-domain",
+    version: env!("CARGO_PKG_VERSION"),
+};
+
+/// A running orders service; it reports what the projector did.
+pub type Application = RunningService<ProjectorReport>;
+
+/// Connects to MongoDB and Kafka, binds the HTTP port and starts the HTTP
+/// server, the replica projector and its lag watchdog. Everything stops when
+/// `shutdown` is cancelled, or when any of them ends.
+pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Application> {
+    let mut start = ServiceStart::connect(SERVICE, &settings, shutdown).await?;
+    let store = CustomerOrdersStore::new(&start.database, &settings.mongodb.collection);
+    store
+        .init()
+        .await
+        .context("cannot reach MongoDB to initialise the replica pointer")?;
+
+    lag::register_metrics();
+    let status = ProjectorStatus::default();
+    let consumer: Arc<StreamConsumer<ProjectorContext>> = Arc::new(
+        projector_consumer_config(&settings)
+            .create_with_context(ProjectorContext::new(status.clone()))
+            .context("invalid Kafka consumer settings")?,
+    );
+    consumer
+        .subscribe(&[&settings.kafka.topic])
+        .context("cannot subscribe to the customer change topic")?;
+    let producer: FutureProducer = kafka::reliable_producer_config(&settings.kafka)
+        .create()
+        .context("invalid Kafka producer settings")?;
+    let dead_letters = DeadLetterPublisher::new(producer, dead_letter_topic(&settings.kafka.topic));
+    let applied = AppliedFeed::default();
+    let projector = ReplicaProjector::new(
+        consumer.clone(),
+        store.clone(),
+        dead_letters,
+        settings.consumer.clone(),
+        applied.clone(),
+        status.clone(),
+    );
+    let watchdog = LagWatchdog::new(
+        consumer,
+        status.clone(),
+        settings.kafka.topic.clone(),
+        settings.consumer.watchdog(),
+    );
+    start.add_component("projector", move || status.health());
+
+    let report = Arc::new(Mutex::new(ProjectorReport::default()));
+    let projector_report = report.clone();
+    let shutdown = start.shutdown();
+    start
+        .tasks
+        .spawn("lag watchdog", watchdog.run(shutdown.clone()));
+    start.tasks.spawn("replica projector", async move {
+        let report = projector.run(shutdown).await?;
+        *projector_report
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = report;
+        tracing::info!(?report, "replica projector stopped");
+        Ok(())
+    });
+    let state = AppState {
+        store,
+        idempotency: IdempotencyKeys::new(&start.database, settings.http.body_limit_bytes),
+        applied,
+        read_wait: settings.replica.read_wait(),
+    };
+    let running = start
+        .serve(router(state), ApiDoc::openapi(), &settings)
+        .await?;
+    Ok(running.reporting(report))
 }
 
-impl Application {
-    /// Connects to MongoDB and Kafka, binds the HTTP port and starts the HTTP
-    /// server, the replica projector and its lag watchdog. Everything stops
-    /// when `shutdown` is cancelled, or when any of them ends (see
-    /// [`Supervisor`]).
-    pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
-        let database = mongo::connect(&settings.mongodb, "orders-domain")
-            .await
-            .context("invalid MongoDB settings")?;
-        let store = CustomerOrdersStore::new(&database, &settings.mongodb.collection);
-        store
-            .init()
-            .await
-            .context("cannot reach MongoDB to initialise the replica pointer")?;
-
-        let mut consumer_config = kafka::client_config(&settings.kafka);
-        consumer_config
-            .set("group.id", &settings.consumer.group_id)
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", &settings.consumer.auto_offset_reset)
-            .set(
-                "session.timeout.ms",
-                settings.consumer.session_timeout_ms.to_string(),
-            )
-            .set(
-                "fetch.wait.max.ms",
-                settings.consumer.fetch_wait_max_ms.to_string(),
-            );
-        if let Some(instance_id) = &settings.consumer.instance_id {
-            consumer_config.set("group.instance.id", instance_id);
-        }
-        lag::register_metrics();
-        let status = ProjectorStatus::default();
-        let consumer: Arc<StreamConsumer<ProjectorContext>> = Arc::new(
-            consumer_config
-                .create_with_context(ProjectorContext::new(status.clone()))
-                .context("invalid Kafka consumer settings")?,
-        );
-        consumer
-            .subscribe(&[&settings.kafka.topic])
-            .context("cannot subscribe to the customer change topic")?;
-        let producer: FutureProducer = kafka::reliable_producer_config(&settings.kafka)
-            .create()
-            .context("invalid Kafka producer settings")?;
-        let dead_letters =
-            DeadLetterPublisher::new(producer, dead_letter_topic(&settings.kafka.topic));
-        let applied = AppliedFeed::default();
-        let projector = ReplicaProjector::new(
-            consumer.clone(),
-            store.clone(),
-            dead_letters,
-            settings.consumer.clone(),
-            applied.clone(),
-            status.clone(),
-        );
-        let watchdog = LagWatchdog::new(
-            consumer,
-            status.clone(),
-            settings.kafka.topic.clone(),
-            settings.consumer.watchdog(),
-        );
-
-        let (listener, addr) = http::bind(&settings.http).await.with_context(|| {
-            format!("cannot bind {}:{}", settings.http.host, settings.http.port)
-        })?;
-        let health = HealthChecks::new(
-            "orders-domain",
-            env!("CARGO_PKG_VERSION"),
-            database.clone(),
-            &kafka::client_config(&settings.kafka),
+/// The projector's consumer: librdkafka commits periodically, but only the
+/// offsets the projector stored after an event's effect was durable.
+fn projector_consumer_config(settings: &Settings) -> ClientConfig {
+    let consumer = &settings.consumer;
+    let mut config = kafka::consumer_config(&settings.kafka, &consumer.group_id);
+    config
+        .set("enable.auto.commit", "true")
+        .set("auto.offset.reset", consumer.auto_offset_reset.as_str())
+        .set(
+            "session.timeout.ms",
+            consumer.session_timeout_ms.to_string(),
         )
-        .context("invalid Kafka settings")?
-        .with_component("projector", move || status.health());
-        let app = http::with_standard_layers(
-            router(AppState {
-                store,
-                idempotency: IdempotencyKeys::new(&database, settings.http.body_limit_bytes),
-                applied,
-                read_wait: settings.replica.read_wait(),
-            })
-            .merge(health.router())
-            .merge(http::api_docs(ApiDoc::openapi()))
-            .layer(axum::middleware::from_fn_with_state(
-                Authenticator::from_settings(&settings.auth)?,
-                auth::require_bearer,
-            )),
-            &settings.http,
-        );
-        let report = Arc::new(Mutex::new(ProjectorReport::default()));
-        let mut tasks = Supervisor::new(shutdown.clone());
-        let server = http::serve(listener, app, shutdown.clone());
-        tasks.spawn("HTTP server", async move { Ok(server.await?) });
-        let projector_report = report.clone();
-        let projector_shutdown = shutdown.clone();
-        tasks.spawn("replica projector", async move {
-            let report = projector.run(projector_shutdown).await?;
-            *projector_report
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = report;
-            Ok(())
-        });
-        tasks.spawn("lag watchdog", watchdog.run(shutdown));
-        tracing::info!(%addr, "orders service listening");
-        Ok(Application {
-            addr,
-            tasks,
-            report,
-        })
+        .set("fetch.wait.max.ms", consumer.fetch_wait_max_ms.to_string());
+    if let Some(instance_id) = &consumer.instance_id {
+        config.set("group.instance.id", instance_id);
     }
-
-    /// The bound address (its port is the real one when 0 was configured).
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn port(&self) -> u16 {
-        self.addr.port()
-    }
-
-    /// Waits until every task has ended; `Err` if any ended before shutdown or
-    /// failed. Returns what the projector did.
-    pub async fn wait(self) -> anyhow::Result<ProjectorReport> {
-        self.tasks.wait().await?;
-        let report = *self
-            .report
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        tracing::info!(?report, "orders service stopped");
-        Ok(report)
-    }
+    config
 }

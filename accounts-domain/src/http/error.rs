@@ -29,17 +29,7 @@ impl IntoResponse for ApiError {
                     "customer {id} is being changed concurrently; retry"
                 ))
                 .into_response(),
-            ApiError::Store(StoreError::Mongo(e)) if platform_infra::mongo::is_transient(&e) => {
-                tracing::warn!(error = %e, "MongoDB unavailable");
-                Problem::unavailable(
-                    "the database is unavailable; nothing was changed, retry later",
-                )
-                .into_response()
-            }
-            ApiError::Store(e) => {
-                tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "store failure");
-                Problem::internal().into_response()
-            }
+            ApiError::Store(e) => Problem::store_failure(&e, e.is_transient()).into_response(),
         }
     }
 }

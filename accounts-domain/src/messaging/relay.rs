@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use platform_infra::retry::Backoff;
 use platform_infra::shutdown::CancellationToken;
 use platform_infra::trace_context::{TRACEPARENT, TraceParent};
 use rdkafka::ClientConfig;
@@ -29,7 +30,7 @@ use crate::settings::RelaySettings;
 use crate::store::{CustomerStore, PendingEvents};
 
 /// Longest pause between retries while Kafka or MongoDB is unavailable.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = platform_infra::retry::DEFAULT_MAX_DELAY;
 
 /// How the relay ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -133,12 +134,13 @@ impl OutboxRelay {
     /// the producer.
     pub async fn run(mut self, shutdown: CancellationToken) -> RelayReport {
         let mut report = RelayReport::default();
-        let mut backoff = Duration::ZERO;
+        let mut backoff = Backoff::new(MAX_BACKOFF);
+        let mut failing = false;
         loop {
-            let wait = if backoff.is_zero() {
-                self.settings.poll_interval()
+            let wait = if failing {
+                backoff.next_delay()
             } else {
-                backoff
+                self.settings.poll_interval()
             };
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -152,9 +154,12 @@ impl OutboxRelay {
                 drained = self.drain(&mut report) => drained,
             };
             match drained {
-                Ok(()) => backoff = Duration::ZERO,
+                Ok(()) => {
+                    failing = false;
+                    backoff.reset();
+                }
                 Err(()) => {
-                    backoff = (backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
+                    failing = true;
                     let backlog = self.store.backlog().await.ok();
                     if let Some(backlog) = backlog {
                         metrics::gauge!("outbox_backlog_customers").set(backlog as f64);

@@ -45,6 +45,14 @@ pub enum StoreError {
     Contended(String),
 }
 
+impl StoreError {
+    /// Whether MongoDB was unreachable or failing over, so that the same
+    /// operation can succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Mongo(e) if platform_infra::mongo::is_transient(e))
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The result of an upsert.

@@ -46,7 +46,7 @@ impl TestApp {
     pub async fn spawn_with(settings: Settings) -> TestApp {
         let telemetry = platform_infra::telemetry::init(&settings.log, "accounts");
         let shutdown = CancellationToken::new();
-        let app = Application::build(settings.clone(), shutdown.clone())
+        let app = accounts_domain::build(settings.clone(), shutdown.clone())
             .await
             .expect("accounts service starts");
         TestApp {

@@ -14,12 +14,47 @@ use serde::de::DeserializeOwned;
 /// Environment variable naming an optional TOML file layered over the defaults.
 pub const CONFIG_FILE_ENV: &str = "APP_CONFIG_FILE";
 
+/// Defaults every service shares, under each service's own defaults: local
+/// servers, the seed's topic, pretty logs.
+pub const COMMON_DEFAULTS: &str = r#"
+[http]
+host = "127.0.0.1"
+
+[mongodb]
+uri = "mongodb://127.0.0.1:27017"
+server_selection_timeout_ms = 5000
+
+[kafka]
+brokers = "127.0.0.1:9092"
+topic = "accounts.customer.change"
+message_timeout_ms = 30000
+
+[log]
+format = "pretty"
+filter = "info"
+"#;
+
+/// Settings every service has that have no default (so an example settings
+/// file names them commented out).
+pub const OPTIONAL_SETTINGS: [&str; 10] = [
+    "log.otlp_endpoint",
+    "auth.enabled",
+    "auth.protect_reads",
+    "auth.hs256_secret",
+    "auth.rs256_public_key_pem",
+    "auth.issuer",
+    "auth.audience",
+    "http.body_limit_bytes",
+    "http.request_timeout_ms",
+    "http.max_concurrent_requests",
+];
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(#[from] ::config::ConfigError);
 
-/// Loads settings of type `T`: `defaults_toml`, then the file named by
+/// Loads settings of type `T`: [`COMMON_DEFAULTS`], `defaults_toml`, then the file named by
 /// `APP_CONFIG_FILE` if set, then `APP__…` environment variables.
 pub fn load<T: DeserializeOwned>(defaults_toml: &str) -> Result<T, ConfigError> {
     load_layers(
@@ -33,10 +68,13 @@ pub fn load_layers<T: DeserializeOwned>(
     defaults_toml: &str,
     file: Option<&str>,
 ) -> Result<T, ConfigError> {
-    let mut builder = ::config::Config::builder().add_source(::config::File::from_str(
-        defaults_toml,
-        ::config::FileFormat::Toml,
-    ));
+    let mut builder = ::config::Config::builder();
+    for defaults in [COMMON_DEFAULTS, defaults_toml] {
+        builder = builder.add_source(::config::File::from_str(
+            defaults,
+            ::config::FileFormat::Toml,
+        ));
+    }
     if let Some(path) = file {
         builder = builder
             .add_source(::config::File::new(path, ::config::FileFormat::Toml).required(true));
@@ -82,8 +120,9 @@ pub fn named_settings(toml: &str) -> std::collections::BTreeSet<String> {
 }
 
 /// The settings that an example settings file at `path` does not name: those
-/// of `defaults_toml` and the `optional` ones (which have no default). The
-/// example must also parse, over the defaults, into `T`.
+/// of the defaults, [`OPTIONAL_SETTINGS`] and the service's own `optional`
+/// ones (which have no default). The example must also parse, over the
+/// defaults, into `T`.
 pub fn undocumented_settings<T: DeserializeOwned>(
     defaults_toml: &str,
     path: &str,
@@ -93,11 +132,15 @@ pub fn undocumented_settings<T: DeserializeOwned>(
     let example = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(::config::ConfigError::Foreign(Box::new(e))))?;
     let named = named_settings(&example);
-    Ok(named_settings(defaults_toml)
-        .into_iter()
-        .chain(optional.iter().map(|s| (*s).to_owned()))
-        .filter(|s| !named.contains(s))
-        .collect())
+    let mut wanted = named_settings(COMMON_DEFAULTS);
+    wanted.extend(named_settings(defaults_toml));
+    wanted.extend(
+        OPTIONAL_SETTINGS
+            .iter()
+            .chain(optional)
+            .map(|s| (*s).to_owned()),
+    );
+    Ok(wanted.into_iter().filter(|s| !named.contains(s)).collect())
 }
 
 /// Where the HTTP server listens.

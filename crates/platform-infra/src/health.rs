@@ -68,11 +68,16 @@ impl HealthChecks {
 
     /// Adds a component reported under `name`, which never gates readiness.
     pub fn with_component(
-        mut self,
+        self,
         name: &'static str,
         report: impl Fn() -> Value + Send + Sync + 'static,
     ) -> Self {
-        self.components.push((name, Arc::new(report)));
+        self.with_component_report(name, Arc::new(report))
+    }
+
+    /// [`HealthChecks::with_component`] with a shared report.
+    pub fn with_component_report(mut self, name: &'static str, report: ComponentReport) -> Self {
+        self.components.push((name, report));
         self
     }
 

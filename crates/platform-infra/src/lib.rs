@@ -13,6 +13,8 @@ pub mod mongo;
 pub mod paging;
 pub mod problem;
 pub mod query;
+pub mod retry;
+pub mod service;
 pub mod shutdown;
 pub mod supervisor;
 pub mod telemetry;

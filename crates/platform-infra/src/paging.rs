@@ -21,6 +21,46 @@ pub struct Paging {
     pub offset: u64,
 }
 
+/// The query parameters as documented, from the same constants the parser
+/// checks against.
+impl utoipa::IntoParams for Paging {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        let integer = |format, minimum: u64, maximum: u64| {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+                .minimum(Some(minimum))
+                .maximum(Some(maximum))
+        };
+        [
+            (
+                "limit",
+                format!("Page size, 1–{MAX_LIMIT}, default {DEFAULT_LIMIT}"),
+                integer(KnownFormat::Int32, 1, u64::from(MAX_LIMIT)),
+            ),
+            (
+                "offset",
+                "Items to skip, default 0".to_owned(),
+                integer(KnownFormat::Int64, 0, MAX_OFFSET),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, description, schema)| {
+            utoipa::openapi::path::ParameterBuilder::new()
+                .name(name)
+                .parameter_in(utoipa::openapi::path::ParameterIn::Query)
+                .required(utoipa::openapi::Required::False)
+                .description(Some(description))
+                .schema(Some(schema))
+                .build()
+        })
+        .collect()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct RawPaging {
     limit: Option<u32>,

@@ -103,6 +103,19 @@ impl Problem {
             .with_detail("the request could not be completed; see the service log")
     }
 
+    /// The answer to a store operation that failed: 503 when the database is
+    /// unreachable or failing over (`transient`; logged as a WARN), else a 500
+    /// that says nothing about the cause (logged as an ERROR with its chain).
+    pub fn store_failure(error: &(dyn std::error::Error + 'static), transient: bool) -> Self {
+        if transient {
+            tracing::warn!(error = %error, "database unavailable");
+            Problem::unavailable("the database is unavailable; nothing was changed, retry later")
+        } else {
+            tracing::error!(error = %error, cause = ?error.source(), "store failure");
+            Problem::internal()
+        }
+    }
+
     /// 503 for a dependency that is down; the response says when to retry.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Problem::status(StatusCode::SERVICE_UNAVAILABLE).with_detail(detail)

@@ -43,7 +43,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
     let shutdown = CancellationToken::new();
 
     let accounts_db = kit::unique("accounts");
-    let accounts = accounts_domain::Application::build(
+    let accounts = accounts_domain::build(
         accounts_domain::Settings {
             http: http(),
             mongodb: kit::mongo_settings(&accounts_db, "customer_accounts"),
@@ -61,14 +61,14 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
     .await
     .expect("accounts starts");
     let orders_db = kit::unique("orders");
-    let orders = orders_domain::Application::build(
+    let orders = orders_domain::build(
         orders_domain::Settings {
             http: http(),
             mongodb: kit::mongo_settings(&orders_db, "customer_orders"),
             kafka: kit::kafka_settings(&topic),
             consumer: orders_domain::settings::ConsumerSettings {
                 group_id: kit::unique("orders"),
-                auto_offset_reset: "earliest".into(),
+                auto_offset_reset: platform_infra::kafka::OffsetReset::Earliest,
                 max_backoff_ms: 500,
                 lag_check_interval_ms: 500,
                 stall_after_ms: 10_000,

@@ -190,19 +190,22 @@ impl Drop for LocalStack {
     }
 }
 
-async fn create_customers(accounts: u16) {
+/// Creates [`CUSTOMERS`] customers named `{prefix}-00`, `{prefix}-01`, …
+async fn create_customers(accounts: u16, prefix: &str) -> Vec<String> {
+    let ids: Vec<String> = (0..CUSTOMERS).map(|i| format!("{prefix}-{i:02}")).collect();
     let client = reqwest::Client::new();
-    for i in 0..CUSTOMERS {
+    for (i, id) in ids.iter().enumerate() {
         let response = client
             .post(format!(
                 "http://127.0.0.1:{accounts}/accounts/customer/create"
             ))
-            .json(&kit::seed_customer(&format!("up-{i:02}")))
+            .json(&kit::seed_customer(id))
             .send()
             .await
             .expect("request");
         assert_eq!(response.status(), 201, "customer {i}");
     }
+    ids
 }
 
 /// The ids the orders replica serves.
@@ -256,7 +259,7 @@ async fn the_local_stack_keeps_every_record_across_ctrl_c_and_up_and_stops_clean
     let data_dir = std::env::temp_dir().join(kit::unique("devstack_up"));
     let mut ports = Ports::free();
     let mut stack = LocalStack::up(&data_dir, &mut ports, 1).await;
-    create_customers(stack.accounts).await;
+    let expected = create_customers(stack.accounts, "up").await;
     kit::eventually(
         Duration::from_secs(60),
         "every customer in orders",
@@ -279,7 +282,6 @@ async fn the_local_stack_keeps_every_record_across_ctrl_c_and_up_and_stops_clean
     assert_eq!(after, before, "the event store changed across a restart");
     let mut ids = replicated(stack.orders).await;
     ids.sort();
-    let expected: Vec<String> = (0..CUSTOMERS).map(|i| format!("up-{i:02}")).collect();
     assert_eq!(ids, expected);
 
     stack.signal(nix::sys::signal::Signal::SIGTERM);
@@ -344,11 +346,15 @@ async fn against_external_servers_the_stack_starts_only_the_services_and_creates
         configs.get("retention.ms").map(String::as_str),
         Some(platform_infra::kafka::RETENTION_FOREVER_MS)
     );
-    create_customers(stack.accounts).await;
+    // The external MongoDB is shared with other tests: ids of this run only.
+    let ids = create_customers(stack.accounts, &database_prefix).await;
     kit::eventually(
         Duration::from_secs(60),
         "every customer in orders",
-        || async { (replicated(stack.orders).await.len() >= CUSTOMERS).then_some(()) },
+        || async {
+            let replicated = replicated(stack.orders).await;
+            ids.iter().all(|id| replicated.contains(id)).then_some(())
+        },
     )
     .await;
     stack.signal(nix::sys::signal::Signal::SIGINT);

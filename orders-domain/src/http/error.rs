@@ -81,14 +81,7 @@ impl IntoResponse for ApiError {
                     "orders of customer {id} kept changing concurrently; retry"
                 ))
                 .into_response(),
-            ApiError::Store(StoreError::Mongo(e)) if platform_infra::mongo::is_transient(&e) => {
-                tracing::warn!(error = %e, "MongoDB unavailable");
-                Problem::unavailable("the database is unavailable; retry later").into_response()
-            }
-            ApiError::Store(e) => {
-                tracing::error!(error = %e, cause = ?std::error::Error::source(&e), "store failure");
-                Problem::internal().into_response()
-            }
+            ApiError::Store(e) => Problem::store_failure(&e, e.is_transient()).into_response(),
         }
     }
 }

@@ -125,10 +125,7 @@ impl From<CustomerOrders> for CustomerOrdersResponse {
     get,
     path = "/orders/list",
     tag = "orders",
-    params(
-        ("limit" = Option<u32>, Query, description = "Page size, 1–1000, default 100", minimum = 1, maximum = 1000),
-        ("offset" = Option<u64>, Query, description = "Customers to skip, default 0", maximum = 9223372036854775807_u64),
-    ),
+    params(Paging),
     responses(
         (status = 200, description = "A page of customers with their orders, ordered by id", body = Vec<CustomerOrdersResponse>),
         (status = 400, description = "Bad paging parameters", body = Problem, content_type = "application/problem+json"),

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rdkafka::Message;
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
@@ -29,43 +30,56 @@ impl DeadLetterPublisher {
 
     /// Publishes `message` with `reason` and waits for the broker's
     /// acknowledgement. Original headers are kept, the DLT headers are added.
-    pub async fn publish(&self, message: &BorrowedMessage<'_>, reason: &str) -> Result<(), String> {
+    pub async fn publish(
+        &self,
+        message: &BorrowedMessage<'_>,
+        reason: &str,
+    ) -> Result<(), KafkaError> {
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         let time = Utc::now().to_rfc3339();
-        let mut record_headers = OwnedHeaders::new();
-        if let Some(original) = message.headers() {
-            for h in original.iter() {
-                record_headers = record_headers.insert(Header {
-                    key: h.key,
-                    value: h.value,
-                });
-            }
-        }
-        for (key, value) in [
+        let dlt_headers = [
             (headers::DLT_REASON, reason),
             (headers::DLT_ORIGINAL_TOPIC, message.topic()),
             (headers::DLT_ORIGINAL_PARTITION, partition.as_str()),
             (headers::DLT_ORIGINAL_OFFSET, offset.as_str()),
             (headers::DLT_TIME, time.as_str()),
-        ] {
-            record_headers = record_headers.insert(Header {
-                key,
-                value: Some(value),
-            });
-        }
-        let mut record: FutureRecord<'_, [u8], [u8]> =
-            FutureRecord::to(&self.topic).headers(record_headers);
-        if let Some(key) = message.key() {
-            record = record.key(key);
-        }
-        if let Some(payload) = message.payload() {
-            record = record.payload(payload);
-        }
+        ];
+        let record = copy_record(message, &self.topic, |_| true, &dlt_headers);
         self.producer
             .send(record, Timeout::After(Duration::from_secs(30)))
             .await
             .map(|_| ())
-            .map_err(|(e, _)| e.to_string())
+            .map_err(|(e, _)| e)
     }
+}
+
+/// `message`'s key, value and the headers `keep` accepts, as a record for
+/// `topic`, with `extra` headers after them: how a record moves to the
+/// dead-letter topic and back.
+pub(super) fn copy_record<'a>(
+    message: &'a BorrowedMessage<'_>,
+    topic: &'a str,
+    keep: impl Fn(&str) -> bool,
+    extra: &[(&'a str, &'a str)],
+) -> FutureRecord<'a, [u8], [u8]> {
+    let mut record_headers = OwnedHeaders::new();
+    let original = message.headers().into_iter().flat_map(|h| h.iter());
+    for h in original.filter(|h| keep(h.key)) {
+        record_headers = record_headers.insert(h);
+    }
+    for &(key, value) in extra {
+        record_headers = record_headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    let mut record = FutureRecord::to(topic).headers(record_headers);
+    if let Some(key) = message.key() {
+        record = record.key(key);
+    }
+    if let Some(payload) = message.payload() {
+        record = record.payload(payload);
+    }
+    record
 }

@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use platform_infra::kafka::OffsetReset;
 use platform_infra::shutdown::CancellationToken;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
@@ -229,26 +230,6 @@ impl ConsumerContext for ProjectorContext {
     }
 }
 
-/// Where a consumer without a usable position goes:
-/// `consumer.auto_offset_reset`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OffsetReset {
-    Earliest,
-    Latest,
-    /// `error` / `none`: stay, and report.
-    Stay,
-}
-
-impl OffsetReset {
-    pub fn parse(policy: &str) -> Self {
-        match policy {
-            "earliest" | "smallest" | "beginning" => OffsetReset::Earliest,
-            "latest" | "largest" | "end" => OffsetReset::Latest,
-            _ => OffsetReset::Stay,
-        }
-    }
-}
-
 /// One look at a partition: the log's bounds and the group's position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Observation {
@@ -337,7 +318,7 @@ impl ProjectorStatus {
                 let to = match reset {
                     OffsetReset::Earliest => Some(seen.start),
                     OffsetReset::Latest => Some(seen.end),
-                    OffsetReset::Stay => None,
+                    OffsetReset::Error => None,
                 };
                 reactions.push(Reaction::OutOfRange {
                     partition: seen.partition,
@@ -777,7 +758,7 @@ mod tests {
         for (policy, to) in [
             (OffsetReset::Earliest, Some(50)),
             (OffsetReset::Latest, Some(80)),
-            (OffsetReset::Stay, None),
+            (OffsetReset::Error, None),
         ] {
             let status = ProjectorStatus::default();
             let reactions = status.observe(&[below], Instant::now(), STALL, policy);

@@ -19,6 +19,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use platform_infra::retry::{self, Backoff};
 use platform_infra::shutdown::CancellationToken;
 use platform_infra::trace_context::{TRACEPARENT, TraceParent};
 use rdkafka::Message;
@@ -106,7 +107,8 @@ impl ReplicaProjector {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "consumer error");
-                    if pause(&shutdown, Duration::from_millis(100)).await.is_err() {
+                    let mut pause = Backoff::new(retry::FIRST_DELAY);
+                    if pause.pause(&shutdown).await.is_err() {
                         break;
                     }
                     continue;
@@ -169,7 +171,7 @@ impl ReplicaProjector {
             }
         };
         let mut attempt = 0u32;
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(self.settings.max_backoff());
         loop {
             match self.store.apply(&event).await {
                 Ok(outcome) => {
@@ -211,10 +213,9 @@ impl ReplicaProjector {
                     metrics::counter!("projector_apply_retries_total").increment(1);
                 }
             }
-            if pause(shutdown, backoff).await.is_err() {
+            if backoff.pause(shutdown).await.is_err() {
                 return Handled::Interrupted;
             }
-            backoff = (backoff * 2).min(self.settings.max_backoff());
         }
     }
 
@@ -227,7 +228,7 @@ impl ReplicaProjector {
         report: &mut ProjectorReport,
         shutdown: &CancellationToken,
     ) -> Handled {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(self.settings.max_backoff());
         loop {
             match self.dead_letters.publish(message, reason).await {
                 Ok(()) => {
@@ -243,10 +244,9 @@ impl ReplicaProjector {
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot dead-letter record; retrying"),
             }
-            if pause(shutdown, backoff).await.is_err() {
+            if backoff.pause(shutdown).await.is_err() {
                 return Handled::Interrupted;
             }
-            backoff = (backoff * 2).min(self.settings.max_backoff());
         }
     }
 }
@@ -319,13 +319,5 @@ impl ConnectionErrorLog {
             self.count = 0;
             self.last_logged = None;
         }
-    }
-}
-
-/// Sleeps for `duration` unless shutdown comes first (`Err`).
-async fn pause(shutdown: &CancellationToken, duration: Duration) -> Result<(), ()> {
-    tokio::select! {
-        () = shutdown.cancelled() => Err(()),
-        () = tokio::time::sleep(duration) => Ok(()),
     }
 }

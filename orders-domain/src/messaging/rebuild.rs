@@ -37,7 +37,8 @@ use shared_events::CustomerChangeEnvelope;
 
 use super::offsets::{Ends, ReadProgress, topic_ends, topic_starts};
 use crate::settings::Settings;
-use crate::store::{CustomerOrdersStore, ReplicaCollection};
+use crate::store::{CustomerOrdersStore, ReplicaCollection, StoreError};
+use platform_infra::retry;
 
 /// What a rebuild did.
 #[derive(Debug, Clone)]
@@ -193,10 +194,8 @@ pub async fn rebuild(
     let store = CustomerOrdersStore::new(&database, &settings.mongodb.collection);
     store.init().await?;
     let previous = store.active_replica().await?;
-    let target = store.replica(previous.generation() + 1);
-    database
-        .collection::<mongodb::bson::Document>(target.name())
-        .drop()
+    let target = store
+        .empty_generation_after(&previous)
         .await
         .context("cannot clear the target collection")?;
     tracing::info!(
@@ -204,84 +203,41 @@ pub async fn rebuild(
         to = target.name(),
         "rebuild started"
     );
-
-    let topic = &settings.kafka.topic;
-    let base = platform_infra::kafka::client_config(&settings.kafka);
-    let consumer: StreamConsumer = base
-        .clone()
-        .set(
-            "group.id",
-            format!(
-                "{}-rebuild-{}",
-                settings.consumer.group_id,
-                uuid::Uuid::new_v4().simple()
-            ),
-        )
-        .set("enable.auto.commit", "false")
-        .set(
-            "fetch.wait.max.ms",
-            settings.consumer.fetch_wait_max_ms.to_string(),
-        )
-        // A replay reads far behind the end: large fetches mean fewer round
-        // trips (and the local broker's cost per fetch grows with what is left
-        // to read).
-        .set("max.partition.fetch.bytes", REPLAY_FETCH_BYTES)
-        .create()
-        .context("cannot create the rebuild consumer")?;
     // Before the ends: every version it holds came from a record below them.
     let current = previous
         .versions()
         .await
         .context("cannot read the current generation")?;
-    let ends = topic_ends(base.clone(), topic).await?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in ends.keys() {
-        assignment.add_partition_offset(topic, *partition, Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
+    let topic = &settings.kafka.topic;
+    let base = platform_infra::kafka::client_config(&settings.kafka);
+    let mut replay = Replay::start(settings, topic_ends(base.clone(), topic).await?)?;
+    replay
+        .catch_up(&target, &mut progress, Stage::Replaying)
+        .await?;
 
-    let mut read = ReadProgress::new(BTreeMap::new(), ends);
-    let mut counts = (0u64, 0u64);
-    catch_up(
-        &consumer,
-        &target,
-        &mut read,
-        &mut counts,
-        &mut progress,
-        Stage::Replaying,
-    )
-    .await?;
-
+    let rebuilt = target
+        .versions()
+        .await
+        .context("cannot read the rebuilt generation")?;
     let problems = verify_rebuild(
         &topic_starts(base.clone(), topic).await?,
-        read.ends(),
-        read.first_offsets(),
+        replay.read.ends(),
+        replay.read.first_offsets(),
         &current,
-        &target
-            .versions()
-            .await
-            .context("cannot read the rebuilt generation")?,
+        &rebuilt,
     );
-    let new_customers = target
-        .versions()
-        .await?
-        .keys()
-        .filter(|id| !current.contains_key(*id))
-        .count() as u64;
-    if !problems.is_empty() {
-        if !force {
-            progress.finish();
-            return Err(RebuildRefused {
-                current: previous.generation(),
-                collection: previous.name().to_owned(),
-                rebuilt: target.generation(),
-                problems,
-            }
-            .into());
+    if !problems.is_empty() && !force {
+        progress.finish();
+        return Err(RebuildRefused {
+            current: previous.generation(),
+            collection: previous.name().to_owned(),
+            rebuilt: target.generation(),
+            problems,
         }
-        for problem in &problems {
-            tracing::warn!(problem, "switching despite this (--force)");
-        }
+        .into());
+    }
+    for problem in &problems {
+        tracing::warn!(problem, "switching despite this (--force)");
     }
     if !store.switch_replica(previous.generation(), &target).await? {
         bail!("another rebuild switched the replica first; this one is abandoned");
@@ -290,25 +246,22 @@ pub async fn rebuild(
         collection = target.name(),
         "reads switched to the rebuilt replica"
     );
-    read.extend_to(topic_ends(base, topic).await?);
-    catch_up(
-        &consumer,
-        &target,
-        &mut read,
-        &mut counts,
-        &mut progress,
-        Stage::CatchingUp,
-    )
-    .await?;
+    replay.read.extend_to(topic_ends(base, topic).await?);
+    replay
+        .catch_up(&target, &mut progress, Stage::CatchingUp)
+        .await?;
     progress.finish();
 
     let report = RebuildReport {
         previous_generation: previous.generation(),
         generation: target.generation(),
         collection: target.name().to_owned(),
-        records: counts.0,
-        skipped: counts.1,
-        new_customers,
+        records: replay.counts.records,
+        skipped: replay.counts.skipped,
+        new_customers: rebuilt
+            .keys()
+            .filter(|id| !current.contains_key(*id))
+            .count() as u64,
         forced_past: problems,
         elapsed: started.elapsed(),
     };
@@ -325,74 +278,127 @@ const FOLD_BATCH: usize = 2000;
 /// Writes in flight at once within a round; each is to a different customer.
 const APPLY_CONCURRENCY: usize = 16;
 
-/// Applies records until `read` is done. `counts` is (records, skipped).
-///
-/// Records are taken in rounds of what the consumer has ready (up to
-/// [`FOLD_BATCH`]), and of each customer's events in a round only the one with
-/// the highest version is written: every event carries the customer's whole
-/// state and the version guard keeps the newest, so the replica ends the same
-/// as after applying them all, with one write per customer and round instead
-/// of one per event. Before the switch nothing else writes the new generation,
-/// so a round is bulk-loaded ([`ReplicaCollection::load`]); after it, the
-/// round's customers are applied one by one, concurrently, through the version
-/// guard, as the live projectors write the same generation.
-async fn catch_up(
-    consumer: &StreamConsumer,
-    target: &ReplicaCollection,
-    read: &mut ReadProgress,
-    counts: &mut (u64, u64),
-    progress: &mut Progress,
-    stage: Stage,
-) -> anyhow::Result<()> {
-    const IDLE_LIMIT: Duration = Duration::from_secs(30);
-    while !read.done() {
-        let first = tokio::time::timeout(IDLE_LIMIT, consumer.recv())
-            .await
-            .with_context(|| {
-                format!(
-                    "no record for {IDLE_LIMIT:?} with {} still to read",
-                    read.remaining()
+/// Records read and skipped (undecodable) by a rebuild.
+#[derive(Debug, Clone, Copy, Default)]
+struct ReplayCounts {
+    records: u64,
+    skipped: u64,
+}
+
+/// A rebuild's consumer, reading every partition from offset 0 up to the
+/// ends known so far.
+struct Replay {
+    consumer: StreamConsumer,
+    read: ReadProgress,
+    counts: ReplayCounts,
+}
+
+impl Replay {
+    /// A consumer of its own, unique group, assigned every partition from the
+    /// beginning.
+    fn start(settings: &Settings, ends: Ends) -> anyhow::Result<Self> {
+        let topic = &settings.kafka.topic;
+        let group = format!(
+            "{}-rebuild-{}",
+            settings.consumer.group_id,
+            uuid::Uuid::new_v4().simple()
+        );
+        let consumer: StreamConsumer =
+            platform_infra::kafka::consumer_config(&settings.kafka, &group)
+                .set(
+                    "fetch.wait.max.ms",
+                    settings.consumer.fetch_wait_max_ms.to_string(),
                 )
-            })??;
-        let mut round = vec![first];
-        while round.len() < FOLD_BATCH {
-            match consumer.recv().now_or_never() {
-                Some(message) => round.push(message?),
-                None => break,
-            }
+                // A replay reads far behind the end: large fetches mean fewer
+                // round trips (and the local broker's cost per fetch grows
+                // with what is left to read).
+                .set("max.partition.fetch.bytes", REPLAY_FETCH_BYTES)
+                .create()
+                .context("cannot create the rebuild consumer")?;
+        let mut assignment = TopicPartitionList::new();
+        for partition in ends.keys() {
+            assignment.add_partition_offset(topic, *partition, Offset::Beginning)?;
         }
-        let mut newest: HashMap<String, CustomerChangeEnvelope> = HashMap::new();
-        for message in &round {
-            counts.0 += 1;
-            match CustomerChangeEnvelope::decode(message.payload().unwrap_or_default()) {
-                Ok(event) => match newest.entry(event.data.id.clone()) {
-                    Entry::Occupied(mut kept) => {
-                        if kept.get().data.version < event.data.version {
-                            kept.insert(event);
-                        }
-                    }
-                    Entry::Vacant(slot) => {
-                        slot.insert(event);
-                    }
-                },
-                Err(_) => counts.1 += 1,
-            }
-        }
-        match stage {
-            Stage::Replaying => load(target, &newest.values().collect::<Vec<_>>()).await?,
-            Stage::CatchingUp => {
-                futures::stream::iter(newest.values().map(|event| apply(target, event)))
-                    .buffer_unordered(APPLY_CONCURRENCY)
-                    .try_collect::<Vec<()>>()
-                    .await?;
-            }
-        }
-        for message in &round {
-            read.handled(message.partition(), message.offset());
-        }
-        progress.update(stage.name(), counts.0, read.remaining());
+        consumer.assign(&assignment)?;
+        Ok(Replay {
+            consumer,
+            read: ReadProgress::new(BTreeMap::new(), ends),
+            counts: ReplayCounts::default(),
+        })
     }
-    Ok(())
+
+    /// Applies records until everything up to the ends was read.
+    ///
+    /// Records are taken in rounds of what the consumer has ready (up to
+    /// [`FOLD_BATCH`]), and of each customer's events in a round only the one with
+    /// the highest version is written: every event carries the customer's whole
+    /// state and the version guard keeps the newest, so the replica ends the same
+    /// as after applying them all, with one write per customer and round instead
+    /// of one per event. Before the switch nothing else writes the new generation,
+    /// so a round is bulk-loaded ([`ReplicaCollection::load`]); after it, the
+    /// round's customers are applied one by one, concurrently, through the version
+    /// guard, as the live projectors write the same generation.
+    async fn catch_up(
+        &mut self,
+        target: &ReplicaCollection,
+        progress: &mut Progress,
+        stage: Stage,
+    ) -> anyhow::Result<()> {
+        let Replay {
+            consumer,
+            read,
+            counts,
+        } = self;
+        const IDLE_LIMIT: Duration = Duration::from_secs(30);
+        while !read.done() {
+            let first = tokio::time::timeout(IDLE_LIMIT, consumer.recv())
+                .await
+                .with_context(|| {
+                    format!(
+                        "no record for {IDLE_LIMIT:?} with {} still to read",
+                        read.remaining()
+                    )
+                })??;
+            let mut round = vec![first];
+            while round.len() < FOLD_BATCH {
+                match consumer.recv().now_or_never() {
+                    Some(message) => round.push(message?),
+                    None => break,
+                }
+            }
+            let mut newest: HashMap<String, CustomerChangeEnvelope> = HashMap::new();
+            for message in &round {
+                counts.records += 1;
+                match CustomerChangeEnvelope::decode(message.payload().unwrap_or_default()) {
+                    Ok(event) => match newest.entry(event.data.id.clone()) {
+                        Entry::Occupied(mut kept) => {
+                            if kept.get().data.version < event.data.version {
+                                kept.insert(event);
+                            }
+                        }
+                        Entry::Vacant(slot) => {
+                            slot.insert(event);
+                        }
+                    },
+                    Err(_) => counts.skipped += 1,
+                }
+            }
+            match stage {
+                Stage::Replaying => load(target, &newest.values().collect::<Vec<_>>()).await?,
+                Stage::CatchingUp => {
+                    futures::stream::iter(newest.values().map(|event| apply(target, event)))
+                        .buffer_unordered(APPLY_CONCURRENCY)
+                        .try_collect::<Vec<()>>()
+                        .await?;
+                }
+            }
+            for message in &round {
+                read.handled(message.partition(), message.offset());
+            }
+            progress.update(stage.name(), counts.records, read.remaining());
+        }
+        Ok(())
+    }
 }
 
 /// Where a rebuild is: writing a generation nobody reads yet, or catching up
@@ -418,34 +424,27 @@ async fn load(
     target: &ReplicaCollection,
     events: &[&CustomerChangeEnvelope],
 ) -> anyhow::Result<()> {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match target.load(events).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.is_transient() => {
-                tracing::warn!(error = %e, "MongoDB unavailable; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e).context("cannot load events into the new replica"),
-        }
-    }
+    retry::while_transient(
+        "loading a rebuild round",
+        retry::DEFAULT_MAX_DELAY,
+        StoreError::is_transient,
+        || target.load(events),
+    )
+    .await
+    .context("cannot load events into the new replica")
 }
 
 /// Applies one event, retrying while MongoDB is unreachable.
 async fn apply(target: &ReplicaCollection, event: &CustomerChangeEnvelope) -> anyhow::Result<()> {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match target.apply(event).await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_transient() => {
-                tracing::warn!(error = %e, "MongoDB unavailable; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e).context("cannot apply an event to the new replica"),
-        }
-    }
+    retry::while_transient(
+        "applying a catch-up event",
+        retry::DEFAULT_MAX_DELAY,
+        StoreError::is_transient,
+        || target.apply(event),
+    )
+    .await
+    .context("cannot apply an event to the new replica")?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,13 +12,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
+use platform_infra::kafka;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::util::Timeout;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use shared_events::topics::dead_letter_topic;
 
+use super::dead_letter::copy_record;
 use super::offsets::{ReadProgress, topic_ends};
 use crate::settings::Settings;
 
@@ -26,17 +27,12 @@ use crate::settings::Settings;
 pub async fn redrive_dead_letters(settings: &Settings) -> anyhow::Result<u64> {
     let topic = &settings.kafka.topic;
     let dlt = dead_letter_topic(topic);
-    let base = platform_infra::kafka::client_config(&settings.kafka);
-    let consumer: StreamConsumer = base
-        .clone()
-        .set(
-            "group.id",
-            format!("{}-dlt-redrive", settings.consumer.group_id),
-        )
-        .set("enable.auto.commit", "false")
+    let base = kafka::client_config(&settings.kafka);
+    let group = format!("{}-dlt-redrive", settings.consumer.group_id);
+    let consumer: StreamConsumer = kafka::consumer_config(&settings.kafka, &group)
         .create()
         .context("cannot create the re-drive consumer")?;
-    let producer: FutureProducer = platform_infra::kafka::reliable_producer_config(&settings.kafka)
+    let producer: FutureProducer = kafka::reliable_producer_config(&settings.kafka)
         .create()
         .context("cannot create the re-drive producer")?;
     let ends = topic_ends(base, &dlt).await?;
@@ -69,22 +65,7 @@ pub async fn redrive_dead_letters(settings: &Settings) -> anyhow::Result<u64> {
         let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
             .await
             .context("the dead-letter topic stopped delivering")??;
-        let mut headers = OwnedHeaders::new();
-        if let Some(original) = message.headers() {
-            for h in original.iter().filter(|h| !h.key.starts_with("dlt.")) {
-                headers = headers.insert(Header {
-                    key: h.key,
-                    value: h.value,
-                });
-            }
-        }
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
-        if let Some(key) = message.key() {
-            record = record.key(key);
-        }
-        if let Some(payload) = message.payload() {
-            record = record.payload(payload);
-        }
+        let record = copy_record(&message, topic, |key| !key.starts_with("dlt."), &[]);
         producer
             .send(record, Timeout::After(Duration::from_secs(30)))
             .await

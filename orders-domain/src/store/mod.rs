@@ -122,6 +122,20 @@ impl CustomerOrdersStore {
         )
     }
 
+    /// The generation after `previous`, emptied of anything a failed rebuild
+    /// left in it: where a rebuild writes before it switches reads.
+    pub async fn empty_generation_after(
+        &self,
+        previous: &ReplicaCollection,
+    ) -> Result<ReplicaCollection> {
+        let next = self.replica(previous.generation() + 1);
+        self.database
+            .collection::<mongodb::bson::Document>(next.name())
+            .drop()
+            .await?;
+        Ok(next)
+    }
+
     /// Creates the pointer to generation 1 unless one exists.
     #[tracing::instrument(skip(self))]
     pub async fn init(&self) -> Result<()> {

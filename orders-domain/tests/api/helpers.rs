@@ -48,7 +48,7 @@ impl TestApp {
             kafka: kit::kafka_settings(&topic),
             consumer: ConsumerSettings {
                 group_id: kit::unique("orders_group"),
-                auto_offset_reset: "earliest".into(),
+                auto_offset_reset: platform_infra::kafka::OffsetReset::Earliest,
                 max_backoff_ms: 500,
                 lag_check_interval_ms: 500,
                 stall_after_ms: 10_000,
@@ -66,7 +66,7 @@ impl TestApp {
         }
         let telemetry = platform_infra::telemetry::init(&settings.log, "orders");
         let shutdown = CancellationToken::new();
-        let app = Application::build(settings.clone(), shutdown.clone())
+        let app = orders_domain::build(settings.clone(), shutdown.clone())
             .await
             .expect("orders service starts");
         let producer = rdkafka::ClientConfig::new()

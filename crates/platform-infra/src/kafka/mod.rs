@@ -41,6 +41,46 @@ pub fn reliable_producer_config(settings: &KafkaSettings) -> ClientConfig {
     config
 }
 
+/// Where a consumer group starts on a partition with no committed offset, or
+/// whose position has left the log (`auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetReset {
+    /// The oldest record kept: replays the whole event store.
+    #[serde(alias = "smallest", alias = "beginning")]
+    Earliest,
+    /// After the newest record.
+    #[serde(alias = "largest", alias = "end")]
+    Latest,
+    /// Neither: the consumer stays and reports an error.
+    #[serde(alias = "none")]
+    Error,
+}
+
+impl OffsetReset {
+    /// librdkafka's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OffsetReset::Earliest => "earliest",
+            OffsetReset::Latest => "latest",
+            OffsetReset::Error => "error",
+        }
+    }
+}
+
+/// Config of a consumer in `group_id` that commits nothing by itself: offsets
+/// are stored, and committed, only for records whose effect is durable
+/// (a caller that wants librdkafka's periodic commit of stored offsets sets
+/// `enable.auto.commit=true`).
+pub fn consumer_config(settings: &KafkaSettings, group_id: &str) -> ClientConfig {
+    let mut config = client_config(settings);
+    config
+        .set("group.id", group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false");
+    config
+}
+
 /// `retention.ms` of an event store: Long.MAX_VALUE, "keep for ever" on
 /// both brokers the project runs on.
 ///
