@@ -2,34 +2,29 @@
 //! field names.
 //!
 //! These describe data that has already been accepted by the accounts service; the
-//! accounts service's request parsing is where input is checked.
+//! accounts service's request parsing is where input is checked, with the rules
+//! of [`crate::fields`], whose schemas these types publish.
 
 use serde::{Deserialize, Serialize};
+
+use crate::fields::{Email, OptionalText, Phone, PostalCode, RequiredText};
 
 /// A customer's name. `title`, `middleName` and `suffix` are optional.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Name {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 200)]
+    #[schema(schema_with = OptionalText::schema)]
     pub title: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
-    )]
+    #[schema(schema_with = RequiredText::schema)]
     pub first_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 200)]
+    #[schema(schema_with = OptionalText::schema)]
     pub middle_name: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
-    )]
+    #[schema(schema_with = RequiredText::schema)]
     pub last_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 200)]
+    #[schema(schema_with = OptionalText::schema)]
     pub suffix: Option<String>,
 }
 
@@ -37,15 +32,12 @@ pub struct Name {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Contact {
-    #[schema(max_length = 25, pattern = r"^\+?[ .()-]*([0-9][ .()-]*){7,15}$")]
+    #[schema(schema_with = Phone::schema)]
     pub primary_phone: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 25, pattern = r"^\+?[ .()-]*([0-9][ .()-]*){7,15}$")]
+    #[schema(schema_with = Phone::optional_schema)]
     pub secondary_phone: Option<String>,
-    #[schema(
-        max_length = 254,
-        pattern = r"^[^@\x00-\x20\x7f]+@[^@.\x00-\x20\x7f]+(\.[^@.\x00-\x20\x7f]+)+$"
-    )]
+    #[schema(schema_with = Email::schema)]
     pub email: String,
 }
 
@@ -76,31 +68,17 @@ pub struct Address {
     #[serde(rename = "type")]
     pub address_type: AddressType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 200)]
+    #[schema(schema_with = OptionalText::schema)]
     pub description: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
-    )]
+    #[schema(schema_with = RequiredText::schema)]
     pub address1: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 200)]
+    #[schema(schema_with = OptionalText::schema)]
     pub address2: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
-    )]
+    #[schema(schema_with = RequiredText::schema)]
     pub city: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
-    )]
+    #[schema(schema_with = RequiredText::schema)]
     pub state: String,
-    /// 3–10 letters, digits, spaces or dashes, starting and ending with a
-    /// letter or digit.
-    #[schema(pattern = r"^[A-Za-z0-9][A-Za-z0-9 -]{1,8}[A-Za-z0-9]$")]
+    #[schema(schema_with = PostalCode::schema)]
     pub postal_code: String,
 }

@@ -17,16 +17,17 @@ pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// Media type of `data`.
 pub const DATA_CONTENT_TYPE: &str = "application/json";
 
-/// A CloudEvent carrying `data` of type `T`.
+/// A CloudEvent carrying `data` of type `T`, whose `type` attribute is a `K`
+/// (an enum of the contract's event types, or any string).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CloudEvent<T> {
+pub struct CloudEvent<T, K = String> {
     pub specversion: String,
     /// Unique per event; a republished event keeps its id, so consumers can spot
     /// duplicates.
     pub id: Uuid,
     pub source: String,
     #[serde(rename = "type")]
-    pub event_type: String,
+    pub event_type: K,
     pub subject: String,
     pub time: DateTime<Utc>,
     pub datacontenttype: String,
@@ -49,14 +50,30 @@ pub enum DecodeError {
     Invalid(String),
 }
 
-impl<T: DeserializeOwned> CloudEvent<T> {
+/// Just the `type` attribute, to name an unknown one.
+#[derive(Deserialize)]
+struct TypeOnly {
+    #[serde(rename = "type")]
+    event_type: String,
+}
+
+impl<T: DeserializeOwned, K: DeserializeOwned> CloudEvent<T, K> {
     /// Parses a structured-mode JSON value and checks the envelope attributes that
-    /// do not depend on `T`.
+    /// do not depend on `T`. A `type` that is not a `K` is
+    /// [`DecodeError::UnknownType`].
     pub fn from_json_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.is_empty() {
             return Err(DecodeError::Empty);
         }
-        let event: Self = serde_json::from_slice(bytes)?;
+        let event: Self =
+            serde_json::from_slice(bytes).map_err(|e| {
+                match serde_json::from_slice::<TypeOnly>(bytes) {
+                    Ok(t) if serde_json::from_value::<K>(t.event_type.clone().into()).is_err() => {
+                        DecodeError::UnknownType(t.event_type)
+                    }
+                    _ => DecodeError::Malformed(e),
+                }
+            })?;
         if event.specversion != SPEC_VERSION {
             return Err(DecodeError::SpecVersion(event.specversion));
         }
@@ -64,7 +81,7 @@ impl<T: DeserializeOwned> CloudEvent<T> {
     }
 }
 
-impl<T: Serialize> CloudEvent<T> {
+impl<T: Serialize, K: Serialize> CloudEvent<T, K> {
     /// The record value: this event as structured-mode JSON.
     pub fn to_json_vec(&self) -> Vec<u8> {
         // Serializing plain structs with string keys cannot fail.

@@ -9,6 +9,7 @@ pub mod contract;
 pub mod customer;
 pub mod envelope;
 pub mod event;
+pub mod fields;
 pub mod samples;
 pub mod topics;
 

@@ -25,7 +25,7 @@ fn assert_round_trips(name: &str) -> CustomerChangeEnvelope {
 #[test]
 fn created_sample_round_trips_and_names_the_created_type() {
     let event = assert_round_trips("customer-created.json");
-    assert_eq!(event.change_type(), Some(CustomerChangeType::Created));
+    assert_eq!(event.event_type, CustomerChangeType::Created);
     assert_eq!(event.subject, "123456");
     assert_eq!(event.data.version, 1);
     assert_eq!(event.data.addresses.len(), 2);
@@ -35,7 +35,7 @@ fn created_sample_round_trips_and_names_the_created_type() {
 #[test]
 fn updated_sample_with_optional_fields_absent_round_trips() {
     let event = assert_round_trips("customer-updated.json");
-    assert_eq!(event.change_type(), Some(CustomerChangeType::Updated));
+    assert_eq!(event.event_type, CustomerChangeType::Updated);
     assert_eq!(event.data.name.middle_name, None);
     assert_eq!(
         event.data.addresses[0].address_type,

@@ -3,16 +3,14 @@
 
 use chrono::{DateTime, Utc};
 use platform_infra::FieldError;
+use platform_infra::problem::FieldErrors;
 use serde::Deserialize;
 use shared_events::{
     Address, Contact, CustomerChangeEnvelope, CustomerChangeEvent, CustomerChangeType, Name,
 };
 
 use super::card::{MaskedCard, RawCard};
-use super::fields::{CustomerId, Email, check_phone, check_postal_code};
-
-/// Longest free-text field accepted.
-const MAX_TEXT_LEN: usize = 200;
+use shared_events::fields::{CustomerId, Email, OptionalText, Phone, PostalCode, RequiredText};
 
 /// Most addresses, and most cards, one customer may have.
 const MAX_ADDRESSES: usize = 10;
@@ -48,7 +46,7 @@ fn id_schema() -> utoipa::openapi::schema::Schema {
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .pattern(Some(r"^[A-Za-z0-9._:-]{1,64}$"))
+                .pattern(Some(CustomerId::pattern()))
                 .examples(["123456"]),
         )
         .item(
@@ -130,125 +128,82 @@ pub enum ChangeOutcome {
 }
 
 impl CustomerSubmission {
-    /// Checks every field and reports all problems at once.
+    /// Checks every field and reports all problems at once, each named by its
+    /// path in the request.
     pub fn parse(raw: RawCustomer) -> Result<Self, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let id = CustomerId::parse(&raw.id)
-            .map_err(|m| errors.push(FieldError::new("id", m)))
-            .ok();
-
-        let name = raw.name;
-        required(&mut errors, "name.firstName", &name.first_name);
-        required(&mut errors, "name.lastName", &name.last_name);
-        optional(&mut errors, "name.title", name.title.as_deref());
-        optional(&mut errors, "name.middleName", name.middle_name.as_deref());
-        optional(&mut errors, "name.suffix", name.suffix.as_deref());
-
-        let mut contact = raw.contact;
-        formatted(
-            &mut errors,
-            "contact.primaryPhone",
-            Some(&contact.primary_phone),
-            check_phone,
-        );
-        formatted(
-            &mut errors,
-            "contact.secondaryPhone",
-            contact.secondary_phone.as_deref(),
-            check_phone,
-        );
-        match Email::parse(&contact.email) {
-            Ok(email) => contact.email = email.into_string(),
-            Err(m) => errors.push(FieldError::new("contact.email", m)),
-        }
-
-        if raw.addresses.is_empty() {
-            errors.push(FieldError::new(
-                "addresses",
-                "at least one address is required",
-            ));
-        }
-        if raw.addresses.len() > MAX_ADDRESSES {
-            errors.push(FieldError::new(
-                "addresses",
-                "at most 10 addresses are accepted",
-            ));
-        }
+        let mut fields = FieldErrors::default();
+        let id = fields.check("id", CustomerId::parse(&raw.id));
+        check_name(&mut fields, &raw.name);
+        check_contact(&mut fields, &raw.contact);
+        check_addresses(&mut fields, &raw.addresses);
         if raw.credit_cards.len() > MAX_CARDS {
-            errors.push(FieldError::new(
-                "creditCards",
-                "at most 10 credit cards are accepted",
-            ));
+            fields.push("creditCards", "at most 10 credit cards are accepted");
         }
-        for (i, a) in raw.addresses.iter().enumerate() {
-            let field = |f: &str| format!("addresses[{i}].{f}");
-            required(&mut errors, &field("address1"), &a.address1);
-            optional(&mut errors, &field("address2"), a.address2.as_deref());
-            optional(&mut errors, &field("description"), a.description.as_deref());
-            required(&mut errors, &field("city"), &a.city);
-            required(&mut errors, &field("state"), &a.state);
-            formatted(
-                &mut errors,
-                &field("postalCode"),
-                Some(&a.postal_code),
-                check_postal_code,
-            );
-        }
-
         let mut credit_cards = Vec::with_capacity(raw.credit_cards.len());
         for (i, card) in raw.credit_cards.into_iter().enumerate() {
             match MaskedCard::from_raw(card, &format!("creditCards[{i}]")) {
                 Ok(masked) => credit_cards.push(masked),
-                Err(mut card_errors) => errors.append(&mut card_errors),
+                Err(card_errors) => fields.extend(card_errors),
             }
         }
-
-        match id {
-            Some(id) if errors.is_empty() => Ok(CustomerSubmission {
-                id,
-                profile: CustomerProfile {
-                    name,
-                    contact,
-                    addresses: raw.addresses,
-                    credit_cards,
-                },
-            }),
-            _ => Err(errors),
-        }
+        fields.into_result()?;
+        Ok(CustomerSubmission {
+            id: id.ok_or_else(Vec::new)?,
+            profile: CustomerProfile {
+                name: raw.name,
+                contact: raw.contact,
+                addresses: raw.addresses,
+                credit_cards,
+            },
+        })
     }
 }
 
-fn required(errors: &mut Vec<FieldError>, field: &str, value: &str) {
-    if platform_infra::text::is_blank(value) {
-        errors.push(FieldError::new(field, "must not be blank"));
-    } else {
-        optional(errors, field, Some(value));
-    }
+fn check_name(fields: &mut FieldErrors, name: &Name) {
+    fields.check("name.firstName", RequiredText::parse(&name.first_name));
+    fields.check("name.lastName", RequiredText::parse(&name.last_name));
+    fields.check_optional("name.title", name.title.as_deref(), OptionalText::parse);
+    fields.check_optional(
+        "name.middleName",
+        name.middle_name.as_deref(),
+        OptionalText::parse,
+    );
+    fields.check_optional("name.suffix", name.suffix.as_deref(), OptionalText::parse);
 }
 
-/// A field with a format: `None` is fine (optional field), blank is not.
-fn formatted(
-    errors: &mut Vec<FieldError>,
-    field: &str,
-    value: Option<&str>,
-    check: fn(&str) -> Result<(), &'static str>,
-) {
-    match value {
-        None => {}
-        Some(v) if platform_infra::text::is_blank(v) => {
-            errors.push(FieldError::new(field, "must not be blank"))
-        }
-        Some(v) => {
-            if let Err(message) = check(v) {
-                errors.push(FieldError::new(field, message));
-            }
-        }
-    }
+fn check_contact(fields: &mut FieldErrors, contact: &Contact) {
+    fields.check("contact.primaryPhone", Phone::parse(&contact.primary_phone));
+    fields.check_optional(
+        "contact.secondaryPhone",
+        contact.secondary_phone.as_deref(),
+        Phone::parse,
+    );
+    fields.check("contact.email", Email::parse(&contact.email));
 }
 
-fn optional(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>) {
-    if value.is_some_and(|v| v.chars().count() > MAX_TEXT_LEN) {
-        errors.push(FieldError::new(field, "must be at most 200 characters"));
+fn check_addresses(fields: &mut FieldErrors, addresses: &[Address]) {
+    if addresses.is_empty() {
+        fields.push("addresses", "at least one address is required");
+    }
+    if addresses.len() > MAX_ADDRESSES {
+        fields.push("addresses", "at most 10 addresses are accepted");
+    }
+    for (i, a) in addresses.iter().enumerate() {
+        let field = |f: &str| format!("addresses[{i}].{f}");
+        fields.check(&field("address1"), RequiredText::parse(&a.address1));
+        fields.check_optional(
+            &field("address2"),
+            a.address2.as_deref(),
+            OptionalText::parse,
+        );
+        fields.check_optional(
+            &field("description"),
+            a.description.as_deref(),
+            OptionalText::parse,
+        );
+        fields.check(&field("city"), RequiredText::parse(&a.city));
+        fields.check(&field("state"), RequiredText::parse(&a.state));
+        fields.check(&field("postalCode"), PostalCode::parse(&a.postal_code));
     }
 }
 

@@ -5,8 +5,7 @@
 
 mod card;
 mod customer;
-mod fields;
 
 pub use card::{CardType, MaskedCard, RawCard};
 pub use customer::{ChangeOutcome, Customer, CustomerProfile, CustomerSubmission, RawCustomer};
-pub use fields::{CustomerId, Email};
+pub use shared_events::fields::{CustomerId, Email};

@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use platform_infra::{FieldError, Problem};
 
+use crate::domain::CustomerId;
 use crate::store::StoreError;
 
 /// Everything a handler can fail with.
@@ -12,7 +13,7 @@ pub enum ApiError {
     #[error("invalid request")]
     Invalid(Vec<FieldError>),
     #[error("customer {0} not found")]
-    NotFound(String),
+    NotFound(CustomerId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

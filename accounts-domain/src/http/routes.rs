@@ -1,8 +1,9 @@
-//! Routes: customer create-or-update, read, list, and liveness.
+//! Routes: customer create-or-update, read, history, list and delete. Health,
+//! metrics and API docs are added by `platform_infra::service`.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::middleware;
@@ -13,13 +14,16 @@ use platform_infra::Problem;
 use platform_infra::idempotency::{self, IdempotencyKeys};
 use platform_infra::json::JsonBody;
 use platform_infra::paging::Paging;
+use platform_infra::query::PathParams;
 use platform_infra::trace_context::TraceParent;
 use serde::Serialize;
 use shared_events::{Address, Contact, Name};
 use tokio::sync::Notify;
 
 use super::error::ApiError;
-use crate::domain::{ChangeOutcome, Customer, CustomerSubmission, MaskedCard, RawCustomer};
+use crate::domain::{
+    ChangeOutcome, Customer, CustomerId, CustomerSubmission, MaskedCard, RawCustomer,
+};
 use crate::store::{CustomerStore, Deletion, HistoryEntry};
 
 /// What the handlers share.
@@ -65,7 +69,8 @@ pub fn router(state: AppState) -> Router {
         delete_customer,
         customer_history,
         list_customers
-    )
+    ),
+    components(schemas(CustomerId))
 )]
 pub struct ApiDoc;
 
@@ -141,7 +146,7 @@ async fn create_or_update(
     delete,
     path = "/accounts/customer/{id}",
     tag = "accounts",
-    params(("id" = String, Path, description = "Customer id")),
+    params(("id" = CustomerId, Path, description = "Customer id")),
     responses(
         (status = 204, description = "Deleted (now or before)"),
         (status = 404, description = "Unknown customer", body = Problem, content_type = "application/problem+json"),
@@ -152,10 +157,10 @@ async fn create_or_update(
 async fn delete_customer(
     State(state): State<AppState>,
     trace: Option<Extension<TraceParent>>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<CustomerId>,
 ) -> Result<StatusCode, ApiError> {
     let traceparent = trace.map(|Extension(t)| t.to_string());
-    match state.store.delete(&id, traceparent).await? {
+    match state.store.delete(id.as_str(), traceparent).await? {
         Deletion::Deleted(version) => {
             state.relay_wake.notify_one();
             tracing::info!(customer_id = %id, version, "customer deleted");
@@ -171,7 +176,7 @@ async fn delete_customer(
     get,
     path = "/accounts/customer/{id}",
     tag = "accounts",
-    params(("id" = String, Path, description = "Customer id")),
+    params(("id" = CustomerId, Path, description = "Customer id")),
     responses(
         (status = 200, description = "The customer, cards masked", body = CustomerResponse),
         (status = 404, description = "Unknown or deleted customer", body = Problem, content_type = "application/problem+json"),
@@ -179,9 +184,13 @@ async fn delete_customer(
 )]
 async fn get_customer(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<CustomerId>,
 ) -> Result<Json<CustomerResponse>, ApiError> {
-    let customer = state.store.get(&id).await?.ok_or(ApiError::NotFound(id))?;
+    let customer = state
+        .store
+        .get(id.as_str())
+        .await?
+        .ok_or(ApiError::NotFound(id))?;
     Ok(Json(customer.into()))
 }
 
@@ -190,7 +199,7 @@ async fn get_customer(
     get,
     path = "/accounts/customer/{id}/history",
     tag = "accounts",
-    params(("id" = String, Path, description = "Customer id")),
+    params(("id" = CustomerId, Path, description = "Customer id")),
     responses(
         (status = 200, description = "Every change, oldest first", body = Vec<HistoryEntry>),
         (status = 404, description = "Unknown customer", body = Problem, content_type = "application/problem+json"),
@@ -198,11 +207,11 @@ async fn get_customer(
 )]
 async fn customer_history(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathParams(id): PathParams<CustomerId>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     let history = state
         .store
-        .history(&id)
+        .history(id.as_str())
         .await?
         .ok_or(ApiError::NotFound(id))?;
     Ok(Json(history))

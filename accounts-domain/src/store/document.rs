@@ -2,7 +2,7 @@
 
 use mongodb::bson::{self, Document, doc};
 use serde::{Deserialize, Serialize};
-use shared_events::{Address, Contact, CustomerChangeEnvelope, Name};
+use shared_events::{Address, Contact, CustomerChangeEnvelope, CustomerChangeType, Name};
 
 use super::{Result, StoreError};
 use crate::domain::{Customer, CustomerId, CustomerProfile, MaskedCard};
@@ -67,7 +67,7 @@ pub struct HistoryEntry {
     pub version: i64,
     /// The CloudEvents type of the change.
     #[serde(rename = "type")]
-    pub event_type: String,
+    pub event_type: CustomerChangeType,
     /// RFC 3339 time of the change.
     pub time: String,
     pub event_id: String,
@@ -89,7 +89,7 @@ impl From<&CustomerChangeEnvelope> for HistoryEntry {
     fn from(event: &CustomerChangeEnvelope) -> Self {
         HistoryEntry {
             version: version_to_i64(event.data.version),
-            event_type: event.event_type.clone(),
+            event_type: event.event_type,
             time: event.time.to_rfc3339(),
             event_id: event.id.to_string(),
         }

@@ -163,27 +163,6 @@ async fn malformed_json_is_400_and_missing_fields_are_422_naming_each() {
 }
 
 #[tokio::test]
-async fn unknown_customer_route_and_method_are_problems() {
-    let app = TestApp::spawn().await;
-    for path in ["/accounts/customer/nobody", "/no/such/route"] {
-        let response = app.get(path).await;
-        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(problem_content_type(&response), "application/problem+json");
-        let problem: Value = response.json().await.expect("json");
-        assert_eq!(problem["status"], 404);
-    }
-    let response = app
-        .client
-        .delete(format!("{}/accounts/customers", app.base))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(problem_content_type(&response), "application/problem+json");
-    app.stop().await;
-}
-
-#[tokio::test]
 async fn customers_list_pages_by_limit_and_offset_in_id_order() {
     let app = TestApp::spawn().await;
     for id in ["c-3", "c-1", "c-2", "c-4"] {

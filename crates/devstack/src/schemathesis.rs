@@ -43,6 +43,8 @@ pub async fn run(root: &Path, name: &str, base_url: &str) -> anyhow::Result<()> 
         .args(["--generation-database", "none", "--no-color"])
         .env("PYTHONPATH", root.join("schemathesis"))
         .env("SCHEMATHESIS_HOOKS", "hooks")
+        // Its `.schemathesis/` cache goes there, not into the working tree.
+        .current_dir(st.parent().unwrap_or(root))
         .stdin(Stdio::null())
         .output()
         .await

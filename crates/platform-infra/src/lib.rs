@@ -18,7 +18,6 @@ pub mod service;
 pub mod shutdown;
 pub mod supervisor;
 pub mod telemetry;
-pub mod text;
 pub mod trace_context;
 
 pub use problem::{FieldError, Problem};

@@ -28,6 +28,53 @@ impl FieldError {
     }
 }
 
+/// The invalid fields of one request, collected so that all are reported at
+/// once, in request order.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// Records that `field` is invalid.
+    pub fn push(&mut self, field: &str, message: &str) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// Records several, already named.
+    pub fn extend(&mut self, errors: impl IntoIterator<Item = FieldError>) {
+        self.0.extend(errors);
+    }
+
+    /// `parsed`, or `None` with its rejection recorded under `field`.
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        parsed: Result<T, E>,
+    ) -> Option<T> {
+        parsed
+            .map_err(|message| self.push(field, &message.to_string()))
+            .ok()
+    }
+
+    /// An optional field: absent is fine, present must parse.
+    pub fn check_optional<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        value.and_then(|value| self.check(field, parse(value)))
+    }
+
+    /// `Ok` when no field was invalid, else every invalid field.
+    pub fn into_result(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
 /// A problem details body. Build one with the constructors, then add detail.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(example = json!({

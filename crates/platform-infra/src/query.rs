@@ -35,3 +35,30 @@ fn invalid_query() -> Problem {
         "Invalid query parameters",
     )
 }
+
+/// Like axum's `Path`, but the parameters are parsed into `T` (ids that
+/// parse themselves, such as a customer id), and one that does not parse
+/// answers a 404 problem: an id that cannot exist names nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct PathParams<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParams<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::Path;
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(PathParams(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let reason = match e.kind() {
+                    ErrorKind::Message(message) => format!(": the id {message}"),
+                    _ => String::new(),
+                };
+                Err(Problem::not_found(format!("no such resource{reason}")))
+            }
+            Err(e) => Err(Problem::status(e.status()).with_detail(e.body_text())),
+        }
+    }
+}

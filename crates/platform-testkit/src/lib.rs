@@ -15,6 +15,7 @@ use devstack::stack::test_env;
 
 pub mod jwt;
 pub mod otlp;
+pub mod router;
 
 fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -350,6 +351,25 @@ pub async fn committed_offsets(
     })
     .await
     .expect("join")
+}
+
+/// Asserts that every local `$ref` of the JSON document `doc` names a part of
+/// it (a schema used but not registered leaves a dangling one).
+pub fn assert_refs_resolve(doc: &serde_json::Value) {
+    fn walk(node: &serde_json::Value, doc: &serde_json::Value) {
+        match node {
+            serde_json::Value::Object(map) => {
+                if let Some(target) = map.get("$ref").and_then(|r| r.as_str()) {
+                    let pointer = target.strip_prefix('#').unwrap_or(target);
+                    assert!(doc.pointer(pointer).is_some(), "dangling $ref {target}");
+                }
+                map.values().for_each(|v| walk(v, doc));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, doc)),
+            _ => {}
+        }
+    }
+    walk(doc, doc);
 }
 
 /// Environment variable that makes [`assert_file_in_sync`] rewrite the file.

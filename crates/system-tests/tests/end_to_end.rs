@@ -131,7 +131,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
             (event.specversion.as_str(), event.source.as_str()),
             ("1.0", "/accounts")
         );
-        kinds.push((event.change_type(), event.data.version));
+        kinds.push((Some(event.event_type), event.data.version));
     }
     assert_eq!(
         kinds,

@@ -3,4 +3,4 @@
 pub mod order;
 mod replica;
 
-pub use replica::{ApplyOutcome, VersionGuard};
+pub use replica::ApplyOutcome;

@@ -8,8 +8,10 @@
 
 use chrono::{DateTime, Utc};
 use platform_infra::FieldError;
+use platform_infra::problem::FieldErrors;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shared_events::fields::{OptionalText, RequiredText};
 use shared_events::{Address, AddressType};
 
 /// Most items in one order.
@@ -18,8 +20,6 @@ pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: u32 = 10_000;
 /// Most decimal places of a price.
 const MAX_PRICE_SCALE: u32 = 4;
-/// Longest text field.
-const MAX_TEXT_LEN: usize = 200;
 
 /// An order as the client sends it.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -49,20 +49,12 @@ pub struct RawOrderItem {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(as = ProductRequest)]
 pub struct RawProduct {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
-    )]
+    #[schema(schema_with = RequiredText::schema)]
     pub guid: String,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
-    )]
+    #[schema(schema_with = RequiredText::schema)]
     pub title: String,
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(schema_with = OptionalText::schema)]
     pub description: Option<String>,
     /// A decimal string such as `"19.99"` or a JSON number; ≥ 0, at most 4
     /// decimal places.
@@ -167,93 +159,69 @@ fn parse_price(input: &PriceInput) -> Result<Decimal, &'static str> {
     Ok(price.normalize())
 }
 
-fn text(errors: &mut Vec<FieldError>, field: String, value: Option<&str>, required: bool) {
-    match value {
-        Some(v) if v.chars().count() > MAX_TEXT_LEN => {
-            errors.push(FieldError::new(field, "must be at most 200 characters"));
-        }
-        Some(v) if required && platform_infra::text::is_blank(v) => {
-            errors.push(FieldError::new(field, "must not be blank"));
-        }
-        _ => {}
-    }
-}
-
 impl OrderSubmission {
     /// Checks every line and reports all problems at once.
     pub fn parse(raw: RawOrder) -> Result<Self, Vec<FieldError>> {
-        let mut errors = Vec::new();
+        let mut fields = FieldErrors::default();
         if raw.order_items.is_empty() {
-            errors.push(FieldError::new(
-                "orderItems",
-                "at least one item is required",
-            ));
+            fields.push("orderItems", "at least one item is required");
         }
         if raw.order_items.len() > MAX_ITEMS {
-            errors.push(FieldError::new(
-                "orderItems",
-                "at most 100 items are accepted",
-            ));
+            fields.push("orderItems", "at most 100 items are accepted");
         }
-        let mut items = Vec::with_capacity(raw.order_items.len());
-        for (i, item) in raw.order_items.into_iter().enumerate() {
-            let field = |f: &str| format!("orderItems[{i}].{f}");
-            let product = item.product;
-            text(
-                &mut errors,
-                field("product.guid"),
-                Some(&product.guid),
-                true,
-            );
-            text(
-                &mut errors,
-                field("product.title"),
-                Some(&product.title),
-                true,
-            );
-            text(
-                &mut errors,
-                field("product.description"),
-                product.description.as_deref(),
-                false,
-            );
-            let price = parse_price(&product.price)
-                .map_err(|m| errors.push(FieldError::new(field("product.price"), m)))
-                .ok();
-            // JSON Schema counts 3.0 as an integer, so accept it as one.
-            let whole = item.quantity.as_i64().or_else(|| {
-                item.quantity
-                    .as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 1.0e15)
-                    .map(|f| f as i64)
-            });
-            let quantity = whole
-                .and_then(|q| u32::try_from(q).ok())
-                .filter(|q| (1..=MAX_QUANTITY).contains(q));
-            if quantity.is_none() {
-                errors.push(FieldError::new(
-                    field("quantity"),
-                    "must be an integer from 1 to 10000",
-                ));
-            }
-            if let (Some(price), Some(quantity)) = (price, quantity) {
-                items.push(OrderItem {
-                    product: Product {
-                        guid: product.guid,
-                        title: product.title,
-                        description: product.description,
-                        price,
-                    },
-                    quantity,
-                });
-            }
-        }
-        if errors.is_empty() {
-            Ok(OrderSubmission { items })
-        } else {
-            Err(errors)
-        }
+        let items: Vec<OrderItem> = raw
+            .order_items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, item)| parse_item(&mut fields, &format!("orderItems[{i}]"), item))
+            .collect();
+        fields.into_result()?;
+        Ok(OrderSubmission { items })
     }
+}
+
+/// One order line, its fields named under `at`.
+fn parse_item(fields: &mut FieldErrors, at: &str, item: RawOrderItem) -> Option<OrderItem> {
+    let product = item.product;
+    let guid = fields.check(
+        &format!("{at}.product.guid"),
+        RequiredText::parse(&product.guid),
+    );
+    let title = fields.check(
+        &format!("{at}.product.title"),
+        RequiredText::parse(&product.title),
+    );
+    fields.check_optional(
+        &format!("{at}.product.description"),
+        product.description.as_deref(),
+        OptionalText::parse,
+    );
+    let price = fields.check(&format!("{at}.product.price"), parse_price(&product.price));
+    let quantity = fields.check(&format!("{at}.quantity"), parse_quantity(&item.quantity));
+    Some(OrderItem {
+        product: Product {
+            guid: guid?.into_string(),
+            title: title?.into_string(),
+            description: product.description,
+            price: price?,
+        },
+        quantity: quantity?,
+    })
+}
+
+/// A quantity from 1 to [`MAX_QUANTITY`]; JSON Schema counts 3.0 as an
+/// integer, so it is accepted as one.
+fn parse_quantity(quantity: &serde_json::Number) -> Result<u32, &'static str> {
+    let whole = quantity.as_i64().or_else(|| {
+        quantity
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 1.0e15)
+            .map(|f| f as i64)
+    });
+    whole
+        .and_then(|q| u32::try_from(q).ok())
+        .filter(|q| (1..=MAX_QUANTITY).contains(q))
+        .ok_or("must be an integer from 1 to 10000")
 }
 
 /// The address an order ships to: SHIPPING, else BILLING, else any other.

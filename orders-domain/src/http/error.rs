@@ -4,25 +4,27 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use platform_infra::{FieldError, Problem};
 
+use shared_events::fields::CustomerId;
+
 use crate::store::StoreError;
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("customer {0} not found")]
-    NotFound(String),
+    NotFound(CustomerId),
     #[error("order {order_guid} of customer {customer_id} not found")]
     OrderNotFound {
-        customer_id: String,
-        order_guid: String,
+        customer_id: CustomerId,
+        order_guid: uuid::Uuid,
     },
     #[error("customer {0} was deleted")]
-    CustomerDeleted(String),
+    CustomerDeleted(CustomerId),
     #[error("customer {0} has no address to ship to")]
-    NoAddress(String),
+    NoAddress(CustomerId),
     #[error("customer {customer_id} is at version {version}, not yet {wanted}")]
     Behind {
-        customer_id: String,
+        customer_id: CustomerId,
         version: i64,
         wanted: i64,
     },

@@ -1,26 +1,27 @@
-//! Routes: the seed's list and detail reads, and liveness.
+//! Routes: the seed's list and detail reads, and placing and reading orders.
+//! Health, metrics and API docs are added by `platform_infra::service`.
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::handler::Handler;
 use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use mongodb::bson::Bson;
 use platform_infra::Problem;
 use platform_infra::idempotency::{self, IdempotencyKeys};
 use platform_infra::json::JsonBody;
 use platform_infra::paging::Paging;
-use platform_infra::query::{self, QueryParams};
+use platform_infra::query::{self, PathParams, QueryParams};
 use serde::{Deserialize, Serialize};
+use shared_events::fields::CustomerId;
 use shared_events::{Address, Contact, Name};
 
 use super::error::ApiError;
 use crate::domain::order::{self, Order, OrderSubmission, RawOrder};
-use crate::messaging::AppliedFeed;
+use crate::messaging::{AppliedFeed, VersionRead};
 use crate::store::{CustomerOrders, CustomerOrdersStore};
 
 /// What the handlers share.
@@ -58,7 +59,8 @@ pub fn router(state: AppState) -> Router {
         contact(name = "cqrs-platform maintainers")
     ),
     tags((name = "orders", description = "Customers with their orders, and placing orders")),
-    paths(list, get_one, create_order, get_order)
+    paths(list, get_one, create_order, get_order),
+    components(schemas(CustomerId))
 )]
 pub struct ApiDoc;
 
@@ -73,8 +75,7 @@ pub struct CustomerOrdersResponse {
     pub contact: Contact,
     pub addresses: Vec<Address>,
     /// The orders this service owns for the customer.
-    #[schema(value_type = Vec<Order>)]
-    pub orders: Vec<serde_json::Value>,
+    pub orders: Vec<Order>,
     /// Present and `true` once the customer was deleted in accounts: its orders
     /// stay readable, new ones are refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -111,11 +112,7 @@ impl From<CustomerOrders> for CustomerOrdersResponse {
             name: c.customer.name,
             contact: c.customer.contact,
             addresses: c.customer.addresses,
-            orders: c
-                .orders
-                .into_iter()
-                .map(|o| Bson::Document(o).into_relaxed_extjson())
-                .collect(),
+            orders: c.orders,
         }
     }
 }
@@ -161,7 +158,7 @@ pub struct Consistency {
     get,
     path = "/orders/order/{customer_id}",
     tag = "orders",
-    params(("customer_id" = String, Path, description = "Customer id"), Consistency),
+    params(("customer_id" = CustomerId, Path, description = "Customer id"), Consistency),
     responses(
         (status = 200, description = "The customer with their orders", body = CustomerOrdersResponse),
         (status = 400, description = "Invalid `minVersion`", body = Problem, content_type = "application/problem+json"),
@@ -172,11 +169,11 @@ pub struct Consistency {
 )]
 async fn get_one(
     State(state): State<AppState>,
-    Path(customer_id): Path<String>,
+    PathParams(customer_id): PathParams<CustomerId>,
     QueryParams(consistency): QueryParams<Consistency>,
 ) -> Result<Json<CustomerOrdersResponse>, ApiError> {
     let Some(wanted) = consistency.min_version else {
-        let found = state.store.get(&customer_id).await?;
+        let found = state.store.get(customer_id.as_str()).await?;
         return Ok(Json(found.ok_or(ApiError::NotFound(customer_id))?.into()));
     };
     if !(1..=MAX_VERSION).contains(&wanted) {
@@ -186,25 +183,18 @@ async fn get_one(
         )));
     }
     let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
-    let deadline = tokio::time::Instant::now() + state.read_wait;
-    let mut watch = state.applied.subscribe();
-    loop {
-        let found = state.store.get(&customer_id).await?;
-        let version = found.as_ref().map(|c| c.customer.version);
-        if version.is_some_and(|v| v >= wanted) {
-            return Ok(Json(found.ok_or(ApiError::NotFound(customer_id))?.into()));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(match version {
-                None => ApiError::NotFound(customer_id),
-                Some(version) => ApiError::Behind {
-                    customer_id,
-                    version,
-                    wanted,
-                },
-            });
-        }
-        watch.next(&customer_id, wanted, deadline).await;
+    let read = state
+        .applied
+        .read_at_least(&state.store, customer_id.as_str(), wanted, state.read_wait)
+        .await?;
+    match read {
+        VersionRead::Found(found) => Ok(Json((*found).into())),
+        VersionRead::Missing => Err(ApiError::NotFound(customer_id)),
+        VersionRead::Behind(version) => Err(ApiError::Behind {
+            customer_id,
+            version,
+            wanted,
+        }),
     }
 }
 
@@ -215,7 +205,7 @@ async fn get_one(
     path = "/orders/order/{customer_id}",
     tag = "orders",
     params(
-        ("customer_id" = String, Path, description = "Customer id"),
+        ("customer_id" = CustomerId, Path, description = "Customer id"),
         ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes a retry safe: the same key with the same body returns the first order (with `Idempotent-Replayed: true`) and places no second one; with another body, 422"),
     ),
     request_body = RawOrder,
@@ -232,13 +222,13 @@ async fn get_one(
 )]
 async fn create_order(
     State(state): State<AppState>,
-    Path(customer_id): Path<String>,
+    PathParams(customer_id): PathParams<CustomerId>,
     JsonBody(raw): JsonBody<RawOrder>,
 ) -> Result<impl IntoResponse, ApiError> {
     let submission = OrderSubmission::parse(raw).map_err(ApiError::Invalid)?;
     let customer = state
         .store
-        .customer(&customer_id)
+        .customer(customer_id.as_str())
         .await?
         .ok_or_else(|| ApiError::NotFound(customer_id.clone()))?;
     if customer.deleted_at.is_some() {
@@ -247,7 +237,12 @@ async fn create_order(
     let address = order::shipping_address(&customer.addresses)
         .cloned()
         .ok_or_else(|| ApiError::NoAddress(customer_id.clone()))?;
-    let placed = Order::place(&customer_id, submission, address, chrono::Utc::now());
+    let placed = Order::place(
+        customer_id.as_str(),
+        submission,
+        address,
+        chrono::Utc::now(),
+    );
     state.store.add_order(&placed).await?;
     metrics::counter!("orders_placed_total").increment(1);
     let location = format!("/orders/order/{customer_id}/{}", placed.guid);
@@ -264,8 +259,8 @@ async fn create_order(
     path = "/orders/order/{customer_id}/{order_guid}",
     tag = "orders",
     params(
-        ("customer_id" = String, Path, description = "Customer id"),
-        ("order_guid" = String, Path, description = "Order guid"),
+        ("customer_id" = CustomerId, Path, description = "Customer id"),
+        ("order_guid" = String, Path, description = "Order guid, a UUID"),
     ),
     responses(
         (status = 200, description = "The order", body = Order),
@@ -275,9 +270,12 @@ async fn create_order(
 )]
 async fn get_order(
     State(state): State<AppState>,
-    Path((customer_id, order_guid)): Path<(String, String)>,
+    PathParams((customer_id, order_guid)): PathParams<(CustomerId, uuid::Uuid)>,
 ) -> Result<Json<Order>, ApiError> {
-    let found = state.store.order(&customer_id, &order_guid).await?;
+    let found = state
+        .store
+        .order(customer_id.as_str(), &order_guid.to_string())
+        .await?;
     Ok(Json(found.ok_or(ApiError::OrderNotFound {
         customer_id,
         order_guid,

@@ -13,6 +13,8 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use crate::store::{CustomerOrders, CustomerOrdersStore, StoreError};
+
 /// How often a waiting reader looks at the replica again without an
 /// announcement.
 pub const RECHECK: Duration = Duration::from_secs(1);
@@ -43,7 +45,46 @@ impl Default for AppliedFeed {
     }
 }
 
+/// What a read that must see at least a version found.
+#[derive(Debug)]
+pub enum VersionRead {
+    /// The customer at the version asked for or newer.
+    Found(Box<CustomerOrders>),
+    /// Not in the replica by the deadline.
+    Missing,
+    /// In the replica by the deadline, but at this older version.
+    Behind(i64),
+}
+
 impl AppliedFeed {
+    /// Reads `customer_id` from `store` until it is at `wanted` or newer, or
+    /// `wait` has passed, reading again on each announcement of a change to it
+    /// (and every [`RECHECK`]).
+    pub async fn read_at_least(
+        &self,
+        store: &CustomerOrdersStore,
+        customer_id: &str,
+        wanted: i64,
+        wait: Duration,
+    ) -> Result<VersionRead, StoreError> {
+        let deadline = Instant::now() + wait;
+        let mut watch = self.subscribe();
+        loop {
+            let found = store.get(customer_id).await?;
+            match found {
+                Some(c) if c.customer.version >= wanted => {
+                    return Ok(VersionRead::Found(Box::new(c)));
+                }
+                found if Instant::now() >= deadline => {
+                    return Ok(found.map_or(VersionRead::Missing, |c| {
+                        VersionRead::Behind(c.customer.version)
+                    }));
+                }
+                _ => watch.next(customer_id, wanted, deadline).await,
+            }
+        }
+    }
+
     /// Announces that `customer_id` is at `version` or newer in the replica.
     pub fn announce(&self, customer_id: &str, version: i64) {
         // No receiver is the common case: nobody is waiting.

@@ -8,7 +8,7 @@ mod projector;
 mod rebuild;
 mod redrive;
 
-pub use applied::AppliedFeed;
+pub use applied::{AppliedFeed, VersionRead};
 pub use dead_letter::DeadLetterPublisher;
 pub use lag::{LagWatchdog, ProjectorContext, ProjectorStatus};
 pub use offsets::topic_ends;

@@ -17,7 +17,7 @@
 mod replica;
 
 use futures::TryStreamExt;
-use mongodb::bson::{Document, doc};
+use mongodb::bson::doc;
 use mongodb::{Collection, Database};
 use platform_infra::mongo::is_duplicate_key;
 use platform_infra::paging::Paging;
@@ -73,7 +73,7 @@ pub struct ReplicaPointer {
 #[derive(Debug, Clone)]
 pub struct CustomerOrders {
     pub customer: ReplicaDocument,
-    pub orders: Vec<Document>,
+    pub orders: Vec<Order>,
 }
 
 /// The orders a customer placed.
@@ -83,7 +83,7 @@ pub struct OwnedOrdersDocument {
     #[serde(rename = "_id")]
     pub id: String,
     #[serde(default)]
-    pub orders: Vec<Document>,
+    pub orders: Vec<Order>,
     /// Number of orders: the compare-and-set token of appending one (the local
     /// MongoDB-protocol server cannot `$push` subdocuments).
     #[serde(default)]
@@ -202,7 +202,7 @@ impl CustomerOrdersStore {
     pub async fn list(&self, paging: Paging) -> Result<Vec<CustomerOrders>> {
         let customers = self.active_replica().await?.page(paging).await?;
         let ids: Vec<&str> = customers.iter().map(|c| c.id.as_str()).collect();
-        let mut owned: std::collections::HashMap<String, Vec<Document>> = self
+        let mut owned: std::collections::HashMap<String, Vec<Order>> = self
             .owned
             .find(doc! { "_id": { "$in": ids } })
             .await?
@@ -220,11 +220,6 @@ impl CustomerOrdersStore {
             .collect())
     }
 
-    /// The owned-orders collection, for code that places orders.
-    pub fn owned_orders(&self) -> &Collection<OwnedOrdersDocument> {
-        &self.owned
-    }
-
     /// The replicated customer, if known.
     pub async fn customer(&self, id: &str) -> Result<Option<ReplicaDocument>> {
         self.active_replica().await?.get(id).await
@@ -233,7 +228,6 @@ impl CustomerOrdersStore {
     /// Appends `order` to its customer's orders.
     #[tracing::instrument(skip_all, fields(customer_id = %order.customer_id, order = %order.guid))]
     pub async fn add_order(&self, order: &Order) -> Result<()> {
-        let encoded = mongodb::bson::to_document(order)?;
         for _ in 0..MAX_APPEND_ATTEMPTS {
             match self
                 .owned
@@ -243,7 +237,7 @@ impl CustomerOrdersStore {
                 None => {
                     let document = OwnedOrdersDocument {
                         id: order.customer_id.clone(),
-                        orders: vec![encoded.clone()],
+                        orders: vec![order.clone()],
                         order_count: 1,
                     };
                     match self.owned.insert_one(&document).await {
@@ -254,13 +248,13 @@ impl CustomerOrdersStore {
                 }
                 Some(mut stored) => {
                     let count = stored.order_count;
-                    stored.orders.push(encoded.clone());
+                    stored.orders.push(order.clone());
                     let result = self
                         .owned
                         .update_one(
                             doc! { "_id": &order.customer_id, "orderCount": count },
                             doc! { "$set": {
-                                "orders": stored.orders,
+                                "orders": mongodb::bson::to_bson(&stored.orders)?,
                                 "orderCount": count + 1,
                             }},
                         )
@@ -279,11 +273,6 @@ impl CustomerOrdersStore {
         let Some(owned) = self.owned.find_one(doc! { "_id": customer_id }).await? else {
             return Ok(None);
         };
-        Ok(owned
-            .orders
-            .into_iter()
-            .find(|o| o.get_str("guid") == Ok(guid))
-            .map(mongodb::bson::from_document)
-            .transpose()?)
+        Ok(owned.orders.into_iter().find(|o| o.guid == guid))
     }
 }

@@ -37,8 +37,8 @@ pub struct ReplicaDocument {
 /// the customer deleted; any other clears the mark.
 fn replica_fields(envelope: &CustomerChangeEnvelope) -> Result<Document> {
     let event = &envelope.data;
-    let deleted_at = match envelope.change_type() {
-        Some(CustomerChangeType::Deleted) => Bson::String(envelope.time.to_rfc3339()),
+    let deleted_at = match envelope.event_type {
+        CustomerChangeType::Deleted => Bson::String(envelope.time.to_rfc3339()),
         _ => Bson::Null,
     };
     Ok(doc! {

@@ -194,3 +194,23 @@ pub fn change_event(id: &str, version: u64, first_name: &str) -> CustomerChangeE
         chrono::Utc::now(),
     )
 }
+
+/// A complete stored order document of `customer_id` with no items, as the
+/// service writes them, for tests that put orders in place directly.
+pub fn stored_order(customer_id: &str, guid: &str) -> mongodb::bson::Document {
+    mongodb::bson::doc! {
+        "guid": guid,
+        "customerId": customer_id,
+        "status": "CREATED",
+        "createdAt": "2026-11-28T12:00:00+00:00",
+        "orderItems": [],
+        "total": "0",
+        "shippingAddress": {
+            "type": "SHIPPING",
+            "address1": "1 Main St",
+            "city": "Shipville",
+            "state": "CA",
+            "postalCode": "90210",
+        },
+    }
+}

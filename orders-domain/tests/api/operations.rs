@@ -13,7 +13,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use shared_events::topics::{dead_letter_topic, headers};
 
-use crate::helpers::{COLLECTION, TestApp, change_event};
+use crate::helpers::{COLLECTION, TestApp, change_event, stored_order};
 
 #[tokio::test]
 async fn rebuild_while_events_flow_gives_the_live_state_keeps_orders_and_reads_never_fail() {
@@ -32,7 +32,7 @@ async fn rebuild_while_events_flow_gives_the_live_state_keeps_orders_and_reads_n
         .collection::<Document>(COLLECTION)
         .update_one(
             doc! { "_id": "r-00" },
-            doc! { "$set": { "orders": [ { "guid": "kept" } ] } },
+            doc! { "$set": { "orders": [ stored_order("r-00", "kept") ] } },
         )
         .upsert(true)
         .await

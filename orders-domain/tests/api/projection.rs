@@ -8,7 +8,7 @@ use rdkafka::Message;
 use serde_json::Value;
 use shared_events::topics::{dead_letter_topic, headers};
 
-use crate::helpers::{COLLECTION, TestApp, change_event};
+use crate::helpers::{COLLECTION, TestApp, change_event, stored_order};
 
 #[tokio::test]
 async fn change_event_appears_in_the_replica_with_contact_and_addresses() {
@@ -65,7 +65,7 @@ async fn replica_updates_never_touch_the_orders_the_service_owns() {
         .collection::<Document>(COLLECTION)
         .update_one(
             doc! { "_id": "c-2" },
-            doc! { "$set": { "orders": [ { "guid": "order-1", "orderItems": [] } ] } },
+            doc! { "$set": { "orders": [ stored_order("c-2", "order-1") ] } },
         )
         .upsert(true)
         .await
