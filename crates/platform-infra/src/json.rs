@@ -49,72 +49,194 @@ fn has_json_content_type(req: &Request) -> bool {
 }
 
 /// Parses `bytes` as JSON into `T`, mapping failures to problems.
+///
+/// The body is read as a JSON value first (a syntax error is 400), then `T`
+/// is read from the value through [`ValueDeserializer`], whose error type
+/// records what serde reports as data (a missing field's name, a wrong type's
+/// expectation) rather than as a message, and through
+/// `serde_path_to_error`, which gives the path to it.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        problem_for(&path, e.into_inner())
-    })?;
-    de.end().map_err(|e| problem_for(".", e))?;
-    Ok(value)
-}
-
-fn problem_for(path: &str, error: serde_json::Error) -> Problem {
-    use serde_json::error::Category;
-    match error.classify() {
-        Category::Data => {
-            let (field, message) = describe_data_error(path, &error.to_string());
-            Problem::validation(vec![FieldError::new(field, message)])
-        }
-        Category::Syntax | Category::Eof | Category::Io => Problem::typed(
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        Problem::typed(
             StatusCode::BAD_REQUEST,
             "/problems/malformed-json",
             "Malformed JSON",
         )
         .with_detail(format!(
             "the body is not valid JSON (line {}, column {})",
-            error.line(),
-            error.column()
-        )),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    serde_path_to_error::deserialize(ValueDeserializer(&value)).map_err(|e| {
+        let path = safe_path(&e.path().to_string());
+        let field = e.into_inner().describe(&path);
+        Problem::validation(vec![field])
+    })
+}
+
+/// Why a JSON value does not have the shape of the type asked for. It never
+/// holds the offending value, which may be a card number.
+#[derive(Debug)]
+enum ShapeError {
+    Missing(&'static str),
+    UnknownField,
+    WrongType(String),
+    NotAllowed(String),
+    /// A type's own parser said why (a field rule's message).
+    Rule(String),
+}
+
+impl std::fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShapeError::Missing(field) => write!(f, "{field} is required"),
+            ShapeError::UnknownField => f.write_str("is not a known field"),
+            ShapeError::WrongType(expected) => write!(f, "has the wrong type, expected {expected}"),
+            ShapeError::NotAllowed(expected) => write!(f, "is not allowed, expected {expected}"),
+            ShapeError::Rule(message) => f.write_str(message),
+        }
     }
 }
 
-/// Turns serde's message into a field path and a message that does not repeat
-/// the rejected value.
-fn describe_data_error(path: &str, raw: &str) -> (String, String) {
-    let path = &safe_path(path);
-    let message = raw.split(" at line ").next().unwrap_or(raw);
-    let parent = if path == "." { "" } else { path };
-    let join = |child: &str| {
-        if parent.is_empty() {
-            child.to_owned()
-        } else {
-            format!("{parent}.{child}")
-        }
-    };
-    if let Some(name) = backticked(message, "missing field `") {
-        return (join(name), "is required".to_owned());
+impl std::error::Error for ShapeError {}
+
+impl serde::de::Error for ShapeError {
+    fn custom<M: std::fmt::Display>(message: M) -> Self {
+        ShapeError::Rule(message.to_string())
     }
-    if message.starts_with("unknown field `") {
-        // serde's path already ends with the unknown key.
-        return (path.to_owned(), "is not a known field".to_owned());
+
+    fn missing_field(field: &'static str) -> Self {
+        ShapeError::Missing(field)
     }
-    let field = if parent.is_empty() {
-        "(body)".to_owned()
-    } else {
-        parent.to_owned()
-    };
-    let message = match message.split_once(", expected ") {
-        Some((_, expected)) if message.starts_with("invalid type") => {
-            format!("has the wrong type, expected {expected}")
+
+    fn unknown_field(_: &str, _: &'static [&'static str]) -> Self {
+        ShapeError::UnknownField
+    }
+
+    fn invalid_type(_: serde::de::Unexpected<'_>, expected: &dyn serde::de::Expected) -> Self {
+        ShapeError::WrongType(expected.to_string())
+    }
+
+    fn invalid_value(_: serde::de::Unexpected<'_>, expected: &dyn serde::de::Expected) -> Self {
+        ShapeError::NotAllowed(expected.to_string())
+    }
+
+    fn invalid_length(_: usize, expected: &dyn serde::de::Expected) -> Self {
+        ShapeError::NotAllowed(expected.to_string())
+    }
+
+    fn unknown_variant(_: &str, expected: &'static [&'static str]) -> Self {
+        ShapeError::NotAllowed(format!("one of {}", expected.join(", ")))
+    }
+}
+
+impl ShapeError {
+    /// The field error at `path` (`.` for the body itself).
+    fn describe(self, path: &str) -> FieldError {
+        let parent = if path == "." { "" } else { path };
+        match self {
+            ShapeError::Missing(name) if parent.is_empty() => FieldError::new(name, "is required"),
+            ShapeError::Missing(name) => FieldError::new(format!("{parent}.{name}"), "is required"),
+            // The path already ends with the unknown key.
+            ShapeError::UnknownField => FieldError::new(path, "is not a known field"),
+            other if parent.is_empty() => FieldError::new("(body)", other.to_string()),
+            other => FieldError::new(parent, other.to_string()),
         }
-        Some((_, expected)) => format!("is not allowed, expected {expected}"),
-        None if message.starts_with("invalid") || message.starts_with("unknown") => {
-            "is not valid".to_owned()
+    }
+}
+
+/// A JSON value read as a serde data source whose errors are [`ShapeError`]s.
+#[derive(Clone, Copy)]
+struct ValueDeserializer<'a>(&'a serde_json::Value);
+
+impl<'de> serde::de::IntoDeserializer<'de, ShapeError> for ValueDeserializer<'de> {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for ValueDeserializer<'de> {
+    type Error = ShapeError;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, ShapeError> {
+        use serde::de::value::{MapDeserializer, SeqDeserializer};
+        use serde_json::Value;
+        match self.0 {
+            Value::Null => visitor.visit_unit(),
+            Value::Bool(b) => visitor.visit_bool(*b),
+            Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                (Some(u), _, _) => visitor.visit_u64(u),
+                (None, Some(i), _) => visitor.visit_i64(i),
+                (None, None, Some(f)) => visitor.visit_f64(f),
+                (None, None, None) => {
+                    Err(serde::de::Error::custom("is not a representable number"))
+                }
+            },
+            Value::String(s) => visitor.visit_borrowed_str(s),
+            Value::Array(items) => {
+                let mut seq = SeqDeserializer::new(items.iter().map(ValueDeserializer));
+                let value = visitor.visit_seq(&mut seq)?;
+                seq.end()?;
+                Ok(value)
+            }
+            Value::Object(entries) => {
+                let mut map = MapDeserializer::new(
+                    entries
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), ValueDeserializer(v))),
+                );
+                let value = visitor.visit_map(&mut map)?;
+                map.end()?;
+                Ok(value)
+            }
         }
-        None => message.to_owned(),
-    };
-    (field, message)
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, ShapeError> {
+        match self.0 {
+            serde_json::Value::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, ShapeError> {
+        match self.0 {
+            serde_json::Value::String(s) => {
+                visitor.visit_enum(serde::de::value::BorrowedStrDeserializer::<ShapeError>::new(s))
+            }
+            _ => Err(serde::de::Error::invalid_type(
+                serde::de::Unexpected::Other("a non-string"),
+                &visitor,
+            )),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, ShapeError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
+        identifier ignored_any
+    }
 }
 
 /// The path with every segment that is not a plain field name (with indexes)
@@ -131,9 +253,12 @@ fn safe_path(path: &str) -> String {
                     .strip_prefix('[')
                     .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
             });
-            let name_ok = name.len() <= 64
-                && name.starts_with(|c: char| c.is_ascii_alphabetic())
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            // An index alone: an element of a top-level array.
+            let index_only = name.is_empty() && segment.starts_with('[');
+            let name_ok = index_only
+                || (name.len() <= 64
+                    && name.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
             if name_ok && indexes_ok {
                 segment
             } else {
@@ -142,10 +267,6 @@ fn safe_path(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(".")
-}
-
-fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
-    message.strip_prefix(prefix)?.split('`').next()
 }
 
 #[cfg(test)]
@@ -216,5 +337,29 @@ mod tests {
     fn missing_top_level_field_is_named_plainly() {
         let p = rejection(r#"{"name":{"firstName":"A"}}"#);
         assert_eq!(p.errors[0].field, "cards");
+    }
+
+    #[test]
+    fn unknown_fields_and_enum_values_are_named_without_their_values() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            kind: Kind,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        enum Kind {
+            A,
+            B,
+        }
+        let p = parse::<Strict>(br#"{"kind":"C"}"#).expect_err("unknown variant");
+        assert_eq!(p.errors[0].field, "kind");
+        assert_eq!(p.errors[0].message, "is not allowed, expected one of A, B");
+        let p = parse::<Strict>(br#"{"kind":"A","4111111111111111":1}"#).expect_err("unknown");
+        assert_eq!(p.errors[0].field, "(unknown field)");
+        assert_eq!(p.errors[0].message, "is not a known field");
+        let p = parse::<Vec<Strict>>(br#"[{"kind":"A"},{"kind":"A","extra":1}]"#).expect_err("x");
+        assert_eq!(p.errors[0].field, "[1].extra");
     }
 }
