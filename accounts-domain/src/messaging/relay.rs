@@ -32,6 +32,11 @@ use crate::store::{CustomerStore, PendingEvents};
 /// Longest pause between retries while Kafka or MongoDB is unavailable.
 const MAX_BACKOFF: Duration = platform_infra::retry::DEFAULT_MAX_DELAY;
 
+/// A drain left events in the outbox (already logged); the relay pauses and
+/// tries again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DrainFailed;
+
 /// How the relay ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RelayReport {
@@ -158,7 +163,7 @@ impl OutboxRelay {
                     failing = false;
                     backoff.reset();
                 }
-                Err(()) => {
+                Err(DrainFailed) => {
                     failing = true;
                     let backlog = self.store.backlog().await.ok();
                     if let Some(backlog) = backlog {
@@ -192,13 +197,16 @@ impl OutboxRelay {
     /// A batch smaller than the batch size took everything claimable, so the
     /// drain ends without another scan: a write made meanwhile has left a wake
     /// permit, and the poll interval catches other instances' writes.
-    async fn drain(&mut self, report: &mut RelayReport) -> Result<(), ()> {
+    async fn drain(&mut self, report: &mut RelayReport) -> Result<(), DrainFailed> {
         loop {
             let batch = self
                 .store
                 .claim_pending(&self.owner, self.lease, self.settings.batch_size)
                 .await
-                .map_err(|e| tracing::warn!(error = %e, "cannot read the outbox"))?;
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "cannot read the outbox");
+                    DrainFailed
+                })?;
             if batch.is_empty() {
                 let backlog = self.store.backlog().await.ok();
                 if let Some(backlog) = backlog {
@@ -207,61 +215,72 @@ impl OutboxRelay {
                 self.status.drained(true, backlog);
                 return Ok(());
             }
-            let outcomes = join_all(batch.iter().map(|p| self.publish(p))).await;
-            let mut failed = false;
-            let mut complete = Vec::with_capacity(batch.len());
-            let mut partial = Vec::new();
-            for (pending, acknowledged) in batch.iter().zip(outcomes) {
-                report.published += acknowledged.len() as u64;
-                if acknowledged.len() == pending.entries.len() {
-                    complete.push(pending);
-                    continue;
-                }
-                failed = true;
-                if acknowledged.is_empty() {
-                    if let Err(e) = self.store.release(&self.owner, &pending.customer_id).await {
-                        tracing::warn!(error = %e, "cannot release lease; it will expire");
-                    }
-                } else {
-                    partial.push((pending.customer_id.clone(), acknowledged));
-                }
-            }
-            // Customers changed since the claim hold newer events that must stay:
-            // those are marked one by one, keeping what was not acknowledged.
-            match self.store.mark_all_published(&self.owner, &complete).await {
-                Ok(changed) => partial.extend(changed.into_iter().map(|id| {
-                    let acknowledged = complete
-                        .iter()
-                        .find(|p| p.customer_id == id)
-                        .map(|p| p.entries.iter().map(|e| e.event_id.clone()).collect())
-                        .unwrap_or_default();
-                    (id, acknowledged)
-                })),
-                Err(e) => {
-                    tracing::warn!(error = %e, customers = complete.len(),
-                        "published events stay in the outbox and will be republished");
-                    failed = true;
-                }
-            }
-            for (customer_id, acknowledged) in partial {
-                if let Err(e) = self
-                    .store
-                    .mark_published(&self.owner, &customer_id, &acknowledged)
-                    .await
-                {
-                    tracing::warn!(error = %e, %customer_id,
-                        "published events stay in the outbox and will be republished");
-                    failed = true;
-                }
-            }
-            if failed {
+            let published = self.publish_batch(&batch, report).await;
+            if published.is_err() {
                 self.renew_producer();
-                return Err(());
             }
+            published?;
             if (batch.len() as i64) < self.settings.batch_size {
                 return Ok(());
             }
         }
+    }
+
+    /// Publishes a claimed batch and removes what the broker acknowledged
+    /// from the outbox; `Err` if anything stays to be published again.
+    async fn publish_batch(
+        &self,
+        batch: &[PendingEvents],
+        report: &mut RelayReport,
+    ) -> Result<(), DrainFailed> {
+        let outcomes = join_all(batch.iter().map(|p| self.publish(p))).await;
+        let mut failed = false;
+        let mut complete = Vec::with_capacity(batch.len());
+        let mut partial = Vec::new();
+        for (pending, acknowledged) in batch.iter().zip(outcomes) {
+            report.published += acknowledged.len() as u64;
+            if acknowledged.len() == pending.entries.len() {
+                complete.push(pending);
+                continue;
+            }
+            failed = true;
+            if acknowledged.is_empty() {
+                if let Err(e) = self.store.release(&self.owner, &pending.customer_id).await {
+                    tracing::warn!(error = %e, "cannot release lease; it will expire");
+                }
+            } else {
+                partial.push((pending.customer_id.clone(), acknowledged));
+            }
+        }
+        // Customers changed since the claim hold newer events that must stay:
+        // those are marked one by one, keeping what was not acknowledged.
+        match self.store.mark_all_published(&self.owner, &complete).await {
+            Ok(changed) => partial.extend(changed.into_iter().map(|id| {
+                let acknowledged = complete
+                    .iter()
+                    .find(|p| p.customer_id == id)
+                    .map(|p| p.entries.iter().map(|e| e.event_id.clone()).collect())
+                    .unwrap_or_default();
+                (id, acknowledged)
+            })),
+            Err(e) => {
+                tracing::warn!(error = %e, customers = complete.len(),
+                    "published events stay in the outbox and will be republished");
+                failed = true;
+            }
+        }
+        for (customer_id, acknowledged) in partial {
+            if let Err(e) = self
+                .store
+                .mark_published(&self.owner, &customer_id, &acknowledged)
+                .await
+            {
+                tracing::warn!(error = %e, %customer_id,
+                    "published events stay in the outbox and will be republished");
+                failed = true;
+            }
+        }
+        if failed { Err(DrainFailed) } else { Ok(()) }
     }
 
     /// Replaces the producer after failed deliveries, so retries go out under a

@@ -135,7 +135,7 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> String {
 
 /// Middleware for a create route (see the module documentation).
 pub async fn guard(State(keys): State<IdempotencyKeys>, request: Request, next: Next) -> Response {
-    let Some(key) = request.headers().get(IDEMPOTENCY_KEY).cloned() else {
+    let Some(key) = request.headers().get(IDEMPOTENCY_KEY) else {
         return next.run(request).await;
     };
     let Some(key) = key
@@ -155,97 +155,107 @@ pub async fn guard(State(keys): State<IdempotencyKeys>, request: Request, next: 
             .into_response();
     };
     let request_hash = hash(parts.method.as_str(), parts.uri.path(), &bytes);
-    let now = Utc::now().timestamp_millis();
-    let claim = Record {
-        key: key.clone(),
-        request_hash: request_hash.clone(),
-        state: PENDING.to_owned(),
-        created_at_ms: now,
-        status: 0,
-        content_type: String::new(),
-        location: String::new(),
-        body: String::new(),
-    };
-    // Two attempts: the second after removing an expired record.
-    let mut claimed = false;
-    for _ in 0..2 {
-        match keys.collection.insert_one(&claim).await {
-            Ok(_) => {
-                claimed = true;
-                break;
-            }
-            Err(e) if is_duplicate_key(&e) => {}
-            Err(e) => return unavailable(&e),
-        }
-        let existing = match keys.collection.find_one(doc! { "_id": &key }).await {
-            Ok(Some(existing)) => existing,
-            Ok(None) => continue,
-            Err(e) => return unavailable(&e),
-        };
-        let retention_ms = i64::try_from(RETENTION.as_millis()).unwrap_or(i64::MAX);
-        if now.saturating_sub(existing.created_at_ms) > retention_ms {
-            if let Err(e) = keys
-                .collection
-                .delete_one(doc! { "_id": &key, "createdAtMs": existing.created_at_ms })
-                .await
-            {
-                return unavailable(&e);
-            }
-            continue;
-        }
-        if existing.request_hash != request_hash {
-            return Problem::status(StatusCode::UNPROCESSABLE_ENTITY)
-                .with_detail("this Idempotency-Key was used for a different request")
-                .into_response();
-        }
-        if existing.state == DONE {
-            return replay(&existing);
-        }
-        let mut response = Problem::status(StatusCode::CONFLICT)
-            .with_detail("a request with this Idempotency-Key is still in progress")
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+    if let Err(answer) = keys.claim(&key, &request_hash).await {
+        return answer;
     }
-    if !claimed {
-        return Problem::status(StatusCode::CONFLICT)
-            .with_detail("this Idempotency-Key is contended; retry")
-            .into_response();
-    }
-
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    if response.status().is_server_error() {
-        // Let the client retry with the same key.
-        if let Err(e) = keys.collection.delete_one(doc! { "_id": &key }).await {
-            tracing::warn!(error = %e, "cannot release an idempotency key");
+    keys.settle(&key, response).await
+}
+
+impl IdempotencyKeys {
+    /// Claims `key` for a request with `request_hash`, or answers in its
+    /// place: the first response again, or a problem. An expired record is
+    /// removed and the claim tried once more.
+    async fn claim(&self, key: &str, request_hash: &str) -> Result<(), Response> {
+        let now = Utc::now().timestamp_millis();
+        let claim = Record {
+            key: key.to_owned(),
+            request_hash: request_hash.to_owned(),
+            state: PENDING.to_owned(),
+            created_at_ms: now,
+            status: 0,
+            content_type: String::new(),
+            location: String::new(),
+            body: String::new(),
+        };
+        for _ in 0..2 {
+            match self.collection.insert_one(&claim).await {
+                Ok(_) => return Ok(()),
+                Err(e) if is_duplicate_key(&e) => {}
+                Err(e) => return Err(unavailable(&e)),
+            }
+            let existing = match self.collection.find_one(doc! { "_id": key }).await {
+                Ok(Some(existing)) => existing,
+                Ok(None) => continue,
+                Err(e) => return Err(unavailable(&e)),
+            };
+            let retention_ms = i64::try_from(RETENTION.as_millis()).unwrap_or(i64::MAX);
+            if now.saturating_sub(existing.created_at_ms) <= retention_ms {
+                return Err(answer_for(&existing, request_hash));
+            }
+            let expired = doc! { "_id": key, "createdAtMs": existing.created_at_ms };
+            if let Err(e) = self.collection.delete_one(expired).await {
+                return Err(unavailable(&e));
+            }
         }
-        return response;
+        Err(Problem::status(StatusCode::CONFLICT)
+            .with_detail("this Idempotency-Key is contended; retry")
+            .into_response())
     }
-    let (parts, body) = response.into_parts();
-    let Ok(bytes) = to_bytes(body, MAX_RESPONSE_BYTES).await else {
-        return Problem::internal().into_response();
-    };
-    let update = doc! { "$set": {
-        "state": DONE,
-        "status": i32::from(parts.status.as_u16()),
-        "contentType": header_text(&parts.headers, header::CONTENT_TYPE),
-        "location": header_text(&parts.headers, header::LOCATION),
-        "body": String::from_utf8_lossy(&bytes).into_owned(),
-    }};
-    if let Err(e) = keys
-        .collection
-        .update_one(doc! { "_id": &key }, update)
-        .await
-    {
-        // The effect happened; a retry will see `pending` until the record
-        // expires rather than repeat it.
-        tracing::warn!(error = %e, "cannot store the response of an idempotent request");
+
+    /// Records `response` under `key` and returns it; a 5xx releases the key
+    /// instead, so that the client can retry with it.
+    async fn settle(&self, key: &str, response: Response) -> Response {
+        if response.status().is_server_error() {
+            if let Err(e) = self.collection.delete_one(doc! { "_id": key }).await {
+                tracing::warn!(error = %e, "cannot release an idempotency key");
+            }
+            return response;
+        }
+        let (parts, body) = response.into_parts();
+        let Ok(bytes) = to_bytes(body, MAX_RESPONSE_BYTES).await else {
+            return Problem::internal().into_response();
+        };
+        let update = doc! { "$set": {
+            "state": DONE,
+            "status": i32::from(parts.status.as_u16()),
+            "contentType": header_text(&parts.headers, header::CONTENT_TYPE),
+            "location": header_text(&parts.headers, header::LOCATION),
+            "body": String::from_utf8_lossy(&bytes).into_owned(),
+        }};
+        if let Err(e) = self
+            .collection
+            .update_one(doc! { "_id": key }, update)
+            .await
+        {
+            // The effect happened; a retry will see `pending` until the record
+            // expires rather than repeat it.
+            tracing::warn!(error = %e, "cannot store the response of an idempotent request");
+        }
+        Response::from_parts(parts, Body::from(bytes))
     }
-    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The answer to a request whose key a live record holds: the stored
+/// response, or why there is none to give.
+fn answer_for(existing: &Record, request_hash: &str) -> Response {
+    if existing.request_hash != request_hash {
+        return Problem::status(StatusCode::UNPROCESSABLE_ENTITY)
+            .with_detail("this Idempotency-Key was used for a different request")
+            .into_response();
+    }
+    if existing.state == DONE {
+        return replay(existing);
+    }
+    let mut response = Problem::status(StatusCode::CONFLICT)
+        .with_detail("a request with this Idempotency-Key is still in progress")
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 #[cfg(test)]
