@@ -2,12 +2,12 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::{Spread, Summary};
 
 /// One scenario variant measured side by side with its baseline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Comparison {
     pub scenario: String,
     pub variant: String,
@@ -43,7 +43,7 @@ impl Comparison {
 }
 
 /// A figure of one service: memory or start-up time.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResourceRow {
     pub service: String,
     pub figure: String,
@@ -52,7 +52,7 @@ pub struct ResourceRow {
 }
 
 /// Latency samples of one variant, platform and baseline, for a histogram.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Histogram {
     pub title: String,
     #[serde(skip)]
@@ -78,7 +78,7 @@ impl Histogram {
 }
 
 /// Everything one benchmark run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub date: String,
     pub command: String,
@@ -285,6 +285,29 @@ impl Report {
                     verdict(r.value.median <= 300.0)
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reports recorded as JSON render to the Markdown saved next to them.
+    #[test]
+    fn recorded_reports_render_to_their_golden_markdown() {
+        for (json, markdown) in [
+            (
+                include_str!("../tests/golden/full.json"),
+                include_str!("../tests/golden/full.md"),
+            ),
+            (
+                include_str!("../tests/golden/empty.json"),
+                include_str!("../tests/golden/empty.md"),
+            ),
+        ] {
+            let report: Report = serde_json::from_str(json).expect("a report");
+            assert_eq!(report.to_markdown(), markdown);
         }
     }
 }

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One run of one scenario.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
     /// Operations completed per second over the run.
     pub throughput: f64,
@@ -58,7 +58,7 @@ impl Run {
 }
 
 /// Median, minimum and maximum of one figure over repetitions.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Spread {
     pub median: f64,
     pub min: f64,
@@ -91,7 +91,7 @@ impl Spread {
 }
 
 /// The summary of repetitions of one scenario variant.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub throughput: Spread,
     pub p50_ms: Spread,
