@@ -13,6 +13,7 @@
 //!
 //! A scenario that fails is reported as failed; the others still run.
 
+pub mod baselines;
 pub mod capacity;
 pub mod plots;
 pub mod processes;
@@ -20,7 +21,13 @@ pub mod report;
 pub mod scenarios;
 pub mod stats;
 
-use processes::{Binaries, RssSampler};
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use baselines as raw;
+use processes::{Binaries, RssFigure, RssSampler};
 use report::{Comparison, Histogram, Report, ResourceRow};
 use scenarios::{Pace, Target};
 use stats::{Run, Spread, Summary};
@@ -111,6 +118,22 @@ pub struct Services {
     pub binaries: Option<Binaries>,
 }
 
+impl Services {
+    fn pids(&self) -> Vec<u32> {
+        self.pids.iter().map(|(_, pid)| *pid).collect()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.pids.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    fn binaries(&self) -> anyhow::Result<&Binaries> {
+        self.binaries
+            .as_ref()
+            .context("no service executables given (--bin-dir)")
+    }
+}
+
 fn unique(prefix: &str) -> String {
     format!(
         "{prefix}-{}",
@@ -121,395 +144,366 @@ fn unique(prefix: &str) -> String {
 /// Runs every scenario of `plan`; a failed scenario is recorded and the next
 /// one runs.
 pub async fn run(target: &Target, services: &Services, plan: &Plan, log: impl Fn(&str)) -> Outcome {
-    let mut outcome = Outcome::default();
-    let reps = plan.repetitions.max(1);
-    let mut scenarios = vec![
-        ("1 accounts writes", Scenario::Writes),
-        ("3 orders reads", Scenario::Reads),
-        ("2 end-to-end propagation", Scenario::Propagation),
-        ("4 replay", Scenario::Replay),
-        ("5 start-to-ready", Scenario::Startup),
-    ];
+    let bench = Bench {
+        target,
+        services,
+        plan,
+        reps: plan.repetitions.max(1),
+    };
+    let mut out = Outcome::default();
+    let result = bench.writes(&mut out).await;
+    out.settle("1 accounts writes", result, &log);
+    let result = bench.reads(&mut out).await;
+    out.settle("3 orders reads", result, &log);
+    let result = bench.propagation(&mut out).await;
+    out.settle("2 end-to-end propagation", result, &log);
+    let result = bench.replay(&mut out).await;
+    out.settle("4 replay", result, &log);
+    let result = bench.startup(&mut out).await;
+    out.settle("5 start-to-ready", result, &log);
     if plan.scale_out {
-        scenarios.push(("1 and 2 with two instances", Scenario::ScaleOut));
+        let result = bench.scale_out(&mut out).await;
+        out.settle("1 and 2 with two instances", result, &log);
     }
-    for (name, scenario) in scenarios {
-        let result = match scenario {
-            Scenario::Writes => writes(target, services, plan, reps, &mut outcome).await,
-            Scenario::Reads => reads(target, plan, reps, &mut outcome).await,
-            Scenario::Propagation => propagation(target, services, plan, reps, &mut outcome).await,
-            Scenario::Replay => replay(target, services, plan, reps, &mut outcome).await,
-            Scenario::Startup => startup(target, services, reps, &mut outcome).await,
-            Scenario::ScaleOut => scale_out(target, services, plan, reps, &mut outcome).await,
-        };
+    out
+}
+
+impl Outcome {
+    fn settle(&mut self, scenario: &str, result: anyhow::Result<()>, log: impl Fn(&str)) {
         match result {
-            Ok(()) => log(&format!("{name} done")),
+            Ok(()) => log(&format!("{scenario} done")),
             Err(e) => {
-                log(&format!("{name} FAILED: {e:#}"));
-                outcome.failures.push(format!("{name}: {e:#}"));
+                log(&format!("{scenario} FAILED: {e:#}"));
+                self.failures.push(format!("{scenario}: {e:#}"));
             }
         }
     }
-    outcome
-}
 
-#[derive(Clone, Copy)]
-enum Scenario {
-    Writes,
-    Reads,
-    Propagation,
-    Replay,
-    Startup,
-    ScaleOut,
-}
-
-async fn writes(
-    target: &Target,
-    services: &Services,
-    plan: &Plan,
-    reps: usize,
-    outcome: &mut Outcome,
-) -> anyhow::Result<()> {
-    let sampler = RssSampler::start(services.pids.iter().map(|(_, pid)| *pid).collect());
-    measure_writes(target, &plan.write_clients, plan, reps, outcome).await?;
-    let operations = plan.writes * plan.write_clients.len() * reps;
-    record_rss(
-        outcome,
-        services,
-        "scenario 1",
-        operations,
-        sampler.finish().await,
-    );
-    // The writes above were accepted faster than the relay publishes them:
-    // let it catch up before anything else is measured, and report how long.
-    let drain = scenarios::wait_drained(target, std::time::Duration::from_secs(600)).await?;
-    outcome.notes.push(format!(
-        "After scenario 1 ({} creates in all), the accounts relay needed {:.1} s more to publish its backlog.",
-        plan.writes * plan.write_clients.len() * reps,
-        drain.as_secs_f64()
-    ));
-    Ok(())
-}
-
-async fn measure_writes(
-    target: &Target,
-    clients: &[usize],
-    plan: &Plan,
-    reps: usize,
-    outcome: &mut Outcome,
-) -> anyhow::Result<()> {
-    for &clients in clients {
-        let (mut platform, mut baseline) = (Vec::new(), Vec::new());
-        for _ in 0..reps {
-            let prefix = unique("bench-w");
-            platform.push(scenarios::accounts_writes(target, &prefix, clients, plan.writes).await?);
-            baseline.push(
-                scenarios::raw_upserts(target, "customers", &prefix, clients, plan.writes).await?,
-            );
-        }
-        outcome.comparisons.push(compare(
-            "1 accounts writes",
-            &format!("N={clients}, {}", target.instances()),
-            &platform,
-            "raw mongodb upserts",
-            &baseline,
-        ));
-    }
-    Ok(())
-}
-
-async fn reads(
-    target: &Target,
-    plan: &Plan,
-    reps: usize,
-    outcome: &mut Outcome,
-) -> anyhow::Result<()> {
-    // Customers to read: created once, replicated to orders and upserted raw.
-    let seed = unique("bench-r");
-    let population = plan.reads.clamp(1, 200);
-    scenarios::accounts_writes(target, &seed, 8, population).await?;
-    scenarios::raw_upserts(target, "customers", &seed, 8, population).await?;
-    for i in 0..population {
-        scenarios::wait_replicated(target, &format!("{seed}-{i}")).await?;
-    }
-    for &clients in &plan.read_clients {
-        let (mut one, mut list, mut baseline, mut pages) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..reps {
-            let prefix = seed.clone();
-            one.push(
-                scenarios::orders_reads(target, clients, plan.reads, move |i| {
-                    format!("/orders/order/{prefix}-{}", i % population)
-                })
-                .await?,
-            );
-            list.push(
-                scenarios::orders_reads(target, clients, plan.list_reads, |_| {
-                    "/orders/list?limit=100".to_owned()
-                })
-                .await?,
-            );
-            pages.push(scenarios::raw_pages(target, "customers", clients, plan.list_reads).await?);
-            baseline.push(
-                scenarios::raw_reads(target, "customers", &seed, population, clients, plan.reads)
-                    .await?,
-            );
-        }
-        outcome.comparisons.push(compare(
-            "3 orders reads",
-            &format!("GET /orders/order/{{id}} N={clients}"),
-            &one,
-            "raw find_one",
-            &baseline,
-        ));
-        outcome.comparisons.push(compare(
-            "3 orders reads",
-            &format!("GET /orders/list?limit=100 N={clients}"),
-            &list,
-            "raw find of 100 sorted by id",
-            &pages,
-        ));
-    }
-    Ok(())
-}
-
-async fn propagation(
-    target: &Target,
-    services: &Services,
-    plan: &Plan,
-    reps: usize,
-    outcome: &mut Outcome,
-) -> anyhow::Result<()> {
-    let sampler = RssSampler::start(services.pids.iter().map(|(_, pid)| *pid).collect());
-    let mut paces: Vec<Pace> = plan.rates.iter().map(|&r| Pace::PerSecond(r)).collect();
-    paces.push(Pace::Clients(plan.saturation_clients));
-    measure_propagation(target, &paces, plan, reps, outcome).await?;
-    let operations = plan.changes * paces.len() * reps;
-    record_rss(
-        outcome,
-        services,
-        "scenario 2",
-        operations,
-        sampler.finish().await,
-    );
-    Ok(())
-}
-
-async fn measure_propagation(
-    target: &Target,
-    paces: &[Pace],
-    plan: &Plan,
-    reps: usize,
-    outcome: &mut Outcome,
-) -> anyhow::Result<()> {
-    for &pace in paces {
-        let variant = format!("{pace}, {}", target.instances());
-        let (mut platform, mut baseline) = (Vec::new(), Vec::new());
-        for _ in 0..reps {
-            platform.push(
-                scenarios::propagation(target, &unique("bench-e2e"), pace, plan.changes).await?,
-            );
-            let topic = unique("bench_raw_pipeline");
-            scenarios::create_topic(target, &topic).await?;
-            baseline.push(
-                scenarios::raw_pipeline(target, &topic, &unique("raw-e2e"), pace, plan.changes)
-                    .await?,
-            );
-        }
-        outcome.histograms.push(Histogram {
-            title: format!("2 end-to-end propagation, {variant}"),
-            platform: pooled(&platform),
-            baseline_name: "raw produce→consume→upsert".to_owned(),
-            baseline: pooled(&baseline),
+    /// Adds the comparison of `platform` runs with `baseline` runs.
+    fn compare(
+        &mut self,
+        scenario: &str,
+        variant: &str,
+        [platform, baseline]: &[Vec<Run>; 2],
+        baseline_name: &str,
+    ) {
+        self.comparisons.push(Comparison {
+            scenario: scenario.to_owned(),
+            variant: variant.to_owned(),
+            platform: Summary::of(platform),
+            baseline_name: baseline_name.to_owned(),
+            baseline: Summary::of(baseline),
         });
-        outcome.comparisons.push(compare(
-            "2 end-to-end propagation",
-            &variant,
-            &platform,
-            "raw produce→consume→upsert",
-            &baseline,
-        ));
     }
-    Ok(())
+
+    fn resource(
+        &mut self,
+        service: &str,
+        figure: String,
+        values: impl IntoIterator<Item = f64>,
+        unit: &str,
+    ) {
+        self.resources.push(ResourceRow {
+            service: service.to_owned(),
+            figure,
+            value: Spread::of(values),
+            unit: unit.to_owned(),
+        });
+    }
+
+    /// RSS rows of each of `services` over a scenario, and its CPU time per
+    /// platform operation of the scenario (`operations`).
+    fn record_rss(
+        &mut self,
+        services: &[String],
+        during: &str,
+        operations: usize,
+        figures: Vec<RssFigure>,
+    ) {
+        for (name, figure) in services.iter().zip(figures) {
+            self.resource(
+                name,
+                format!("peak RSS during {during}"),
+                [figure.peak_mib],
+                "MiB",
+            );
+            self.resource(
+                name,
+                format!("steady (median) RSS during {during}"),
+                [figure.steady_mib],
+                "MiB",
+            );
+            let cpu_ms = figure.cpu_seconds * 1000.0 / operations.max(1) as f64;
+            self.resource(
+                name,
+                format!("CPU per change during {during} ({operations} changes)"),
+                [cpu_ms],
+                "ms",
+            );
+        }
+    }
 }
 
-/// Scenarios 1 and 2 again with a second instance of each service started
-/// next to the first (same databases, same consumer group).
-async fn scale_out(
-    target: &Target,
-    services: &Services,
-    plan: &Plan,
+/// `reps` repetitions of `rep`, each giving one run of every series; the runs
+/// of each series in order.
+async fn repeat<const N: usize, Fut>(
     reps: usize,
-    outcome: &mut Outcome,
-) -> anyhow::Result<()> {
-    let Some(binaries) = &services.binaries else {
-        anyhow::bail!("no service executables given (--bin-dir)");
-    };
-    let extra = processes::SecondInstances::start(target, binaries).await?;
-    let both = Target {
-        accounts: [target.accounts.clone(), vec![extra.accounts_url()]].concat(),
-        orders: [target.orders.clone(), vec![extra.orders_url()]].concat(),
-        ..target.clone()
-    };
-    let measured = async {
+    mut rep: impl FnMut() -> Fut,
+) -> anyhow::Result<[Vec<Run>; N]>
+where
+    Fut: Future<Output = anyhow::Result<[Run; N]>>,
+{
+    let mut series: [Vec<Run>; N] = std::array::from_fn(|_| Vec::new());
+    for _ in 0..reps {
+        for (runs, run) in series.iter_mut().zip(rep().await?) {
+            runs.push(run);
+        }
+    }
+    Ok(series)
+}
+
+/// What a run measures with: the servers, the services, the plan.
+#[derive(Clone, Copy)]
+struct Bench<'a> {
+    target: &'a Target,
+    services: &'a Services,
+    plan: &'a Plan,
+    reps: usize,
+}
+
+impl Bench<'_> {
+    /// Scenario 1, then the time the relay needs to publish its backlog.
+    async fn writes(self, out: &mut Outcome) -> anyhow::Result<()> {
+        let sampler = RssSampler::start(self.services.pids());
+        self.measure_writes(self.target, &self.plan.write_clients, out)
+            .await?;
+        let creates = self.plan.writes * self.plan.write_clients.len() * self.reps;
+        out.record_rss(
+            &self.services.names(),
+            "scenario 1",
+            creates,
+            sampler.finish().await,
+        );
+        // The writes above were accepted faster than the relay publishes them:
+        // let it catch up before anything else is measured, and report how long.
+        let drain = scenarios::wait_drained(self.target, Duration::from_secs(600)).await?;
+        out.notes.push(format!(
+            "After scenario 1 ({creates} creates in all), the accounts relay needed {:.1} s more to publish its backlog.",
+            drain.as_secs_f64()
+        ));
+        Ok(())
+    }
+
+    async fn measure_writes(
+        self,
+        target: &Target,
+        clients: &[usize],
+        out: &mut Outcome,
+    ) -> anyhow::Result<()> {
+        for &clients in clients {
+            let writes = self.plan.writes;
+            let runs = repeat(self.reps, || async {
+                let prefix = unique("bench-w");
+                let platform = scenarios::accounts_writes(target, &prefix, clients, writes).await?;
+                let baseline =
+                    raw::raw_upserts(target, "customers", &prefix, clients, writes).await?;
+                anyhow::Ok([platform, baseline])
+            })
+            .await?;
+            let variant = format!("N={clients}, {}", target.instances());
+            out.compare("1 accounts writes", &variant, &runs, "raw mongodb upserts");
+        }
+        Ok(())
+    }
+
+    /// Scenario 3 on customers created once, replicated to orders and
+    /// upserted raw.
+    async fn reads(self, out: &mut Outcome) -> anyhow::Result<()> {
+        let (target, plan) = (self.target, self.plan);
+        let seed = unique("bench-r");
+        let population = plan.reads.clamp(1, 200);
+        scenarios::accounts_writes(target, &seed, 8, population).await?;
+        raw::raw_upserts(target, "customers", &seed, 8, population).await?;
+        for i in 0..population {
+            scenarios::wait_replicated(target, &format!("{seed}-{i}")).await?;
+        }
+        for &clients in &plan.read_clients {
+            let [one, list, pages, baseline] = repeat(self.reps, || async {
+                let prefix = seed.clone();
+                let one = scenarios::orders_reads(target, clients, plan.reads, move |i| {
+                    format!("/orders/order/{prefix}-{}", i % population)
+                });
+                let one = one.await?;
+                let list = scenarios::orders_reads(target, clients, plan.list_reads, |_| {
+                    "/orders/list?limit=100".to_owned()
+                });
+                let list = list.await?;
+                let pages = raw::raw_pages(target, "customers", clients, plan.list_reads).await?;
+                let baseline =
+                    raw::raw_reads(target, "customers", &seed, population, clients, plan.reads);
+                anyhow::Ok([one, list, pages, baseline.await?])
+            })
+            .await?;
+            let (one_variant, list_variant) = (
+                format!("GET /orders/order/{{id}} N={clients}"),
+                format!("GET /orders/list?limit=100 N={clients}"),
+            );
+            out.compare(
+                "3 orders reads",
+                &one_variant,
+                &[one, baseline],
+                "raw find_one",
+            );
+            out.compare(
+                "3 orders reads",
+                &list_variant,
+                &[list, pages],
+                "raw find of 100 sorted by id",
+            );
+        }
+        Ok(())
+    }
+
+    /// Scenario 2 at each offered rate and at saturation.
+    async fn propagation(self, out: &mut Outcome) -> anyhow::Result<()> {
+        let sampler = RssSampler::start(self.services.pids());
+        let mut paces: Vec<Pace> = self
+            .plan
+            .rates
+            .iter()
+            .map(|&r| Pace::PerSecond(r))
+            .collect();
+        paces.push(Pace::Clients(self.plan.saturation_clients));
+        self.measure_propagation(self.target, &paces, out).await?;
+        let operations = self.plan.changes * paces.len() * self.reps;
+        out.record_rss(
+            &self.services.names(),
+            "scenario 2",
+            operations,
+            sampler.finish().await,
+        );
+        Ok(())
+    }
+
+    async fn measure_propagation(
+        self,
+        target: &Target,
+        paces: &[Pace],
+        out: &mut Outcome,
+    ) -> anyhow::Result<()> {
+        let changes = self.plan.changes;
+        for &pace in paces {
+            let runs = repeat(self.reps, || async {
+                let platform =
+                    scenarios::propagation(target, &unique("bench-e2e"), pace, changes).await?;
+                let topic = unique("bench_raw_pipeline");
+                raw::create_topic(target, &topic).await?;
+                let prefix = unique("raw-e2e");
+                let baseline = raw::raw_pipeline(target, &topic, &prefix, pace, changes).await?;
+                anyhow::Ok([platform, baseline])
+            })
+            .await?;
+            let variant = format!("{pace}, {}", target.instances());
+            let baseline_name = "raw produce→consume→upsert";
+            let pooled = |runs: &[Run]| runs.iter().flat_map(|r| r.samples_ms.clone()).collect();
+            out.histograms.push(Histogram {
+                title: format!("2 end-to-end propagation, {variant}"),
+                platform: pooled(&runs[0]),
+                baseline_name: baseline_name.to_owned(),
+                baseline: pooled(&runs[1]),
+            });
+            out.compare("2 end-to-end propagation", &variant, &runs, baseline_name);
+        }
+        Ok(())
+    }
+
+    /// Scenarios 1 and 2 again with a second instance of each service started
+    /// next to the first (same databases, same consumer group).
+    async fn scale_out(self, out: &mut Outcome) -> anyhow::Result<()> {
+        let extra =
+            processes::SecondInstances::start(self.target, self.services.binaries()?).await?;
+        let measured = self.scaled_out(&extra, out).await;
+        extra.stop().await;
+        measured
+    }
+
+    async fn scaled_out(
+        self,
+        extra: &processes::SecondInstances,
+        out: &mut Outcome,
+    ) -> anyhow::Result<()> {
+        let (plan, reps) = (self.plan, self.reps);
+        let both = Target {
+            accounts: [self.target.accounts.clone(), vec![extra.accounts_url()]].concat(),
+            orders: [self.target.orders.clone(), vec![extra.orders_url()]].concat(),
+            ..self.target.clone()
+        };
         // The group rebalances when the second orders instance joins; wait
         // until changes flow again before measuring.
-        scenarios::warm_up(&both, std::time::Duration::from_secs(180)).await?;
-        let mut pids: Vec<u32> = services.pids.iter().map(|(_, pid)| *pid).collect();
-        pids.extend(extra.pids());
-        let sampler = RssSampler::start(pids);
+        scenarios::warm_up(&both, Duration::from_secs(180)).await?;
+        let sampler = RssSampler::start([self.services.pids(), extra.pids()].concat());
         let clients = plan.write_clients.iter().copied().max().unwrap_or(1);
-        measure_writes(&both, &[clients], plan, reps, outcome).await?;
-        scenarios::wait_drained(&both, std::time::Duration::from_secs(600)).await?;
+        self.measure_writes(&both, &[clients], out).await?;
+        scenarios::wait_drained(&both, Duration::from_secs(600)).await?;
         let fastest = plan.rates.iter().copied().fold(1.0, f64::max);
         let paces = [
             Pace::PerSecond(fastest),
             Pace::Clients(plan.saturation_clients),
         ];
-        measure_propagation(&both, &paces, plan, reps, outcome).await?;
-        let mut names: Vec<String> = services.pids.iter().map(|(n, _)| n.clone()).collect();
-        names.extend(["accounts-domain-2".to_owned(), "orders-domain-2".to_owned()]);
-        let named = Services {
-            pids: names.into_iter().map(|n| (n, 0)).collect(),
-            binaries: None,
-        };
+        self.measure_propagation(&both, &paces, out).await?;
+        let second = ["accounts-domain-2".to_owned(), "orders-domain-2".to_owned()];
+        let names = [self.services.names(), second.to_vec()].concat();
         let operations = plan.writes * reps + plan.changes * paces.len() * reps;
-        record_rss(
-            outcome,
-            &named,
-            "scale-out",
-            operations,
-            sampler.finish().await,
-        );
-        anyhow::Ok(())
+        out.record_rss(&names, "scale-out", operations, sampler.finish().await);
+        Ok(())
     }
-    .await;
-    extra.stop().await;
-    measured
-}
 
-async fn replay(
-    target: &Target,
-    services: &Services,
-    plan: &Plan,
-    reps: usize,
-    outcome: &mut Outcome,
-) -> anyhow::Result<()> {
-    let Some(binaries) = &services.binaries else {
-        anyhow::bail!("no orders-domain executable given (--bin-dir)");
-    };
-    let topic = unique("bench_replay");
-    scenarios::create_topic(target, &topic).await?;
-    let events =
-        scenarios::fill_replay_topic(target, &topic, plan.replay_customers, plan.replay_versions)
-            .await?;
-    let (mut platform, mut baseline) = (Vec::new(), Vec::new());
-    for _ in 0..reps {
-        let (records, elapsed) = processes::rebuild(target, &binaries.orders, &topic).await?;
-        anyhow::ensure!(
-            records == events,
-            "the rebuild read {records} records of {events}"
-        );
-        platform.push(Run::throughput_only(records, elapsed));
-        baseline.push(scenarios::raw_replay(target, &topic, events).await?);
+    /// Scenario 4: `orders-domain rebuild` over a filled topic.
+    async fn replay(self, out: &mut Outcome) -> anyhow::Result<()> {
+        let (target, customers) = (self.target, self.plan.replay_customers);
+        let binaries = self.services.binaries()?;
+        let topic = unique("bench_replay");
+        raw::create_topic(target, &topic).await?;
+        let events =
+            raw::fill_replay_topic(target, &topic, customers, self.plan.replay_versions).await?;
+        let runs = repeat(self.reps, || async {
+            let (records, elapsed) = processes::rebuild(target, &binaries.orders, &topic).await?;
+            anyhow::ensure!(
+                records == events,
+                "the rebuild read {records} records of {events}"
+            );
+            let baseline = raw::raw_replay(target, &topic, events).await?;
+            Ok([Run::throughput_only(records, elapsed), baseline])
+        })
+        .await?;
+        let variant = format!("orders-domain rebuild, {events} events of {customers} customers");
+        out.compare("4 replay", &variant, &runs, "raw consume + upsert");
+        Ok(())
     }
-    outcome.comparisons.push(compare(
-        "4 replay",
-        &format!(
-            "orders-domain rebuild, {events} events of {} customers",
-            plan.replay_customers
-        ),
-        &platform,
-        "raw consume + upsert",
-        &baseline,
-    ));
-    Ok(())
-}
 
-async fn startup(
-    target: &Target,
-    services: &Services,
-    reps: usize,
-    outcome: &mut Outcome,
-) -> anyhow::Result<()> {
-    let Some(binaries) = &services.binaries else {
-        anyhow::bail!("no service executables given (--bin-dir)");
-    };
-    for (service, exe, collection) in [
-        ("accounts-domain", &binaries.accounts, "customer_accounts"),
-        ("orders-domain", &binaries.orders, "customer_orders"),
-    ] {
-        let (mut ready, mut idle) = (Vec::new(), Vec::new());
-        for _ in 0..reps {
-            let (time, rss) = processes::start_to_ready(target, exe, collection).await?;
-            ready.push(time.as_secs_f64() * 1000.0);
-            idle.push(rss);
-        }
-        outcome.resources.push(ResourceRow {
-            service: service.to_owned(),
-            figure: "start-to-ready (exec → readiness 200)".to_owned(),
-            value: Spread::of(ready),
-            unit: "ms".to_owned(),
-        });
-        outcome.resources.push(ResourceRow {
-            service: service.to_owned(),
-            figure: "idle RSS, 1 s after ready".to_owned(),
-            value: Spread::of(idle),
-            unit: "MiB".to_owned(),
-        });
-    }
-    Ok(())
-}
-
-/// RSS rows of each service over a scenario, and its CPU time per platform
-/// operation of the scenario (`operations`).
-fn record_rss(
-    outcome: &mut Outcome,
-    services: &Services,
-    during: &str,
-    operations: usize,
-    figures: Vec<processes::RssFigure>,
-) {
-    for ((name, _), figure) in services.pids.iter().zip(figures) {
-        for (what, value) in [
-            ("peak", figure.peak_mib),
-            ("steady (median)", figure.steady_mib),
+    /// Scenario 5: start-to-ready and idle RSS of a fresh instance of each
+    /// service.
+    async fn startup(self, out: &mut Outcome) -> anyhow::Result<()> {
+        let binaries = self.services.binaries()?;
+        for (service, exe, collection) in [
+            ("accounts-domain", &binaries.accounts, "customer_accounts"),
+            ("orders-domain", &binaries.orders, "customer_orders"),
         ] {
-            outcome.resources.push(ResourceRow {
-                service: name.clone(),
-                figure: format!("{what} RSS during {during}"),
-                value: Spread::of([value]),
-                unit: "MiB".to_owned(),
-            });
+            let (mut ready, mut idle) = (Vec::new(), Vec::new());
+            for _ in 0..self.reps {
+                let (time, rss) = processes::start_to_ready(self.target, exe, collection).await?;
+                ready.push(time.as_secs_f64() * 1000.0);
+                idle.push(rss);
+            }
+            out.resource(
+                service,
+                "start-to-ready (exec → readiness 200)".to_owned(),
+                ready,
+                "ms",
+            );
+            out.resource(service, "idle RSS, 1 s after ready".to_owned(), idle, "MiB");
         }
-        outcome.resources.push(ResourceRow {
-            service: name.clone(),
-            figure: format!("CPU per change during {during} ({operations} changes)"),
-            value: Spread::of([figure.cpu_seconds * 1000.0 / operations.max(1) as f64]),
-            unit: "ms".to_owned(),
-        });
-    }
-}
-
-fn pooled(runs: &[Run]) -> Vec<f64> {
-    runs.iter()
-        .flat_map(|r| r.samples_ms.iter().copied())
-        .collect()
-}
-
-fn compare(
-    scenario: &str,
-    variant: &str,
-    platform: &[Run],
-    baseline_name: &str,
-    baseline: &[Run],
-) -> Comparison {
-    Comparison {
-        scenario: scenario.to_owned(),
-        variant: variant.to_owned(),
-        platform: Summary::of(platform),
-        baseline_name: baseline_name.to_owned(),
-        baseline: Summary::of(baseline),
+        Ok(())
     }
 }
 

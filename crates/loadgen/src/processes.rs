@@ -6,7 +6,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use tokio::process::Command;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -113,113 +115,114 @@ impl RssSampler {
 }
 
 /// The local-profile settings of a service process against the target's
-/// servers, on `port`, in `database` (the service's default when `None`).
+/// servers, in `database` (the service's default when `None`).
 fn service_env(
     target: &Target,
-    port: u16,
     database: Option<&str>,
     collection: &str,
-) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = [
-        ("APP__HTTP__PORT", port.to_string()),
+) -> Vec<(&'static str, String)> {
+    let mut env = vec![
         ("APP__MONGODB__URI", target.mongodb_uri.clone()),
         ("APP__MONGODB__COLLECTION", collection.to_owned()),
         ("APP__KAFKA__BROKERS", target.brokers.clone()),
         ("APP__LOG__FILTER", "warn".to_owned()),
         // As the local stack (devstack) runs the services.
         ("APP__CONSUMER__FETCH_WAIT_MAX_MS", "50".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    if let Some(database) = database {
-        env.push(("APP__MONGODB__DATABASE".to_owned(), database.to_owned()));
-    }
+    ];
+    env.extend(database.map(|d| ("APP__MONGODB__DATABASE", d.to_owned())));
     env
+}
+
+/// A service process started by the benchmark, stopped on drop at the latest.
+struct Instance {
+    port: u16,
+    child: Child,
+}
+
+impl Instance {
+    /// Starts `exe` on a free port with `env` and waits for its readiness
+    /// probe; returns the instance and the time from `exec` to ready.
+    async fn ready(exe: &Path, env: Vec<(&str, String)>) -> anyhow::Result<(Instance, Duration)> {
+        let port = free_port()?;
+        let url = format!("http://127.0.0.1:{port}/actuator/health/readiness");
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        let mut child = Command::new(exe)
+            .envs(env)
+            .env("APP__HTTP__PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", exe.display()))?;
+        let name = exe.display();
+        loop {
+            let answer = client.get(&url).send().await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return Ok((Instance { port, child }, started.elapsed()));
+            }
+            let waited = started.elapsed();
+            anyhow::ensure!(
+                waited < Duration::from_secs(30),
+                "{name} not ready within 30 s"
+            );
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("{name} exited during start-up ({status})");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGTERM, as an orchestrator scaling in would; SIGKILL after 15 s.
+    async fn stop(mut self) {
+        if let Some(pid) = self.child.id().and_then(|id| i32::try_from(id).ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        let exited = tokio::time::timeout(Duration::from_secs(15), self.child.wait());
+        if exited.await.is_err() {
+            let _ = self.child.kill().await;
+        }
+    }
 }
 
 /// A second instance of each service next to the running ones, with the same
 /// databases, topic and consumer group (the local stack's settings).
 pub struct SecondInstances {
-    accounts: (u16, tokio::process::Child),
-    orders: (u16, tokio::process::Child),
+    accounts: Instance,
+    orders: Instance,
 }
 
 impl SecondInstances {
     pub async fn start(target: &Target, binaries: &Binaries) -> anyhow::Result<SecondInstances> {
-        let (port, _, child) =
-            spawn_ready(target, &binaries.accounts, None, "customer_accounts", &[]).await?;
-        let accounts = (port, child);
-        let (port, _, child) =
-            spawn_ready(target, &binaries.orders, None, "customer_orders", &[]).await?;
-        Ok(SecondInstances {
-            accounts,
-            orders: (port, child),
-        })
+        let env = |collection| service_env(target, None, collection);
+        let (accounts, _) = Instance::ready(&binaries.accounts, env("customer_accounts")).await?;
+        let (orders, _) = Instance::ready(&binaries.orders, env("customer_orders")).await?;
+        Ok(SecondInstances { accounts, orders })
     }
 
     pub fn accounts_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.accounts.0)
+        self.accounts.url()
     }
 
     pub fn orders_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.orders.0)
+        self.orders.url()
     }
 
     pub fn pids(&self) -> Vec<u32> {
-        [&self.accounts.1, &self.orders.1]
+        [&self.accounts, &self.orders]
             .iter()
-            .filter_map(|c| c.id())
+            .filter_map(|i| i.child.id())
             .collect()
     }
 
-    /// SIGTERM to both, as an orchestrator scaling in would.
-    pub async fn stop(mut self) {
-        terminate(&mut self.accounts.1).await;
-        terminate(&mut self.orders.1).await;
-    }
-}
-
-/// Starts `exe` on a free port and waits for its readiness probe; returns the
-/// port, the time from `exec` to ready, and the child.
-async fn spawn_ready(
-    target: &Target,
-    exe: &Path,
-    database: Option<&str>,
-    collection: &str,
-    extra_env: &[(String, String)],
-) -> anyhow::Result<(u16, Duration, tokio::process::Child)> {
-    let port = free_port()?;
-    let url = format!("http://127.0.0.1:{port}/actuator/health/readiness");
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    let mut child = Command::new(exe)
-        .envs(service_env(target, port, database, collection))
-        .envs(extra_env.iter().cloned())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("cannot start {}", exe.display()))?;
-    loop {
-        if client
-            .get(&url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok((port, started.elapsed(), child));
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(30),
-            "{} not ready within 30 s",
-            exe.display()
-        );
-        if let Some(status) = child.try_wait()? {
-            anyhow::bail!("{} exited during start-up ({status})", exe.display());
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+    pub async fn stop(self) {
+        self.accounts.stop().await;
+        self.orders.stop().await;
     }
 }
 
@@ -234,16 +237,17 @@ pub async fn start_to_ready(
     // Its own database, topic and group: the instance must neither join the
     // running orders instances' group nor replay the change topic.
     let name = crate::unique("bench_start").replace('-', "_");
-    crate::scenarios::create_topic(target, &name).await?;
-    let own = [
-        ("APP__KAFKA__TOPIC".to_owned(), name.clone()),
-        ("APP__CONSUMER__GROUP_ID".to_owned(), name.clone()),
-    ];
-    let (_, ready, mut child) = spawn_ready(target, exe, Some(&name), collection, &own).await?;
+    crate::baselines::create_topic(target, &name).await?;
+    let mut env = service_env(target, Some(&name), collection);
+    env.extend([
+        ("APP__KAFKA__TOPIC", name.clone()),
+        ("APP__CONSUMER__GROUP_ID", name.clone()),
+    ]);
+    let (instance, ready) = Instance::ready(exe, env).await?;
     // Idle: what the instance holds once started, before any load.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle = child.id().and_then(rss_mib).unwrap_or(0.0);
-    terminate(&mut child).await;
+    let idle = instance.child.id().and_then(rss_mib).unwrap_or(0.0);
+    instance.stop().await;
     Ok((ready, idle))
 }
 
@@ -258,7 +262,8 @@ pub async fn rebuild(
     let started = Instant::now();
     let output = Command::new(exe)
         .arg("rebuild")
-        .envs(service_env(target, 0, Some(&database), "customer_orders"))
+        .envs(service_env(target, Some(&database), "customer_orders"))
+        .env("APP__HTTP__PORT", "0")
         .env("APP__KAFKA__TOPIC", topic)
         .stdin(Stdio::null())
         .output()
@@ -278,21 +283,6 @@ pub async fn rebuild(
         .and_then(|n| n.parse().ok())
         .with_context(|| format!("no record count in the rebuild's output: {stdout}"))?;
     Ok((records, elapsed))
-}
-
-async fn terminate(child: &mut tokio::process::Child) {
-    if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    if tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .is_err()
-    {
-        let _ = child.kill().await;
-    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
