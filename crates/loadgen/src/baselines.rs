@@ -15,6 +15,7 @@ use rdkafka::{ClientConfig, Message};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::Result;
 use crate::scenarios::{PROPAGATION_DEADLINE, Pace, Target, concurrently, customer};
 use crate::stats::Run;
 
@@ -25,7 +26,7 @@ const RAW_FETCH_WAIT_MS: &str = "50";
 /// Partitions of the raw topics, as many as the change topic's.
 const RAW_PARTITIONS: i32 = 3;
 
-async fn raw_collection(target: &Target, name: &str) -> anyhow::Result<Collection<Document>> {
+async fn raw_collection(target: &Target, name: &str) -> Result<Collection<Document>> {
     let client = mongodb::Client::with_uri_str(&target.mongodb_uri).await?;
     // The local MongoDB-protocol server takes only letters, digits and `_`.
     Ok(client
@@ -33,11 +34,7 @@ async fn raw_collection(target: &Target, name: &str) -> anyhow::Result<Collectio
         .collection(&name.replace(['-', '.'], "_")))
 }
 
-async fn upsert(
-    collection: &Collection<Document>,
-    id: &str,
-    document: Document,
-) -> anyhow::Result<()> {
+async fn upsert(collection: &Collection<Document>, id: &str, document: Document) -> Result<()> {
     collection
         .replace_one(doc! { "_id": id }, document)
         .upsert(true)
@@ -48,12 +45,11 @@ async fn upsert(
 /// Baseline of 1: the same documents upserted with the raw driver.
 pub async fn raw_upserts(
     target: &Target,
-    collection: &str,
     prefix: &str,
     clients: usize,
     total: usize,
-) -> anyhow::Result<Run> {
-    let collection = raw_collection(target, collection).await?;
+) -> Result<Run> {
+    let collection = raw_collection(target, "customers").await?;
     let prefix = prefix.to_owned();
     concurrently(clients, total, move |i| {
         let (collection, id) = (collection.clone(), format!("{prefix}-{i}"));
@@ -71,13 +67,12 @@ pub async fn raw_upserts(
 /// Baseline of 3: `find_one` by id on the raw collection.
 pub async fn raw_reads(
     target: &Target,
-    collection: &str,
     prefix: &str,
     ids: usize,
     clients: usize,
     total: usize,
-) -> anyhow::Result<Run> {
-    let collection = raw_collection(target, collection).await?;
+) -> Result<Run> {
+    let collection = raw_collection(target, "customers").await?;
     let prefix = prefix.to_owned();
     concurrently(clients, total, move |i| {
         let collection = collection.clone();
@@ -94,13 +89,8 @@ pub async fn raw_reads(
 
 /// Baseline of the list read: the first 100 documents by id on the raw
 /// collection.
-pub async fn raw_pages(
-    target: &Target,
-    collection: &str,
-    clients: usize,
-    total: usize,
-) -> anyhow::Result<Run> {
-    let collection = raw_collection(target, collection).await?;
+pub async fn raw_pages(target: &Target, clients: usize, total: usize) -> Result<Run> {
+    let collection = raw_collection(target, "customers").await?;
     concurrently(clients, total, move |_| {
         let collection = collection.clone();
         async move {
@@ -123,7 +113,7 @@ pub async fn raw_pipeline(
     prefix: &str,
     pace: Pace,
     count: usize,
-) -> anyhow::Result<Run> {
+) -> Result<Run> {
     let collection = raw_collection(target, topic).await?;
     let (applied, _) = broadcast::channel::<String>(8192);
     let consuming = tokio::spawn(apply_raw(
@@ -171,7 +161,7 @@ async fn raw_change(
     topic: &str,
     id: &str,
     mut announced: broadcast::Receiver<String>,
-) -> anyhow::Result<std::time::Duration> {
+) -> Result<std::time::Duration> {
     let payload = customer(id).to_string();
     let started = Instant::now();
     let record = FutureRecord::to(topic).key(id).payload(&payload);
@@ -198,7 +188,7 @@ async fn raw_change(
 /// A consumer of every partition of `topic` from the beginning. Assigned, not
 /// subscribed: no group join to wait for, as a long-running consumer would
 /// have done it long before.
-fn raw_consumer(target: &Target, topic: &str) -> anyhow::Result<StreamConsumer> {
+fn raw_consumer(target: &Target, topic: &str) -> Result<StreamConsumer> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &target.brokers)
         .set("group.id", format!("{topic}-consumer"))
@@ -216,7 +206,7 @@ fn raw_consumer(target: &Target, topic: &str) -> anyhow::Result<StreamConsumer> 
     Ok(consumer)
 }
 
-fn raw_producer(target: &Target) -> anyhow::Result<FutureProducer> {
+fn raw_producer(target: &Target) -> Result<FutureProducer> {
     Ok(ClientConfig::new()
         .set("bootstrap.servers", &target.brokers)
         .set("acks", "all")
@@ -241,7 +231,7 @@ pub async fn fill_replay_topic(
     topic: &str,
     customers: usize,
     versions: u64,
-) -> anyhow::Result<usize> {
+) -> Result<usize> {
     let producer = raw_producer(target)?;
     let template: Value = serde_json::from_str(shared_events::samples::CUSTOMER_CREATED)?;
     for version in 1..=versions {
@@ -276,7 +266,7 @@ fn replay_event(template: &Value, id: &str, version: u64) -> String {
 
 /// Baseline of 4: consume `topic` from the beginning and upsert every record
 /// into a fresh collection with the raw driver, until `events` are done.
-pub async fn raw_replay(target: &Target, topic: &str, events: usize) -> anyhow::Result<Run> {
+pub async fn raw_replay(target: &Target, topic: &str, events: usize) -> Result<Run> {
     let collection = raw_collection(target, &crate::unique("raw_replay")).await?;
     let consumer = raw_consumer(target, topic)?;
     let started = Instant::now();
@@ -291,7 +281,7 @@ pub async fn raw_replay(target: &Target, topic: &str, events: usize) -> anyhow::
 }
 
 /// Creates `topic` with 3 partitions (event-store settings are not needed here).
-pub async fn create_topic(target: &Target, topic: &str) -> anyhow::Result<()> {
+pub async fn create_topic(target: &Target, topic: &str) -> Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     let admin: AdminClient<_> = ClientConfig::new()
         .set("bootstrap.servers", &target.brokers)

@@ -27,10 +27,12 @@ use std::time::Duration;
 use anyhow::Context;
 
 use baselines as raw;
-use processes::{Binaries, RssFigure, RssSampler};
+use processes::{Binaries, Instance, RssSampler};
 use report::{Comparison, Histogram, Report, ResourceRow};
 use scenarios::{Pace, Target};
-use stats::{Run, Spread, Summary};
+use stats::{Run, Summary};
+
+pub type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
 
 /// How much of each scenario to run.
 #[derive(Debug, Clone)]
@@ -119,36 +121,26 @@ pub struct Services {
 }
 
 impl Services {
-    fn pids(&self) -> Vec<u32> {
-        self.pids.iter().map(|(_, pid)| *pid).collect()
-    }
-
-    fn names(&self) -> Vec<String> {
-        self.pids.iter().map(|(name, _)| name.clone()).collect()
-    }
-
-    fn binaries(&self) -> anyhow::Result<&Binaries> {
-        self.binaries
-            .as_ref()
-            .context("no service executables given (--bin-dir)")
+    fn binaries(&self) -> Result<&Binaries> {
+        let binaries = self.binaries.as_ref();
+        binaries.context("no service executables given (--bin-dir)")
     }
 }
 
 fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &random[..8])
 }
 
 /// Runs every scenario of `plan`; a failed scenario is recorded and the next
 /// one runs.
 pub async fn run(target: &Target, services: &Services, plan: &Plan, log: impl Fn(&str)) -> Outcome {
+    let reps = plan.repetitions.max(1);
     let bench = Bench {
         target,
         services,
         plan,
-        reps: plan.repetitions.max(1),
+        reps,
     };
     let mut out = Outcome::default();
     let result = bench.writes(&mut out).await;
@@ -169,7 +161,7 @@ pub async fn run(target: &Target, services: &Services, plan: &Plan, log: impl Fn
 }
 
 impl Outcome {
-    fn settle(&mut self, scenario: &str, result: anyhow::Result<()>, log: impl Fn(&str)) {
+    fn settle(&mut self, scenario: &str, result: Result<()>, log: impl Fn(&str)) {
         match result {
             Ok(()) => log(&format!("{scenario} done")),
             Err(e) => {
@@ -180,67 +172,14 @@ impl Outcome {
     }
 
     /// Adds the comparison of `platform` runs with `baseline` runs.
-    fn compare(
-        &mut self,
-        scenario: &str,
-        variant: &str,
-        [platform, baseline]: &[Vec<Run>; 2],
-        baseline_name: &str,
-    ) {
+    fn compare(&mut self, scenario: &str, variant: String, runs: &[Vec<Run>; 2], baseline: &str) {
         self.comparisons.push(Comparison {
             scenario: scenario.to_owned(),
-            variant: variant.to_owned(),
-            platform: Summary::of(platform),
-            baseline_name: baseline_name.to_owned(),
-            baseline: Summary::of(baseline),
+            variant,
+            platform: Summary::of(&runs[0]),
+            baseline_name: baseline.to_owned(),
+            baseline: Summary::of(&runs[1]),
         });
-    }
-
-    fn resource(
-        &mut self,
-        service: &str,
-        figure: String,
-        values: impl IntoIterator<Item = f64>,
-        unit: &str,
-    ) {
-        self.resources.push(ResourceRow {
-            service: service.to_owned(),
-            figure,
-            value: Spread::of(values),
-            unit: unit.to_owned(),
-        });
-    }
-
-    /// RSS rows of each of `services` over a scenario, and its CPU time per
-    /// platform operation of the scenario (`operations`).
-    fn record_rss(
-        &mut self,
-        services: &[String],
-        during: &str,
-        operations: usize,
-        figures: Vec<RssFigure>,
-    ) {
-        for (name, figure) in services.iter().zip(figures) {
-            self.resource(
-                name,
-                format!("peak RSS during {during}"),
-                [figure.peak_mib],
-                "MiB",
-            );
-            self.resource(
-                name,
-                format!("steady (median) RSS during {during}"),
-                [figure.steady_mib],
-                "MiB",
-            );
-            let cpu_ms = figure.cpu_seconds * 1000.0 / operations.max(1) as f64;
-            self.resource(
-                name,
-                format!("CPU per change during {during} ({operations} changes)"),
-                [cpu_ms],
-                "ms",
-            );
-        }
     }
 }
 
@@ -249,9 +188,9 @@ impl Outcome {
 async fn repeat<const N: usize, Fut>(
     reps: usize,
     mut rep: impl FnMut() -> Fut,
-) -> anyhow::Result<[Vec<Run>; N]>
+) -> Result<[Vec<Run>; N]>
 where
-    Fut: Future<Output = anyhow::Result<[Run; N]>>,
+    Fut: Future<Output = Result<[Run; N]>>,
 {
     let mut series: [Vec<Run>; N] = std::array::from_fn(|_| Vec::new());
     for _ in 0..reps {
@@ -273,20 +212,17 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// Scenario 1, then the time the relay needs to publish its backlog.
-    async fn writes(self, out: &mut Outcome) -> anyhow::Result<()> {
-        let sampler = RssSampler::start(self.services.pids());
-        self.measure_writes(self.target, &self.plan.write_clients, out)
+    async fn writes(self, out: &mut Outcome) -> Result<()> {
+        let (target, plan) = (self.target, self.plan);
+        let sampler = RssSampler::start(self.services.pids.clone());
+        self.measure_writes(target, &plan.write_clients, out)
             .await?;
-        let creates = self.plan.writes * self.plan.write_clients.len() * self.reps;
-        out.record_rss(
-            &self.services.names(),
-            "scenario 1",
-            creates,
-            sampler.finish().await,
-        );
+        let creates = plan.writes * plan.write_clients.len() * self.reps;
+        out.resources
+            .extend(sampler.finish("scenario 1", creates).await);
         // The writes above were accepted faster than the relay publishes them:
         // let it catch up before anything else is measured, and report how long.
-        let drain = scenarios::wait_drained(self.target, Duration::from_secs(600)).await?;
+        let drain = scenarios::wait_drained(target, Duration::from_secs(600)).await?;
         out.notes.push(format!(
             "After scenario 1 ({creates} creates in all), the accounts relay needed {:.1} s more to publish its backlog.",
             drain.as_secs_f64()
@@ -299,89 +235,72 @@ impl Bench<'_> {
         target: &Target,
         clients: &[usize],
         out: &mut Outcome,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
+        let writes = self.plan.writes;
         for &clients in clients {
-            let writes = self.plan.writes;
             let runs = repeat(self.reps, || async {
                 let prefix = unique("bench-w");
-                let platform = scenarios::accounts_writes(target, &prefix, clients, writes).await?;
-                let baseline =
-                    raw::raw_upserts(target, "customers", &prefix, clients, writes).await?;
-                anyhow::Ok([platform, baseline])
-            })
-            .await?;
+                let platform = scenarios::accounts_writes(target, &prefix, clients, writes);
+                let platform = platform.await?;
+                let baseline = raw::raw_upserts(target, &prefix, clients, writes).await?;
+                Ok([platform, baseline])
+            });
             let variant = format!("N={clients}, {}", target.instances());
-            out.compare("1 accounts writes", &variant, &runs, "raw mongodb upserts");
+            out.compare(
+                "1 accounts writes",
+                variant,
+                &runs.await?,
+                "raw mongodb upserts",
+            );
         }
         Ok(())
     }
 
     /// Scenario 3 on customers created once, replicated to orders and
     /// upserted raw.
-    async fn reads(self, out: &mut Outcome) -> anyhow::Result<()> {
+    async fn reads(self, out: &mut Outcome) -> Result<()> {
         let (target, plan) = (self.target, self.plan);
         let seed = unique("bench-r");
         let population = plan.reads.clamp(1, 200);
         scenarios::accounts_writes(target, &seed, 8, population).await?;
-        raw::raw_upserts(target, "customers", &seed, 8, population).await?;
+        raw::raw_upserts(target, &seed, 8, population).await?;
         for i in 0..population {
             scenarios::wait_replicated(target, &format!("{seed}-{i}")).await?;
         }
+        let prefix = seed.clone();
+        let one = move |i: usize| format!("/orders/order/{prefix}-{}", i % population);
+        let list = |_: usize| "/orders/list?limit=100".to_owned();
         for &clients in &plan.read_clients {
             let [one, list, pages, baseline] = repeat(self.reps, || async {
-                let prefix = seed.clone();
-                let one = scenarios::orders_reads(target, clients, plan.reads, move |i| {
-                    format!("/orders/order/{prefix}-{}", i % population)
-                });
-                let one = one.await?;
-                let list = scenarios::orders_reads(target, clients, plan.list_reads, |_| {
-                    "/orders/list?limit=100".to_owned()
-                });
+                let one = scenarios::orders_reads(target, clients, plan.reads, one.clone()).await?;
+                let list = scenarios::orders_reads(target, clients, plan.list_reads, list);
                 let list = list.await?;
-                let pages = raw::raw_pages(target, "customers", clients, plan.list_reads).await?;
-                let baseline =
-                    raw::raw_reads(target, "customers", &seed, population, clients, plan.reads);
-                anyhow::Ok([one, list, pages, baseline.await?])
+                let pages = raw::raw_pages(target, clients, plan.list_reads).await?;
+                let baseline = raw::raw_reads(target, &seed, population, clients, plan.reads);
+                Ok([one, list, pages, baseline.await?])
             })
             .await?;
-            let (one_variant, list_variant) = (
-                format!("GET /orders/order/{{id}} N={clients}"),
-                format!("GET /orders/list?limit=100 N={clients}"),
-            );
-            out.compare(
-                "3 orders reads",
-                &one_variant,
-                &[one, baseline],
-                "raw find_one",
-            );
-            out.compare(
-                "3 orders reads",
-                &list_variant,
-                &[list, pages],
-                "raw find of 100 sorted by id",
-            );
+            let variant = format!("GET /orders/order/{{id}} N={clients}");
+            out.compare("3 orders reads", variant, &[one, baseline], "raw find_one");
+            let variant = format!("GET /orders/list?limit=100 N={clients}");
+            let baseline = "raw find of 100 sorted by id";
+            out.compare("3 orders reads", variant, &[list, pages], baseline);
         }
         Ok(())
     }
 
     /// Scenario 2 at each offered rate and at saturation.
-    async fn propagation(self, out: &mut Outcome) -> anyhow::Result<()> {
-        let sampler = RssSampler::start(self.services.pids());
-        let mut paces: Vec<Pace> = self
-            .plan
-            .rates
-            .iter()
-            .map(|&r| Pace::PerSecond(r))
+    async fn propagation(self, out: &mut Outcome) -> Result<()> {
+        let plan = self.plan;
+        let sampler = RssSampler::start(self.services.pids.clone());
+        let rates = plan.rates.iter().map(|&rate| Pace::PerSecond(rate));
+        let paces: Vec<Pace> = rates
+            .chain([Pace::Clients(plan.saturation_clients)])
             .collect();
-        paces.push(Pace::Clients(self.plan.saturation_clients));
         self.measure_propagation(self.target, &paces, out).await?;
-        let operations = self.plan.changes * paces.len() * self.reps;
-        out.record_rss(
-            &self.services.names(),
-            "scenario 2",
-            operations,
-            sampler.finish().await,
-        );
+        let operations = plan.changes * paces.len() * self.reps;
+        out.resources
+            .extend(sampler.finish("scenario 2", operations).await);
         Ok(())
     }
 
@@ -390,100 +309,108 @@ impl Bench<'_> {
         target: &Target,
         paces: &[Pace],
         out: &mut Outcome,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let changes = self.plan.changes;
         for &pace in paces {
             let runs = repeat(self.reps, || async {
-                let platform =
-                    scenarios::propagation(target, &unique("bench-e2e"), pace, changes).await?;
+                let prefix = unique("bench-e2e");
+                let platform = scenarios::propagation(target, &prefix, pace, changes).await?;
                 let topic = unique("bench_raw_pipeline");
                 raw::create_topic(target, &topic).await?;
                 let prefix = unique("raw-e2e");
                 let baseline = raw::raw_pipeline(target, &topic, &prefix, pace, changes).await?;
-                anyhow::Ok([platform, baseline])
+                Ok([platform, baseline])
             })
             .await?;
             let variant = format!("{pace}, {}", target.instances());
-            let baseline_name = "raw produce→consume→upsert";
+            let baseline = "raw produce→consume→upsert";
             let pooled = |runs: &[Run]| runs.iter().flat_map(|r| r.samples_ms.clone()).collect();
             out.histograms.push(Histogram {
                 title: format!("2 end-to-end propagation, {variant}"),
                 platform: pooled(&runs[0]),
-                baseline_name: baseline_name.to_owned(),
+                baseline_name: baseline.to_owned(),
                 baseline: pooled(&runs[1]),
             });
-            out.compare("2 end-to-end propagation", &variant, &runs, baseline_name);
+            out.compare("2 end-to-end propagation", variant, &runs, baseline);
         }
         Ok(())
     }
 
     /// Scenarios 1 and 2 again with a second instance of each service started
     /// next to the first (same databases, same consumer group).
-    async fn scale_out(self, out: &mut Outcome) -> anyhow::Result<()> {
-        let extra =
-            processes::SecondInstances::start(self.target, self.services.binaries()?).await?;
-        let measured = self.scaled_out(&extra, out).await;
-        extra.stop().await;
+    async fn scale_out(self, out: &mut Outcome) -> Result<()> {
+        let (target, binaries) = (self.target, self.services.binaries()?);
+        let accounts = Instance::next_to(target, &binaries.accounts, "customer_accounts").await?;
+        let orders = Instance::next_to(target, &binaries.orders, "customer_orders").await?;
+        let both = Target {
+            accounts: [target.accounts.clone(), vec![accounts.url()]].concat(),
+            orders: [target.orders.clone(), vec![orders.url()]].concat(),
+            ..target.clone()
+        };
+        let second = [
+            ("accounts-domain-2", &accounts),
+            ("orders-domain-2", &orders),
+        ];
+        let second = second.map(|(name, instance)| Some((name.to_owned(), instance.pid()?)));
+        let measured = self
+            .scaled_out(&both, second.into_iter().flatten(), out)
+            .await;
+        accounts.stop().await;
+        orders.stop().await;
         measured
     }
 
     async fn scaled_out(
         self,
-        extra: &processes::SecondInstances,
+        both: &Target,
+        second: impl Iterator<Item = (String, u32)>,
         out: &mut Outcome,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let (plan, reps) = (self.plan, self.reps);
-        let both = Target {
-            accounts: [self.target.accounts.clone(), vec![extra.accounts_url()]].concat(),
-            orders: [self.target.orders.clone(), vec![extra.orders_url()]].concat(),
-            ..self.target.clone()
-        };
         // The group rebalances when the second orders instance joins; wait
         // until changes flow again before measuring.
-        scenarios::warm_up(&both, Duration::from_secs(180)).await?;
-        let sampler = RssSampler::start([self.services.pids(), extra.pids()].concat());
+        scenarios::warm_up(both, Duration::from_secs(180)).await?;
+        let sampler = RssSampler::start(self.services.pids.iter().cloned().chain(second).collect());
         let clients = plan.write_clients.iter().copied().max().unwrap_or(1);
-        self.measure_writes(&both, &[clients], out).await?;
-        scenarios::wait_drained(&both, Duration::from_secs(600)).await?;
+        self.measure_writes(both, &[clients], out).await?;
+        scenarios::wait_drained(both, Duration::from_secs(600)).await?;
         let fastest = plan.rates.iter().copied().fold(1.0, f64::max);
         let paces = [
             Pace::PerSecond(fastest),
             Pace::Clients(plan.saturation_clients),
         ];
-        self.measure_propagation(&both, &paces, out).await?;
-        let second = ["accounts-domain-2".to_owned(), "orders-domain-2".to_owned()];
-        let names = [self.services.names(), second.to_vec()].concat();
+        self.measure_propagation(both, &paces, out).await?;
         let operations = plan.writes * reps + plan.changes * paces.len() * reps;
-        out.record_rss(&names, "scale-out", operations, sampler.finish().await);
+        out.resources
+            .extend(sampler.finish("scale-out", operations).await);
         Ok(())
     }
 
     /// Scenario 4: `orders-domain rebuild` over a filled topic.
-    async fn replay(self, out: &mut Outcome) -> anyhow::Result<()> {
+    async fn replay(self, out: &mut Outcome) -> Result<()> {
         let (target, customers) = (self.target, self.plan.replay_customers);
-        let binaries = self.services.binaries()?;
+        let orders = &self.services.binaries()?.orders;
         let topic = unique("bench_replay");
         raw::create_topic(target, &topic).await?;
-        let events =
-            raw::fill_replay_topic(target, &topic, customers, self.plan.replay_versions).await?;
+        let versions = self.plan.replay_versions;
+        let events = raw::fill_replay_topic(target, &topic, customers, versions).await?;
         let runs = repeat(self.reps, || async {
-            let (records, elapsed) = processes::rebuild(target, &binaries.orders, &topic).await?;
+            let (records, elapsed) = processes::rebuild(target, orders, &topic).await?;
             anyhow::ensure!(
                 records == events,
                 "the rebuild read {records} records of {events}"
             );
             let baseline = raw::raw_replay(target, &topic, events).await?;
             Ok([Run::throughput_only(records, elapsed), baseline])
-        })
-        .await?;
+        });
         let variant = format!("orders-domain rebuild, {events} events of {customers} customers");
-        out.compare("4 replay", &variant, &runs, "raw consume + upsert");
+        out.compare("4 replay", variant, &runs.await?, "raw consume + upsert");
         Ok(())
     }
 
     /// Scenario 5: start-to-ready and idle RSS of a fresh instance of each
     /// service.
-    async fn startup(self, out: &mut Outcome) -> anyhow::Result<()> {
+    async fn startup(self, out: &mut Outcome) -> Result<()> {
         let binaries = self.services.binaries()?;
         for (service, exe, collection) in [
             ("accounts-domain", &binaries.accounts, "customer_accounts"),
@@ -495,13 +422,12 @@ impl Bench<'_> {
                 ready.push(time.as_secs_f64() * 1000.0);
                 idle.push(rss);
             }
-            out.resource(
-                service,
-                "start-to-ready (exec → readiness 200)".to_owned(),
-                ready,
-                "ms",
-            );
-            out.resource(service, "idle RSS, 1 s after ready".to_owned(), idle, "MiB");
+            let figure = "start-to-ready (exec → readiness 200)".to_owned();
+            out.resources
+                .push(ResourceRow::new(service, figure, ready, "ms"));
+            let figure = "idle RSS, 1 s after ready".to_owned();
+            out.resources
+                .push(ResourceRow::new(service, figure, idle, "MiB"));
         }
         Ok(())
     }

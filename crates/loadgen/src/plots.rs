@@ -21,28 +21,14 @@ fn bucket_counts(samples: &[f64], width: f64) -> Vec<u32> {
     counts
 }
 
-/// The value below which `q` of the samples lie.
-fn quantile(samples: &[f64], q: f64) -> f64 {
-    let mut sorted = samples.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted
-        .get(((sorted.len().saturating_sub(1)) as f64 * q).round() as usize)
-        .copied()
-        .unwrap_or(0.0)
-}
-
 /// Writes `histogram` to `dir/<its file name>`.
 pub fn draw(histogram: &Histogram, dir: &Path) -> anyhow::Result<()> {
     let path = dir.join(histogram.file_name());
-    let all: Vec<f64> = histogram
-        .platform
-        .iter()
-        .chain(&histogram.baseline)
-        .copied()
-        .collect();
+    let mut all = [histogram.platform.clone(), histogram.baseline.clone()].concat();
+    all.sort_by(f64::total_cmp);
     // Up to the 99th percentile of both: the tail would squash the body; the
     // last bucket holds everything beyond.
-    let width = (quantile(&all, 0.99) / BUCKETS as f64).max(0.01);
+    let width = (crate::stats::quantile(&all, 0.99) / BUCKETS as f64).max(0.01);
     let platform = bucket_counts(&histogram.platform, width);
     let baseline = bucket_counts(&histogram.baseline, width);
     let top = platform

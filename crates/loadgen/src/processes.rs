@@ -12,6 +12,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::Result;
+use crate::report::ResourceRow;
 use crate::scenarios::Target;
 use crate::stats::Spread;
 
@@ -23,7 +25,7 @@ pub struct Binaries {
 }
 
 /// Resident set size of process `pid` in MiB (`VmRSS` in `/proc/<pid>/status`).
-pub fn rss_mib(pid: u32) -> Option<f64> {
+fn rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kib: f64 = status
         .lines()
@@ -37,7 +39,7 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
 }
 
 /// CPU time (user + system) that process `pid` has used, in seconds.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
+fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name; utime and stime are the
     // 14th and 15th fields of the whole line, in clock ticks.
@@ -56,24 +58,16 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
 pub struct RssSampler {
     stop: oneshot::Sender<()>,
     task: JoinHandle<Vec<Vec<f64>>>,
-    pids: Vec<u32>,
+    processes: Vec<(String, u32)>,
     cpu_before: Vec<Option<f64>>,
 }
 
-/// Peak and median RSS of one process over a scenario, in MiB, and the CPU
-/// seconds it used.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct RssFigure {
-    pub peak_mib: f64,
-    pub steady_mib: f64,
-    pub cpu_seconds: f64,
-}
-
 impl RssSampler {
-    pub fn start(pids: Vec<u32>) -> RssSampler {
-        let cpu_before = pids.iter().map(|pid| cpu_seconds(*pid)).collect();
-        let sampled = pids.clone();
+    /// Starts sampling `processes`, each a name and a pid.
+    pub fn start(processes: Vec<(String, u32)>) -> RssSampler {
+        let cpu_before = processes.iter().map(|(_, pid)| cpu_seconds(*pid)).collect();
         let (stop, mut stopped) = oneshot::channel();
+        let sampled: Vec<u32> = processes.iter().map(|(_, pid)| *pid).collect();
         let task = tokio::spawn(async move {
             let mut samples = vec![Vec::new(); sampled.len()];
             let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -90,27 +84,44 @@ impl RssSampler {
         RssSampler {
             stop,
             task,
-            pids,
+            processes,
             cpu_before,
         }
     }
 
-    /// One figure per process, in the order of the pids given to `start`.
-    pub async fn finish(self) -> Vec<RssFigure> {
+    /// Peak and median RSS of each process over the scenario `during`, and
+    /// its CPU time per platform operation of the scenario (`operations`).
+    pub async fn finish(self, during: &str, operations: usize) -> Vec<ResourceRow> {
         let _ = self.stop.send(());
         let samples = self.task.await.unwrap_or_default();
-        samples
-            .into_iter()
-            .zip(self.pids.iter().zip(&self.cpu_before))
-            .map(|(series, (pid, before))| RssFigure {
-                peak_mib: series.iter().copied().fold(0.0, f64::max),
-                steady_mib: Spread::of(series).median,
-                cpu_seconds: match (before, cpu_seconds(*pid)) {
-                    (Some(before), Some(after)) => after - before,
-                    _ => 0.0,
-                },
-            })
-            .collect()
+        let mut rows = Vec::new();
+        let processes = self.processes.iter().zip(self.cpu_before);
+        for (((name, pid), before), series) in processes.zip(samples) {
+            let peak = series.iter().copied().fold(0.0, f64::max);
+            let cpu = before
+                .zip(cpu_seconds(*pid))
+                .map_or(0.0, |(before, after)| after - before);
+            let figures = [
+                ("peak RSS during", peak, "MiB"),
+                (
+                    "steady (median) RSS during",
+                    Spread::of(series).median,
+                    "MiB",
+                ),
+            ];
+            for (figure, value, unit) in figures {
+                rows.push(ResourceRow::new(
+                    name,
+                    format!("{figure} {during}"),
+                    [value],
+                    unit,
+                ));
+            }
+            let figure = format!("CPU per change during {during} ({operations} changes)");
+            let cpu_ms = cpu * 1000.0 / operations.max(1) as f64;
+            rows.push(ResourceRow::new(name, figure, [cpu_ms], "ms"));
+        }
+        rows
     }
 }
 
@@ -134,7 +145,7 @@ fn service_env(
 }
 
 /// A service process started by the benchmark, stopped on drop at the latest.
-struct Instance {
+pub struct Instance {
     port: u16,
     child: Child,
 }
@@ -142,7 +153,7 @@ struct Instance {
 impl Instance {
     /// Starts `exe` on a free port with `env` and waits for its readiness
     /// probe; returns the instance and the time from `exec` to ready.
-    async fn ready(exe: &Path, env: Vec<(&str, String)>) -> anyhow::Result<(Instance, Duration)> {
+    async fn ready(exe: &Path, env: Vec<(&str, String)>) -> Result<(Instance, Duration)> {
         let port = free_port()?;
         let url = format!("http://127.0.0.1:{port}/actuator/health/readiness");
         let client = reqwest::Client::new();
@@ -174,12 +185,23 @@ impl Instance {
         }
     }
 
-    fn url(&self) -> String {
+    /// Another instance of `exe` next to the running ones, with the same
+    /// databases, topic and consumer group (the local stack's settings).
+    pub async fn next_to(target: &Target, exe: &Path, collection: &str) -> Result<Instance> {
+        let (instance, _) = Instance::ready(exe, service_env(target, None, collection)).await?;
+        Ok(instance)
+    }
+
+    pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGTERM, as an orchestrator scaling in would; SIGKILL after 15 s.
-    async fn stop(mut self) {
+    pub async fn stop(mut self) {
         if let Some(pid) = self.child.id().and_then(|id| i32::try_from(id).ok()) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         }
@@ -190,42 +212,6 @@ impl Instance {
     }
 }
 
-/// A second instance of each service next to the running ones, with the same
-/// databases, topic and consumer group (the local stack's settings).
-pub struct SecondInstances {
-    accounts: Instance,
-    orders: Instance,
-}
-
-impl SecondInstances {
-    pub async fn start(target: &Target, binaries: &Binaries) -> anyhow::Result<SecondInstances> {
-        let env = |collection| service_env(target, None, collection);
-        let (accounts, _) = Instance::ready(&binaries.accounts, env("customer_accounts")).await?;
-        let (orders, _) = Instance::ready(&binaries.orders, env("customer_orders")).await?;
-        Ok(SecondInstances { accounts, orders })
-    }
-
-    pub fn accounts_url(&self) -> String {
-        self.accounts.url()
-    }
-
-    pub fn orders_url(&self) -> String {
-        self.orders.url()
-    }
-
-    pub fn pids(&self) -> Vec<u32> {
-        [&self.accounts, &self.orders]
-            .iter()
-            .filter_map(|i| i.child.id())
-            .collect()
-    }
-
-    pub async fn stop(self) {
-        self.accounts.stop().await;
-        self.orders.stop().await;
-    }
-}
-
 /// How long a fresh instance takes from `exec` to its readiness probe answering
 /// 200 (MongoDB and Kafka reachable), and its RSS once it has sat idle for a
 /// second after that. The instance is stopped with SIGTERM afterwards.
@@ -233,7 +219,7 @@ pub async fn start_to_ready(
     target: &Target,
     exe: &Path,
     collection: &str,
-) -> anyhow::Result<(Duration, f64)> {
+) -> Result<(Duration, f64)> {
     // Its own database, topic and group: the instance must neither join the
     // running orders instances' group nor replay the change topic.
     let name = crate::unique("bench_start").replace('-', "_");
@@ -246,18 +232,14 @@ pub async fn start_to_ready(
     let (instance, ready) = Instance::ready(exe, env).await?;
     // Idle: what the instance holds once started, before any load.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle = instance.child.id().and_then(rss_mib).unwrap_or(0.0);
+    let idle = instance.pid().and_then(rss_mib).unwrap_or(0.0);
     instance.stop().await;
     Ok((ready, idle))
 }
 
 /// Runs `orders-domain rebuild` over `topic` into a fresh database and returns
 /// the records it read and how long the command took.
-pub async fn rebuild(
-    target: &Target,
-    exe: &Path,
-    topic: &str,
-) -> anyhow::Result<(usize, Duration)> {
+pub async fn rebuild(target: &Target, exe: &Path, topic: &str) -> Result<(usize, Duration)> {
     let database = crate::unique("bench_replay").replace('-', "_");
     let started = Instant::now();
     let output = Command::new(exe)
@@ -285,7 +267,7 @@ pub async fn rebuild(
     Ok((records, elapsed))
 }
 
-fn free_port() -> anyhow::Result<u16> {
+fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

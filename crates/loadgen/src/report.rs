@@ -38,6 +38,24 @@ pub struct ResourceRow {
     pub unit: String,
 }
 
+impl ResourceRow {
+    pub fn new(
+        service: &str,
+        figure: String,
+        values: impl IntoIterator<Item = f64>,
+        unit: &str,
+    ) -> ResourceRow {
+        let (service, unit) = (service.to_owned(), unit.to_owned());
+        let value = Spread::of(values);
+        ResourceRow {
+            service,
+            figure,
+            value,
+            unit,
+        }
+    }
+}
+
 /// Latency samples of one variant, platform and baseline, for a histogram.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Histogram {

@@ -10,6 +10,7 @@ use futures::future::{join_all, select_ok};
 use reqwest::{RequestBuilder, Response};
 use serde_json::Value;
 
+use crate::Result;
 use crate::stats::Run;
 
 /// Where the services and the servers under them are.
@@ -66,10 +67,10 @@ fn http() -> reqwest::Client {
 
 /// Runs `total` operations over `clients` concurrent workers; `op(i)` is the
 /// i-th operation and returns its latency.
-pub(crate) async fn concurrently<F, Fut>(clients: usize, total: usize, op: F) -> anyhow::Result<Run>
+pub(crate) async fn concurrently<F, Fut>(clients: usize, total: usize, op: F) -> Result<Run>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<Duration>> + Send,
+    Fut: Future<Output = Result<Duration>> + Send,
 {
     let op = Arc::new(op);
     let started = Instant::now();
@@ -91,10 +92,10 @@ where
 }
 
 /// Starts `count` operations at `rate` per second, each on its own task.
-async fn at_rate<F, Fut>(rate: f64, count: usize, op: F) -> anyhow::Result<Run>
+async fn at_rate<F, Fut>(rate: f64, count: usize, op: F) -> Result<Run>
 where
     F: Fn(usize) -> Fut,
-    Fut: Future<Output = anyhow::Result<Duration>> + Send + 'static,
+    Fut: Future<Output = Result<Duration>> + Send + 'static,
 {
     let interval = Duration::from_secs_f64(1.0 / rate);
     let started = Instant::now();
@@ -128,10 +129,10 @@ impl std::fmt::Display for Pace {
 }
 
 impl Pace {
-    pub(crate) async fn run<F, Fut>(self, count: usize, op: F) -> anyhow::Result<Run>
+    pub(crate) async fn run<F, Fut>(self, count: usize, op: F) -> Result<Run>
     where
         F: Fn(usize) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = anyhow::Result<Duration>> + Send + 'static,
+        Fut: Future<Output = Result<Duration>> + Send + 'static,
     {
         match self {
             Pace::PerSecond(rate) => at_rate(rate, count, op).await,
@@ -141,7 +142,7 @@ impl Pace {
 }
 
 /// Sends `request` and fails unless it answers 2xx; `what` names it.
-async fn send_ok(request: RequestBuilder, what: &str) -> anyhow::Result<Response> {
+async fn send_ok(request: RequestBuilder, what: &str) -> Result<Response> {
     let response = request.send().await?;
     let status = response.status();
     anyhow::ensure!(status.is_success(), "{what} answered {status}");
@@ -149,7 +150,7 @@ async fn send_ok(request: RequestBuilder, what: &str) -> anyhow::Result<Response
 }
 
 /// How long `request` takes to answer 2xx with its whole body.
-async fn timed(request: RequestBuilder, what: &'static str) -> anyhow::Result<Duration> {
+async fn timed(request: RequestBuilder, what: &'static str) -> Result<Duration> {
     let started = Instant::now();
     send_ok(request, what).await?.bytes().await?;
     Ok(started.elapsed())
@@ -161,7 +162,7 @@ pub async fn accounts_writes(
     prefix: &str,
     clients: usize,
     total: usize,
-) -> anyhow::Result<Run> {
+) -> Result<Run> {
     let (client, target, prefix) = (http(), target.clone(), prefix.to_owned());
     concurrently(clients, total, move |i| {
         let body = customer(&format!("{prefix}-{i}"));
@@ -176,7 +177,7 @@ pub async fn orders_reads(
     clients: usize,
     total: usize,
     path: impl Fn(usize) -> String + Send + Sync + 'static,
-) -> anyhow::Result<Run> {
+) -> Result<Run> {
     let (client, bases) = (http(), target.orders.clone());
     concurrently(clients, total, move |i| {
         timed(
@@ -191,12 +192,7 @@ pub async fn orders_reads(
 /// observed by orders itself: `GET /orders/order/{id}?minVersion=N` answers as
 /// soon as the projector has applied version N (the read-your-writes hook that
 /// clients use in production), so the measurement does not poll.
-pub async fn propagation(
-    target: &Target,
-    prefix: &str,
-    pace: Pace,
-    count: usize,
-) -> anyhow::Result<Run> {
+pub async fn propagation(target: &Target, prefix: &str, pace: Pace, count: usize) -> Result<Run> {
     let (client, target, prefix) = (http(), target.clone(), prefix.to_owned());
     pace.run(count, move |i| {
         let (client, orders) = (client.clone(), target.orders.clone());
@@ -225,7 +221,7 @@ async fn applied(
     id: &str,
     version: u64,
     within: Duration,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let deadline = Instant::now() + within;
     loop {
         // Every orders instance is asked: the one whose projector owns the
@@ -251,7 +247,7 @@ async fn applied(
 /// Creates a customer and waits up to `within` until some orders instance
 /// has applied it: after instances joined the consumer group, its rebalance
 /// must end before anything is measured.
-pub async fn warm_up(target: &Target, within: Duration) -> anyhow::Result<()> {
+pub async fn warm_up(target: &Target, within: Duration) -> Result<()> {
     let (client, id) = (http(), crate::unique("bench-warm"));
     send_ok(
         client.post(target.create_url(0)).json(&customer(&id)),
@@ -262,14 +258,14 @@ pub async fn warm_up(target: &Target, within: Duration) -> anyhow::Result<()> {
 }
 
 /// Waits until the first orders instance has applied customer `id`.
-pub async fn wait_replicated(target: &Target, id: &str) -> anyhow::Result<()> {
+pub async fn wait_replicated(target: &Target, id: &str) -> Result<()> {
     let first = &target.orders[..1];
     applied(&http(), first, id, 1, PROPAGATION_DEADLINE).await
 }
 
 /// Waits until every accounts instance reports an empty outbox (its
 /// `outbox_backlog_customers` gauge at 0) and returns how long that took.
-pub async fn wait_drained(target: &Target, within: Duration) -> anyhow::Result<Duration> {
+pub async fn wait_drained(target: &Target, within: Duration) -> Result<Duration> {
     let client = http();
     let started = Instant::now();
     for base in &target.accounts {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// One run of one scenario.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Run {
     /// Operations completed per second over the run.
     pub throughput: f64,
@@ -14,51 +14,47 @@ pub struct Run {
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
-    pub operations: usize,
-    /// Every latency in milliseconds, for the histograms; not in the JSON.
-    #[serde(skip)]
+    /// Every latency in milliseconds, sorted, for the histograms.
     pub samples_ms: Vec<f64>,
 }
 
 impl Run {
     /// Summarizes `latencies` of operations that took `elapsed` in all.
-    pub fn from_latencies(mut latencies: Vec<Duration>, elapsed: Duration) -> Run {
-        latencies.sort();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let at = |q: f64| {
-            if latencies.is_empty() {
-                return 0.0;
-            }
-            let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
-            ms(latencies[index.min(latencies.len() - 1)])
-        };
+    pub fn from_latencies(latencies: Vec<Duration>, elapsed: Duration) -> Run {
+        let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        ms.sort_by(f64::total_cmp);
         Run {
-            throughput: latencies.len() as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
-            p50_ms: at(0.50),
-            p95_ms: at(0.95),
-            p99_ms: at(0.99),
-            max_ms: latencies.last().copied().map_or(0.0, ms),
-            operations: latencies.len(),
-            samples_ms: latencies.iter().map(|d| ms(*d)).collect(),
+            throughput: per_second(ms.len(), elapsed),
+            p50_ms: quantile(&ms, 0.50),
+            p95_ms: quantile(&ms, 0.95),
+            p99_ms: quantile(&ms, 0.99),
+            max_ms: ms.last().copied().unwrap_or(0.0),
+            samples_ms: ms,
         }
     }
 
     /// A run measured by its rate alone (no per-operation latency).
     pub fn throughput_only(operations: usize, elapsed: Duration) -> Run {
+        let throughput = per_second(operations, elapsed);
         Run {
-            throughput: operations as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
-            p50_ms: 0.0,
-            p95_ms: 0.0,
-            p99_ms: 0.0,
-            max_ms: 0.0,
-            operations,
-            samples_ms: Vec::new(),
+            throughput,
+            ..Run::default()
         }
     }
 }
 
+fn per_second(operations: usize, elapsed: Duration) -> f64 {
+    operations as f64 / elapsed.as_secs_f64().max(f64::EPSILON)
+}
+
+/// The value below which `q` of the `sorted` samples lie (0 without samples).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let index = (sorted.len().saturating_sub(1) as f64 * q).round() as usize;
+    sorted.get(index).copied().unwrap_or(0.0)
+}
+
 /// Median, minimum and maximum of one figure over repetitions.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct Spread {
     pub median: f64,
     pub min: f64,
@@ -69,24 +65,16 @@ impl Spread {
     pub fn of(values: impl IntoIterator<Item = f64>) -> Spread {
         let mut values: Vec<f64> = values.into_iter().collect();
         values.sort_by(f64::total_cmp);
-        if values.is_empty() {
-            return Spread {
-                median: 0.0,
-                min: 0.0,
-                max: 0.0,
-            };
-        }
+        let (Some(&min), Some(&max)) = (values.first(), values.last()) else {
+            return Spread::default();
+        };
         let n = values.len();
         let median = if n % 2 == 1 {
             values[n / 2]
         } else {
             (values[n / 2 - 1] + values[n / 2]) / 2.0
         };
-        Spread {
-            median,
-            min: values[0],
-            max: values[n - 1],
-        }
+        Spread { median, min, max }
     }
 }
 
@@ -103,12 +91,13 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(runs: &[Run]) -> Summary {
+        let spread = |figure: fn(&Run) -> f64| Spread::of(runs.iter().map(figure));
         Summary {
-            throughput: Spread::of(runs.iter().map(|r| r.throughput)),
-            p50_ms: Spread::of(runs.iter().map(|r| r.p50_ms)),
-            p95_ms: Spread::of(runs.iter().map(|r| r.p95_ms)),
-            p99_ms: Spread::of(runs.iter().map(|r| r.p99_ms)),
-            max_ms: Spread::of(runs.iter().map(|r| r.max_ms)),
+            throughput: spread(|r| r.throughput),
+            p50_ms: spread(|r| r.p50_ms),
+            p95_ms: spread(|r| r.p95_ms),
+            p99_ms: spread(|r| r.p99_ms),
+            max_ms: spread(|r| r.max_ms),
             repetitions: runs.len(),
         }
     }
