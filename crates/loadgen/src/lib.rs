@@ -28,7 +28,8 @@ use anyhow::Context;
 
 use baselines as raw;
 use processes::{Binaries, Instance, RssSampler};
-use report::{Comparison, Histogram, Report, ResourceRow};
+pub use report::Report;
+use report::{Comparison, Histogram, ResourceRow};
 use scenarios::{Pace, Target};
 use stats::{Run, Summary};
 
@@ -100,17 +101,6 @@ impl Plan {
     }
 }
 
-/// Everything a benchmark run measured, including what failed.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub comparisons: Vec<Comparison>,
-    pub resources: Vec<ResourceRow>,
-    pub histograms: Vec<Histogram>,
-    pub notes: Vec<String>,
-    /// Scenarios that failed, with why; their figures are missing.
-    pub failures: Vec<String>,
-}
-
 /// The running services: their processes and executables, when known.
 #[derive(Debug, Clone, Default)]
 pub struct Services {
@@ -133,8 +123,8 @@ fn unique(prefix: &str) -> String {
 }
 
 /// Runs every scenario of `plan`; a failed scenario is recorded and the next
-/// one runs.
-pub async fn run(target: &Target, services: &Services, plan: &Plan, log: impl Fn(&str)) -> Outcome {
+/// one runs. The report is not yet [`stamped`](Report::stamped).
+pub async fn run(target: &Target, services: &Services, plan: &Plan, log: impl Fn(&str)) -> Report {
     let reps = plan.repetitions.max(1);
     let bench = Bench {
         target,
@@ -142,7 +132,7 @@ pub async fn run(target: &Target, services: &Services, plan: &Plan, log: impl Fn
         plan,
         reps,
     };
-    let mut out = Outcome::default();
+    let mut out = Report::default();
     let result = bench.writes(&mut out).await;
     out.settle("1 accounts writes", result, &log);
     let result = bench.reads(&mut out).await;
@@ -160,7 +150,17 @@ pub async fn run(target: &Target, services: &Services, plan: &Plan, log: impl Fn
     out
 }
 
-impl Outcome {
+impl Report {
+    /// The report with how it was made: `command`, now, on this machine.
+    pub fn stamped(self, command: &str) -> Report {
+        Report {
+            date: chrono::Utc::now().to_rfc3339(),
+            command: command.to_owned(),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ..self
+        }
+    }
+
     fn settle(&mut self, scenario: &str, result: Result<()>, log: impl Fn(&str)) {
         match result {
             Ok(()) => log(&format!("{scenario} done")),
@@ -212,7 +212,7 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// Scenario 1, then the time the relay needs to publish its backlog.
-    async fn writes(self, out: &mut Outcome) -> Result<()> {
+    async fn writes(self, out: &mut Report) -> Result<()> {
         let (target, plan) = (self.target, self.plan);
         let sampler = RssSampler::start(self.services.pids.clone());
         self.measure_writes(target, &plan.write_clients, out)
@@ -234,7 +234,7 @@ impl Bench<'_> {
         self,
         target: &Target,
         clients: &[usize],
-        out: &mut Outcome,
+        out: &mut Report,
     ) -> Result<()> {
         let writes = self.plan.writes;
         for &clients in clients {
@@ -258,7 +258,7 @@ impl Bench<'_> {
 
     /// Scenario 3 on customers created once, replicated to orders and
     /// upserted raw.
-    async fn reads(self, out: &mut Outcome) -> Result<()> {
+    async fn reads(self, out: &mut Report) -> Result<()> {
         let (target, plan) = (self.target, self.plan);
         let seed = unique("bench-r");
         let population = plan.reads.clamp(1, 200);
@@ -290,7 +290,7 @@ impl Bench<'_> {
     }
 
     /// Scenario 2 at each offered rate and at saturation.
-    async fn propagation(self, out: &mut Outcome) -> Result<()> {
+    async fn propagation(self, out: &mut Report) -> Result<()> {
         let plan = self.plan;
         let sampler = RssSampler::start(self.services.pids.clone());
         let rates = plan.rates.iter().map(|&rate| Pace::PerSecond(rate));
@@ -308,7 +308,7 @@ impl Bench<'_> {
         self,
         target: &Target,
         paces: &[Pace],
-        out: &mut Outcome,
+        out: &mut Report,
     ) -> Result<()> {
         let changes = self.plan.changes;
         for &pace in paces {
@@ -338,7 +338,7 @@ impl Bench<'_> {
 
     /// Scenarios 1 and 2 again with a second instance of each service started
     /// next to the first (same databases, same consumer group).
-    async fn scale_out(self, out: &mut Outcome) -> Result<()> {
+    async fn scale_out(self, out: &mut Report) -> Result<()> {
         let (target, binaries) = (self.target, self.services.binaries()?);
         let accounts = Instance::next_to(target, &binaries.accounts, "customer_accounts").await?;
         let orders = Instance::next_to(target, &binaries.orders, "customer_orders").await?;
@@ -364,7 +364,7 @@ impl Bench<'_> {
         self,
         both: &Target,
         second: impl Iterator<Item = (String, u32)>,
-        out: &mut Outcome,
+        out: &mut Report,
     ) -> Result<()> {
         let (plan, reps) = (self.plan, self.reps);
         // The group rebalances when the second orders instance joins; wait
@@ -387,7 +387,7 @@ impl Bench<'_> {
     }
 
     /// Scenario 4: `orders-domain rebuild` over a filled topic.
-    async fn replay(self, out: &mut Outcome) -> Result<()> {
+    async fn replay(self, out: &mut Report) -> Result<()> {
         let (target, customers) = (self.target, self.plan.replay_customers);
         let orders = &self.services.binaries()?.orders;
         let topic = unique("bench_replay");
@@ -410,7 +410,7 @@ impl Bench<'_> {
 
     /// Scenario 5: start-to-ready and idle RSS of a fresh instance of each
     /// service.
-    async fn startup(self, out: &mut Outcome) -> Result<()> {
+    async fn startup(self, out: &mut Report) -> Result<()> {
         let binaries = self.services.binaries()?;
         for (service, exe, collection) in [
             ("accounts-domain", &binaries.accounts, "customer_accounts"),
@@ -430,19 +430,5 @@ impl Bench<'_> {
                 .push(ResourceRow::new(service, figure, idle, "MiB"));
         }
         Ok(())
-    }
-}
-
-/// Wraps an outcome into a report with the environment.
-pub fn report(command: &str, outcome: Outcome) -> Report {
-    Report {
-        date: chrono::Utc::now().to_rfc3339(),
-        command: command.to_owned(),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        notes: outcome.notes,
-        failures: outcome.failures,
-        comparisons: outcome.comparisons,
-        resources: outcome.resources,
-        histograms: outcome.histograms,
     }
 }

@@ -9,7 +9,7 @@ use clap::Parser;
 use loadgen::processes::Binaries;
 use loadgen::report::PLOT_DIR;
 use loadgen::scenarios::Target;
-use loadgen::{Plan, Services, plots, report, run};
+use loadgen::{Plan, Services, plots, run};
 
 #[derive(Parser)]
 #[command(about = "Benchmark the platform next to raw-client baselines")]
@@ -67,13 +67,13 @@ async fn main() -> anyhow::Result<ExitCode> {
         }),
     };
     let plan = if cli.tiny { Plan::tiny() } else { Plan::full() };
-    let mut outcome = run(&target, &services, &plan, |line| {
+    let mut report = run(&target, &services, &plan, |line| {
         eprintln!("loadgen: {line}")
     })
     .await;
-    outcome.notes.extend(cli.notes);
-    let failed = !outcome.failures.is_empty();
-    let report = report(&cli.command, outcome);
+    report.notes.extend(cli.notes);
+    let failed = !report.failures.is_empty();
+    let report = report.stamped(&cli.command);
     let plot_dir = cli.out.join(PLOT_DIR);
     std::fs::create_dir_all(&plot_dir)?;
     for histogram in &report.histograms {

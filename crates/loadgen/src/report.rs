@@ -70,25 +70,23 @@ pub struct Histogram {
 impl Histogram {
     /// The SVG's file name, from the title.
     pub fn file_name(&self) -> String {
-        let mut slug = String::new();
-        for c in self.title.chars() {
-            if c.is_ascii_alphanumeric() {
-                slug.push(c.to_ascii_lowercase());
-            } else if !slug.ends_with('-') {
-                slug.push('-');
-            }
-        }
-        format!("{}.svg", slug.trim_matches('-'))
+        let words = self.title.to_ascii_lowercase();
+        let words = words.replace(|c: char| !c.is_ascii_alphanumeric(), " ");
+        format!(
+            "{}.svg",
+            words.split_whitespace().collect::<Vec<_>>().join("-")
+        )
     }
 }
 
-/// Everything one benchmark run measured.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Everything one benchmark run measured, including what failed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     pub date: String,
     pub command: String,
     pub cores: usize,
     pub notes: Vec<String>,
+    /// Scenarios that failed, with why; their figures are missing.
     pub failures: Vec<String>,
     pub comparisons: Vec<Comparison>,
     pub resources: Vec<ResourceRow>,

@@ -7,7 +7,7 @@ use devstack::stack::test_env;
 use fault_tests::Cluster;
 use loadgen::processes::Binaries;
 use loadgen::scenarios::Target;
-use loadgen::{Plan, Services, plots, report, run};
+use loadgen::{Plan, Services, plots, run};
 use platform_testkit as kit;
 
 fn binary(variable: &str) -> PathBuf {
@@ -103,7 +103,7 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
     for histogram in &outcome.histograms {
         plots::draw(histogram, &dir).expect("plotted");
     }
-    let report = report("test", outcome);
+    let report = outcome.stamped("test");
     let markdown = report.to_markdown();
     assert!(
         markdown.contains("| 1 accounts writes | N=2, 1 instance (vs raw mongodb upserts) |"),
