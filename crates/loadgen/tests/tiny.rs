@@ -7,7 +7,7 @@ use devstack::stack::test_env;
 use fault_tests::Cluster;
 use loadgen::processes::Binaries;
 use loadgen::scenarios::Target;
-use loadgen::{Plan, Services, plots, run};
+use loadgen::{Plan, Report, Services, plots, run};
 use platform_testkit as kit;
 
 fn binary(variable: &str) -> PathBuf {
@@ -40,6 +40,19 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
     cluster.shutdown().await;
 
     assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
+    every_scenario_is_compared(&outcome);
+    every_service_has_its_resources(&outcome);
+    assert_eq!(outcome.histograms.len(), 2);
+    assert_eq!(outcome.histograms[0].platform.len(), plan.changes);
+    assert!(
+        outcome.notes[0].contains("relay needed"),
+        "{:?}",
+        outcome.notes
+    );
+    the_report_shows_the_figures_and_plots(outcome.stamped("test"));
+}
+
+fn every_scenario_is_compared(outcome: &Report) {
     let scenarios: Vec<&str> = outcome
         .comparisons
         .iter()
@@ -67,6 +80,9 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
             );
         }
     }
+}
+
+fn every_service_has_its_resources(outcome: &Report) {
     // Each service: RSS under scenarios 1 and 2 (peak, steady) and CPU per
     // change; start-to-ready and idle RSS of a fresh instance.
     for service in ["accounts-0", "orders-0"] {
@@ -90,20 +106,14 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
             .unwrap_or_else(|| panic!("{service}: {:?}", outcome.resources));
         assert!(ready.value.median > 0.0, "{ready:?}");
     }
-    assert_eq!(outcome.histograms.len(), 2);
-    assert_eq!(outcome.histograms[0].platform.len(), plan.changes);
-    assert!(
-        outcome.notes[0].contains("relay needed"),
-        "{:?}",
-        outcome.notes
-    );
+}
 
+fn the_report_shows_the_figures_and_plots(report: Report) {
     let dir = std::env::temp_dir().join(kit::unique("tiny_bench"));
     std::fs::create_dir_all(&dir).expect("dir");
-    for histogram in &outcome.histograms {
+    for histogram in &report.histograms {
         plots::draw(histogram, &dir).expect("plotted");
     }
-    let report = outcome.stamped("test");
     let markdown = report.to_markdown();
     assert!(
         markdown.contains("| 1 accounts writes | N=2, 1 instance (vs raw mongodb upserts) |"),
