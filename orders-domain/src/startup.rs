@@ -46,33 +46,8 @@ pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::R
 
     lag::register_metrics();
     let status = ProjectorStatus::default();
-    let consumer: Arc<StreamConsumer<ProjectorContext>> = Arc::new(
-        projector_consumer_config(&settings)
-            .create_with_context(ProjectorContext::new(status.clone()))
-            .context("invalid Kafka consumer settings")?,
-    );
-    consumer
-        .subscribe(&[&settings.kafka.topic])
-        .context("cannot subscribe to the customer change topic")?;
-    let producer: FutureProducer = kafka::reliable_producer_config(&settings.kafka)
-        .create()
-        .context("invalid Kafka producer settings")?;
-    let dead_letters = DeadLetterPublisher::new(producer, dead_letter_topic(&settings.kafka.topic));
     let applied = AppliedFeed::default();
-    let projector = ReplicaProjector::new(
-        consumer.clone(),
-        store.clone(),
-        dead_letters,
-        settings.consumer.clone(),
-        applied.clone(),
-        status.clone(),
-    );
-    let watchdog = LagWatchdog::new(
-        consumer,
-        status.clone(),
-        settings.kafka.topic.clone(),
-        settings.consumer.watchdog(),
-    );
+    let (projector, watchdog) = projector(&settings, &store, &applied, &status)?;
     start.add_component("projector", move || status.health());
 
     let report = Arc::new(Mutex::new(ProjectorReport::default()));
@@ -99,6 +74,43 @@ pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         .serve(router(state), ApiDoc::openapi(), &settings)
         .await?;
     Ok(running.reporting(report))
+}
+
+/// The replica projector and its lag watchdog, sharing one consumer of the
+/// change topic.
+fn projector(
+    settings: &Settings,
+    store: &CustomerOrdersStore,
+    applied: &AppliedFeed,
+    status: &ProjectorStatus,
+) -> anyhow::Result<(ReplicaProjector, LagWatchdog)> {
+    let consumer: Arc<StreamConsumer<ProjectorContext>> = Arc::new(
+        projector_consumer_config(settings)
+            .create_with_context(ProjectorContext::new(status.clone()))
+            .context("invalid Kafka consumer settings")?,
+    );
+    consumer
+        .subscribe(&[&settings.kafka.topic])
+        .context("cannot subscribe to the customer change topic")?;
+    let producer: FutureProducer = kafka::reliable_producer_config(&settings.kafka)
+        .create()
+        .context("invalid Kafka producer settings")?;
+    let dead_letters = DeadLetterPublisher::new(producer, dead_letter_topic(&settings.kafka.topic));
+    let projector = ReplicaProjector::new(
+        consumer.clone(),
+        store.clone(),
+        dead_letters,
+        settings.consumer.clone(),
+        applied.clone(),
+        status.clone(),
+    );
+    let watchdog = LagWatchdog::new(
+        consumer,
+        status.clone(),
+        settings.kafka.topic.clone(),
+        settings.consumer.watchdog(),
+    );
+    Ok((projector, watchdog))
 }
 
 /// The projector's consumer: librdkafka commits periodically, but only the

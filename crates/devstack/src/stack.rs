@@ -2,20 +2,19 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use platform_infra::config::KafkaSettings;
 use platform_infra::kafka;
 use shared_events::topics;
 use tokio::process::Command;
 
 use crate::install::Tools;
 use crate::process::{Output, Supervised};
-use crate::servers::{LocalServer, READY_TIMEOUT, ServerKind};
-
-/// Partitions of the customer change topic.
-pub const CHANGE_TOPIC_PARTITIONS: i32 = 3;
+use crate::servers::{LocalServer, ServerKind};
+pub use local_servers::{
+    CHANGE_TOPIC_PARTITIONS, free_port, kafka_settings, test_env, wait_healthy,
+};
 
 /// Ports of the whole stack.
 #[derive(Debug, Clone, Copy)]
@@ -114,16 +113,6 @@ impl TestServers {
             #[cfg(feature = "containers")]
             TestServers::Containers(containers) => containers.stop().await,
         }
-    }
-}
-
-/// Settings to reach a broker, for the admin client.
-pub fn kafka_settings(brokers: &str) -> KafkaSettings {
-    KafkaSettings {
-        brokers: brokers.to_owned(),
-        topic: topics::CUSTOMER_CHANGE.to_owned(),
-        message_timeout_ms: 30_000,
-        properties: Default::default(),
     }
 }
 
@@ -371,49 +360,6 @@ async fn start_services(
     Ok(services)
 }
 
-/// Polls a service's health endpoint until it answers 200.
-pub async fn wait_healthy(service: &mut Supervised, port: u16) -> anyhow::Result<()> {
-    let url = format!("http://127.0.0.1:{port}/actuator/health");
-    // Longer than the health endpoint's own checks (2 s each, in parallel):
-    // with the broker down the Kafka check takes all of its 2 s.
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        if let Some(status) = service.exited() {
-            bail!("{} exited during start-up ({status})", service.name);
-        }
-        if client
-            .get(&url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{} not healthy within {READY_TIMEOUT:?}", service.name);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Environment variables through which `devstack test` tells the tests where
-/// the servers and their executables are.
-pub mod test_env {
-    pub const KAFKA_BROKERS: &str = "PLATFORM_TEST_KAFKA_BROKERS";
-    pub const MONGODB_URI: &str = "PLATFORM_TEST_MONGODB_URI";
-    pub const TANSU_BIN: &str = "PLATFORM_TEST_TANSU_BIN";
-    pub const NX_27017_BIN: &str = "PLATFORM_TEST_NX_27017_BIN";
-    pub const ACCOUNTS_BIN: &str = "PLATFORM_TEST_ACCOUNTS_BIN";
-    pub const ORDERS_BIN: &str = "PLATFORM_TEST_ORDERS_BIN";
-    pub const DEVSTACK_BIN: &str = "PLATFORM_TEST_DEVSTACK_BIN";
-    /// `1`: run the shared test servers as `mongo` and `apache/kafka`
-    /// containers (needs Docker and the `containers` feature).
-    pub const CONTAINERS: &str = "PLATFORM_TEST_CONTAINERS";
-}
-
 /// The directory of this executable, where cargo also puts the service binaries.
 fn bin_dir() -> anyhow::Result<PathBuf> {
     std::env::current_exe()?
@@ -493,12 +439,6 @@ async fn run_api_checks(servers: &ServerAddresses) -> anyhow::Result<()> {
         service.stop(Duration::from_secs(15)).await;
     }
     result
-}
-
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {

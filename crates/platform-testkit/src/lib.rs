@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use platform_infra::config::{KafkaSettings, LogFormat, LogSettings, MongoSettings};
 use secrecy::SecretString;
 
-use devstack::stack::test_env;
+use local_servers::test_env;
 
 pub mod jwt;
 pub mod otlp;
@@ -257,19 +257,27 @@ pub fn seed_customer_numeric_id(id: u64) -> serde_json::Value {
 /// A server of this test's own, started from the executable that `devstack
 /// test` installed, so the test can stop, kill and restart it.
 pub struct PrivateServer {
-    pub server: devstack::servers::LocalServer,
+    pub server: local_servers::servers::LocalServer,
     _dir: TempDir,
 }
 
 impl PrivateServer {
     /// A private MongoDB-protocol server on a free port.
     pub async fn mongo() -> PrivateServer {
-        PrivateServer::start(devstack::servers::ServerKind::Mongo, test_env::NX_27017_BIN).await
+        PrivateServer::start(
+            local_servers::servers::ServerKind::Mongo,
+            test_env::NX_27017_BIN,
+        )
+        .await
     }
 
     /// A private Kafka-protocol broker on a free port.
     pub async fn broker() -> PrivateServer {
-        PrivateServer::start(devstack::servers::ServerKind::Broker, test_env::TANSU_BIN).await
+        PrivateServer::start(
+            local_servers::servers::ServerKind::Broker,
+            test_env::TANSU_BIN,
+        )
+        .await
     }
 
     /// A private broker whose maintenance pass (retention) runs every
@@ -277,8 +285,8 @@ impl PrivateServer {
     pub async fn broker_with_maintenance_every(every: Duration) -> PrivateServer {
         let exe = required_env(test_env::TANSU_BIN);
         let dir = TempDir::new(&unique("private_server"));
-        let port = devstack::stack::free_port().expect("free port");
-        let server = devstack::servers::LocalServer::start_broker_with_maintenance_every(
+        let port = local_servers::free_port().expect("free port");
+        let server = local_servers::servers::LocalServer::start_broker_with_maintenance_every(
             exe.as_ref(),
             &dir.0,
             port,
@@ -289,11 +297,11 @@ impl PrivateServer {
         PrivateServer { server, _dir: dir }
     }
 
-    async fn start(kind: devstack::servers::ServerKind, exe_env: &str) -> PrivateServer {
+    async fn start(kind: local_servers::servers::ServerKind, exe_env: &str) -> PrivateServer {
         let exe = required_env(exe_env);
         let dir = TempDir::new(&unique("private_server"));
-        let port = devstack::stack::free_port().expect("free port");
-        let server = devstack::servers::LocalServer::start(kind, exe.as_ref(), &dir.0, port)
+        let port = local_servers::free_port().expect("free port");
+        let server = local_servers::servers::LocalServer::start(kind, exe.as_ref(), &dir.0, port)
             .await
             .unwrap_or_else(|e| panic!("cannot start private {kind:?} server: {e:#}"));
         PrivateServer { server, _dir: dir }

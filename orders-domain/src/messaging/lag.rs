@@ -284,100 +284,21 @@ impl ProjectorStatus {
         let mut inner = self.lock();
         inner.last_check = Some(Utc::now());
         inner.check_error = None;
-        let in_flight = inner.in_flight;
+        let round = Round {
+            now,
+            stall_after,
+            reset,
+            in_flight: inner.in_flight,
+        };
         let mut reactions = Vec::new();
         for seen in observations {
             let applied = seen
                 .assigned
                 .then(|| inner.applied_next.get(&seen.partition).copied())
                 .flatten();
-            // The furthest known point: what this instance applied, else what
-            // the group committed, else where a new group would start.
-            let position = match (applied, seen.committed) {
-                (Some(a), Some(c)) => a.max(c),
-                (Some(a), None) => a,
-                (None, Some(c)) => c,
-                (None, None) => match reset {
-                    OffsetReset::Latest => seen.end,
-                    _ => seen.start,
-                },
-            };
-            let lag = (seen.end - position).max(0);
-            let previous = inner.partitions.get(&seen.partition).cloned();
-            let moved = previous.as_ref().is_none_or(|w| w.position != position);
-            let mut progressed_at = match &previous {
-                Some(w) if !moved && lag > 0 => w.progressed_at,
-                _ => now,
-            };
-            let was_stalled = previous.as_ref().is_some_and(|w| w.stalled);
-            // Beyond the end counts only for a committed position: what this
-            // instance applied may have moved past the end read a moment ago
-            // (committed offsets are read before the watermarks).
-            let out_of_range = position < seen.start || (applied.is_none() && position > seen.end);
-            if out_of_range && seen.assigned {
-                let to = match reset {
-                    OffsetReset::Earliest => Some(seen.start),
-                    OffsetReset::Latest => Some(seen.end),
-                    OffsetReset::Error => None,
-                };
-                reactions.push(Reaction::OutOfRange {
-                    partition: seen.partition,
-                    position,
-                    start: seen.start,
-                    end: seen.end,
-                    to,
-                });
-            }
-            let commit_behind = applied.is_some_and(|a| seen.committed.is_none_or(|c| c < a));
-            // Behind and not moving: under load the commit trails what was
-            // applied by up to the auto-commit interval, but it advances.
-            let mut commit_behind_since = match (&previous, commit_behind) {
-                (_, false) => None,
-                (Some(w), true) if w.committed == seen.committed => {
-                    w.commit_behind_since.or(Some(now))
-                }
-                (_, true) => Some(now),
-            };
-            let commit_due =
-                commit_behind_since.is_some_and(|since| now.duration_since(since) >= stall_after);
-            let commit_stalled = commit_behind
-                && (commit_due
-                    || previous
-                        .as_ref()
-                        .is_some_and(|w| w.commit_stalled && w.committed == seen.committed));
-            if commit_due {
-                reactions.push(Reaction::CommitBehind {
-                    partition: seen.partition,
-                    committed: seen.committed,
-                    applied: applied.unwrap_or_default(),
-                });
-                commit_behind_since = Some(now);
-            }
-            let stall_due = lag > 0 && now.duration_since(progressed_at) >= stall_after;
-            if stall_due {
-                let busy = in_flight.is_some_and(|(p, _)| p == seen.partition);
-                reactions.push(Reaction::Stalled {
-                    partition: seen.partition,
-                    position,
-                    lag,
-                    refetch: seen.assigned && !busy && !out_of_range,
-                });
-                // Act again only after another full stall time without progress.
-                progressed_at = now;
-            }
-            inner.partitions.insert(
-                seen.partition,
-                PartitionWatch {
-                    position,
-                    lag,
-                    assigned: seen.assigned,
-                    progressed_at,
-                    stalled: lag > 0 && !moved && (was_stalled || stall_due),
-                    commit_behind_since,
-                    commit_stalled,
-                    committed: seen.committed,
-                },
-            );
+            let previous = inner.partitions.get(&seen.partition);
+            let watch = round.watch(seen, applied, previous, &mut reactions);
+            inner.partitions.insert(seen.partition, watch);
         }
         let seen: Vec<i32> = observations.iter().map(|o| o.partition).collect();
         inner.partitions.retain(|p, _| seen.contains(p));
@@ -502,24 +423,7 @@ impl LagWatchdog {
                 partition,
                 committed,
                 applied,
-            } => {
-                metrics::counter!("projector_commit_stalls_total").increment(1);
-                tracing::error!(
-                    topic = %self.topic, partition, ?committed, applied,
-                    stall_after = ?self.settings.stall_after,
-                    "offset commits are not advancing although records were applied; committing explicitly"
-                );
-                let consumer = self.consumer.clone();
-                let committed = tokio::task::spawn_blocking(move || {
-                    consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
-                })
-                .await;
-                // Failures are logged by the commit callback.
-                if let Ok(Err(e)) = committed {
-                    tracing::debug!(error = %e, "explicit commit");
-                }
-                return;
-            }
+            } => return self.commit_explicitly(partition, committed, applied).await,
             Reaction::OutOfRange {
                 partition,
                 position,
@@ -538,6 +442,30 @@ impl LagWatchdog {
                 (partition, to)
             }
         };
+        self.seek(partition, to).await;
+    }
+
+    /// Commits the consumer's state now, for commits that stopped advancing.
+    async fn commit_explicitly(&self, partition: i32, committed: Option<i64>, applied: i64) {
+        metrics::counter!("projector_commit_stalls_total").increment(1);
+        tracing::error!(
+            topic = %self.topic, partition, ?committed, applied,
+            stall_after = ?self.settings.stall_after,
+            "offset commits are not advancing although records were applied; committing explicitly"
+        );
+        let consumer = self.consumer.clone();
+        let committed = tokio::task::spawn_blocking(move || {
+            consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+        })
+        .await;
+        // Failures are logged by the commit callback.
+        if let Ok(Err(e)) = committed {
+            tracing::debug!(error = %e, "explicit commit");
+        }
+    }
+
+    /// Moves the consumer's position on `partition` to `to`.
+    async fn seek(&self, partition: i32, to: i64) {
         let consumer = self.consumer.clone();
         let topic = self.topic.clone();
         let sought = tokio::task::spawn_blocking(move || {
@@ -598,6 +526,126 @@ fn observe(
         });
     }
     Ok(observations)
+}
+
+/// One round of the watchdog's checks: what it knows besides the
+/// observations.
+struct Round {
+    now: Instant,
+    stall_after: Duration,
+    reset: OffsetReset,
+    /// The record the projector is applying, if any.
+    in_flight: Option<(i32, i64)>,
+}
+
+impl Round {
+    /// The furthest known point of a partition: what this instance applied,
+    /// else what the group committed, else where a new group would start.
+    fn position(&self, seen: &Observation, applied: Option<i64>) -> i64 {
+        match (applied, seen.committed) {
+            (Some(a), Some(c)) => a.max(c),
+            (Some(a), None) => a,
+            (None, Some(c)) => c,
+            (None, None) => match self.reset {
+                OffsetReset::Latest => seen.end,
+                _ => seen.start,
+            },
+        }
+    }
+
+    /// Folds one partition's observation into what was known of it, adding
+    /// what must be done to `reactions`.
+    fn watch(
+        &self,
+        seen: &Observation,
+        applied: Option<i64>,
+        previous: Option<&PartitionWatch>,
+        reactions: &mut Vec<Reaction>,
+    ) -> PartitionWatch {
+        let now = self.now;
+        let position = self.position(seen, applied);
+        let lag = (seen.end - position).max(0);
+        let moved = previous.is_none_or(|w| w.position != position);
+        let mut progressed_at = match previous {
+            Some(w) if !moved && lag > 0 => w.progressed_at,
+            _ => now,
+        };
+        // Beyond the end counts only for a committed position: what this
+        // instance applied may have moved past the end read a moment ago
+        // (committed offsets are read before the watermarks).
+        let out_of_range = position < seen.start || (applied.is_none() && position > seen.end);
+        if out_of_range && seen.assigned {
+            let to = match self.reset {
+                OffsetReset::Earliest => Some(seen.start),
+                OffsetReset::Latest => Some(seen.end),
+                OffsetReset::Error => None,
+            };
+            reactions.push(Reaction::OutOfRange {
+                partition: seen.partition,
+                position,
+                start: seen.start,
+                end: seen.end,
+                to,
+            });
+        }
+        let (commit_behind_since, commit_stalled) =
+            self.watch_commit(seen, applied, previous, reactions);
+        let stall_due = lag > 0 && now.duration_since(progressed_at) >= self.stall_after;
+        if stall_due {
+            let busy = self.in_flight.is_some_and(|(p, _)| p == seen.partition);
+            reactions.push(Reaction::Stalled {
+                partition: seen.partition,
+                position,
+                lag,
+                refetch: seen.assigned && !busy && !out_of_range,
+            });
+            // Act again only after another full stall time without progress.
+            progressed_at = now;
+        }
+        let was_stalled = previous.is_some_and(|w| w.stalled);
+        PartitionWatch {
+            position,
+            lag,
+            assigned: seen.assigned,
+            progressed_at,
+            stalled: lag > 0 && !moved && (was_stalled || stall_due),
+            commit_behind_since,
+            commit_stalled,
+            committed: seen.committed,
+        }
+    }
+
+    /// Whether the group's commit stays behind what this instance applied:
+    /// since when, and whether for the stall time (then a reaction).
+    fn watch_commit(
+        &self,
+        seen: &Observation,
+        applied: Option<i64>,
+        previous: Option<&PartitionWatch>,
+        reactions: &mut Vec<Reaction>,
+    ) -> (Option<Instant>, bool) {
+        let now = self.now;
+        let commit_behind = applied.is_some_and(|a| seen.committed.is_none_or(|c| c < a));
+        // Behind and not moving: under load the commit trails what was
+        // applied by up to the auto-commit interval, but it advances.
+        let mut since = match (previous, commit_behind) {
+            (_, false) => None,
+            (Some(w), true) if w.committed == seen.committed => w.commit_behind_since.or(Some(now)),
+            (_, true) => Some(now),
+        };
+        let due = since.is_some_and(|since| now.duration_since(since) >= self.stall_after);
+        let stalled = commit_behind
+            && (due || previous.is_some_and(|w| w.commit_stalled && w.committed == seen.committed));
+        if due {
+            reactions.push(Reaction::CommitBehind {
+                partition: seen.partition,
+                committed: seen.committed,
+                applied: applied.unwrap_or_default(),
+            });
+            since = Some(now);
+        }
+        (since, stalled)
+    }
 }
 
 #[cfg(test)]

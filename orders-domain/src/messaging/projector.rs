@@ -45,6 +45,7 @@ pub struct ProjectorReport {
 }
 
 /// How handling one record ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Handled {
     Done,
     /// Shutdown came before the record's effect was durable; its offset must
@@ -115,43 +116,59 @@ impl ReplicaProjector {
                 }
             };
             connection_errors.recovered();
-            self.status.begin(message.partition(), message.offset());
-            let parent = trace_parent_of(&message);
-            let span = tracing::info_span!(
-                "apply",
-                trace_id = parent.as_ref().map_or("", TraceParent::trace_id)
-            );
-            if let Some(parent) = &parent {
-                parent.continue_in(&span);
-            }
-            let handled = self
-                .handle(&message, &mut report, &shutdown)
-                .instrument(span)
-                .await;
-            match handled {
-                Handled::Done => {
-                    if let Err(e) = self.consumer.store_offset_from_message(&message) {
-                        tracing::warn!(error = %e, "cannot store offset (partition revoked?)");
-                    }
-                    self.status.handled(message.partition(), message.offset());
-                }
-                Handled::Interrupted => {
-                    self.status.abandoned();
-                    break;
-                }
+            if self.project(&message, &mut report, &shutdown).await == Handled::Interrupted {
+                break;
             }
         }
+        self.final_commit();
+        tracing::info!(?report, "replica projector stopped");
+        match fatal {
+            Some(code) => Err(anyhow::anyhow!("fatal consumer error: {code}")),
+            None => Ok(report),
+        }
+    }
+
+    /// Handles one record in the trace of the change that made it, then
+    /// stores its offset, unless shutdown interrupted it.
+    async fn project(
+        &self,
+        message: &BorrowedMessage<'_>,
+        report: &mut ProjectorReport,
+        shutdown: &CancellationToken,
+    ) -> Handled {
+        self.status.begin(message.partition(), message.offset());
+        let parent = trace_parent_of(message);
+        let span = tracing::info_span!(
+            "apply",
+            trace_id = parent.as_ref().map_or("", TraceParent::trace_id)
+        );
+        if let Some(parent) = &parent {
+            parent.continue_in(&span);
+        }
+        let handled = self
+            .handle(message, report, shutdown)
+            .instrument(span)
+            .await;
+        match handled {
+            Handled::Done => {
+                if let Err(e) = self.consumer.store_offset_from_message(message) {
+                    tracing::warn!(error = %e, "cannot store offset (partition revoked?)");
+                }
+                self.status.handled(message.partition(), message.offset());
+            }
+            Handled::Interrupted => self.status.abandoned(),
+        }
+        handled
+    }
+
+    /// Commits the stored offsets on the way out.
+    fn final_commit(&self) {
         match self.consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) => tracing::info!("stored offsets committed"),
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
                 tracing::info!("no offsets left to commit");
             }
             Err(e) => tracing::warn!(error = %e, "final offset commit failed"),
-        }
-        tracing::info!(?report, "replica projector stopped");
-        match fatal {
-            Some(code) => Err(anyhow::anyhow!("fatal consumer error: {code}")),
-            None => Ok(report),
         }
     }
 
@@ -175,26 +192,7 @@ impl ReplicaProjector {
         loop {
             match self.store.apply(&event).await {
                 Ok(outcome) => {
-                    match outcome {
-                        ApplyOutcome::Inserted | ApplyOutcome::Updated => {
-                            report.applied += 1;
-                            metrics::counter!("projector_events_total", "outcome" => "applied")
-                                .increment(1);
-                            self.status.applied_now();
-                        }
-                        ApplyOutcome::Stale => {
-                            report.stale += 1;
-                            metrics::counter!("projector_events_total", "outcome" => "stale")
-                                .increment(1);
-                        }
-                    }
-                    tracing::debug!(customer_id = %event.data.id, version = event.data.version,
-                        ?outcome, "change event handled");
-                    // Stale too: the replica holds this version or a newer one.
-                    self.applied.announce(
-                        &event.data.id,
-                        i64::try_from(event.data.version).unwrap_or(i64::MAX),
-                    );
+                    self.count_applied(&event, outcome, report);
                     if attempt > 0 {
                         tracing::info!(attempts = attempt + 1, "event applied after retries");
                     }
@@ -217,6 +215,35 @@ impl ReplicaProjector {
                 return Handled::Interrupted;
             }
         }
+    }
+
+    /// Counts an event the replica took (or already had), and announces it
+    /// to reads waiting for its version.
+    fn count_applied(
+        &self,
+        event: &CustomerChangeEnvelope,
+        outcome: ApplyOutcome,
+        report: &mut ProjectorReport,
+    ) {
+        let label = match outcome {
+            ApplyOutcome::Inserted | ApplyOutcome::Updated => {
+                report.applied += 1;
+                self.status.applied_now();
+                "applied"
+            }
+            ApplyOutcome::Stale => {
+                report.stale += 1;
+                "stale"
+            }
+        };
+        metrics::counter!("projector_events_total", "outcome" => label).increment(1);
+        tracing::debug!(customer_id = %event.data.id, version = event.data.version,
+            ?outcome, "change event handled");
+        // Stale too: the replica holds this version or a newer one.
+        self.applied.announce(
+            &event.data.id,
+            i64::try_from(event.data.version).unwrap_or(i64::MAX),
+        );
     }
 
     /// Publishes to the dead-letter topic, retrying until acknowledged: the

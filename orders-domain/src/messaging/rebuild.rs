@@ -239,18 +239,15 @@ pub async fn rebuild(
     for problem in &problems {
         tracing::warn!(problem, "switching despite this (--force)");
     }
-    if !store.switch_replica(previous.generation(), &target).await? {
-        bail!("another rebuild switched the replica first; this one is abandoned");
-    }
-    tracing::info!(
-        collection = target.name(),
-        "reads switched to the rebuilt replica"
-    );
-    replay.read.extend_to(topic_ends(base, topic).await?);
-    replay
-        .catch_up(&target, &mut progress, Stage::CatchingUp)
-        .await?;
-    progress.finish();
+    switch_and_catch_up(
+        &store,
+        &previous,
+        &target,
+        &mut replay,
+        &mut progress,
+        || topic_ends(base, topic),
+    )
+    .await?;
 
     let report = RebuildReport {
         previous_generation: previous.generation(),
@@ -277,6 +274,35 @@ const REPLAY_FETCH_BYTES: &str = "16777216";
 const FOLD_BATCH: usize = 2000;
 /// Writes in flight at once within a round; each is to a different customer.
 const APPLY_CONCURRENCY: usize = 16;
+
+/// Switches reads from `previous` to `target`, then applies what arrived
+/// meanwhile, up to the ends `ends` reads after the switch: the live
+/// projectors write `target` from the switch on, and the version guard
+/// orders both writers.
+async fn switch_and_catch_up<F, Fut>(
+    store: &CustomerOrdersStore,
+    previous: &ReplicaCollection,
+    target: &ReplicaCollection,
+    replay: &mut Replay,
+    progress: &mut Progress,
+    ends: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Ends>>,
+{
+    if !store.switch_replica(previous.generation(), target).await? {
+        bail!("another rebuild switched the replica first; this one is abandoned");
+    }
+    tracing::info!(
+        collection = target.name(),
+        "reads switched to the rebuilt replica"
+    );
+    replay.read.extend_to(ends().await?);
+    replay.catch_up(target, progress, Stage::CatchingUp).await?;
+    progress.finish();
+    Ok(())
+}
 
 /// Records read and skipped (undecodable) by a rebuild.
 #[derive(Debug, Clone, Copy, Default)]
