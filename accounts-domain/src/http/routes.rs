@@ -13,7 +13,7 @@ use axum::{Extension, Json, Router};
 use platform_infra::Problem;
 use platform_infra::idempotency::{self, IdempotencyKeys};
 use platform_infra::json::JsonBody;
-use platform_infra::paging::Paging;
+use platform_infra::paging::{BadPaging, Paging};
 use platform_infra::query::PathParams;
 use platform_infra::trace_context::TraceParent;
 use serde::Serialize;
@@ -225,7 +225,7 @@ async fn customer_history(
     params(Paging),
     responses(
         (status = 200, description = "A page of existing customers, ordered by id", body = Vec<CustomerResponse>),
-        (status = 400, description = "Bad paging parameters", body = Problem, content_type = "application/problem+json"),
+        BadPaging,
     )
 )]
 async fn list_customers(

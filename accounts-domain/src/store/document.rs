@@ -33,12 +33,13 @@ pub struct CustomerDocument {
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
     /// The relay instance that may publish this customer's outbox until
-    /// `lease_until_ms`; customer writes never touch the lease.
+    /// `lease_until_ms`; customer writes never touch the lease. Read it
+    /// through [`CustomerDocument::lease`].
     #[serde(default)]
-    pub lease_owner: String,
-    /// Unix milliseconds; 0 when nobody holds the lease.
+    lease_owner: String,
+    /// Unix milliseconds; [`NO_LEASE_UNTIL`] when nobody holds the lease.
     #[serde(default)]
-    pub lease_until_ms: i64,
+    lease_until_ms: i64,
     /// RFC 3339 time of deletion; absent (or null) while the customer exists.
     /// A deleted customer keeps its document, for its history and its last
     /// events; creating it again continues its versions.
@@ -71,6 +72,36 @@ pub struct HistoryEntry {
     /// RFC 3339 time of the change.
     pub time: String,
     pub event_id: String,
+}
+
+/// How "nobody holds the lease" is stored: an empty owner and an expiry of
+/// 0, rather than absent fields, so that one range filter
+/// (`leaseUntilMs < now`) finds free and expired leases alike on both
+/// MongoDB and the local server. Only this module knows it.
+const NO_LEASE_OWNER: &str = "";
+const NO_LEASE_UNTIL: i64 = 0;
+
+/// A relay instance's claim on a customer's outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    /// Unix milliseconds.
+    pub until_ms: i64,
+}
+
+/// The `$set` fields that release a lease.
+pub fn released_lease() -> Document {
+    doc! { "leaseOwner": NO_LEASE_OWNER, "leaseUntilMs": NO_LEASE_UNTIL }
+}
+
+impl CustomerDocument {
+    /// Who may publish this customer's outbox, if anyone.
+    pub fn lease(&self) -> Option<Lease> {
+        (self.lease_owner != NO_LEASE_OWNER).then(|| Lease {
+            owner: self.lease_owner.clone(),
+            until_ms: self.lease_until_ms,
+        })
+    }
 }
 
 impl OutboxEntry {
@@ -135,8 +166,8 @@ impl CustomerDocument {
             pending_events: 1,
             outbox: vec![OutboxEntry::new(event, traceparent)],
             history: vec![HistoryEntry::from(event)],
-            lease_owner: String::new(),
-            lease_until_ms: 0,
+            lease_owner: NO_LEASE_OWNER.to_owned(),
+            lease_until_ms: NO_LEASE_UNTIL,
             deleted_at: None,
         }
     }

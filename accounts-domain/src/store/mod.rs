@@ -349,12 +349,11 @@ impl CustomerStore {
             .update_many(
                 // Conditions inside the clauses, as in `claim_pending`.
                 doc! { "$or": unchanged },
-                doc! { "$set": {
-                    "pendingEvents": 0,
-                    "outbox": [],
-                    "leaseOwner": "",
-                    "leaseUntilMs": 0_i64,
-                }},
+                {
+                    let mut set = doc! { "pendingEvents": 0, "outbox": [] };
+                    set.extend(document::released_lease());
+                    doc! { "$set": set }
+                },
             )
             .await?;
         if usize::try_from(result.matched_count).is_ok_and(|n| n == published.len()) {
@@ -400,7 +399,7 @@ impl CustomerStore {
             else {
                 return Ok(());
             };
-            if stored.lease_owner != owner {
+            if stored.lease().is_none_or(|lease| lease.owner != owner) {
                 tracing::warn!(customer_id, "lease lost before the outbox was updated");
                 return Ok(());
             }
@@ -409,12 +408,12 @@ impl CustomerStore {
                 .into_iter()
                 .filter(|e| !acknowledged.contains(&e.event_id))
                 .collect();
-            let update = doc! { "$set": {
+            let mut set = doc! {
                 "pendingEvents": document::pending_count(&remaining),
                 "outbox": bson::to_bson(&remaining).map_err(|e| StoreError::Mongo(e.into()))?,
-                "leaseOwner": "",
-                "leaseUntilMs": 0_i64,
-            }};
+            };
+            set.extend(document::released_lease());
+            let update = doc! { "$set": set };
             let result = self
                 .collection
                 .update_one(
@@ -436,7 +435,7 @@ impl CustomerStore {
             .collection
             .update_many(
                 doc! { "leaseOwner": owner },
-                doc! { "$set": { "leaseOwner": "", "leaseUntilMs": 0_i64 } },
+                doc! { "$set": document::released_lease() },
             )
             .await?;
         Ok(result.modified_count)
@@ -447,7 +446,7 @@ impl CustomerStore {
         self.collection
             .update_one(
                 doc! { "_id": customer_id, "leaseOwner": owner },
-                doc! { "$set": { "leaseOwner": "", "leaseUntilMs": 0_i64 } },
+                doc! { "$set": document::released_lease() },
             )
             .await?;
         Ok(())

@@ -61,6 +61,26 @@ impl utoipa::IntoParams for Paging {
     }
 }
 
+/// The documented answer to paging parameters out of range: 400 with a
+/// problem naming the parameter. Use it in `responses(...)` of a paged route.
+pub struct BadPaging;
+
+impl utoipa::IntoResponses for BadPaging {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        let problem = utoipa::openapi::content::ContentBuilder::new()
+            .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+            .build();
+        let response = utoipa::openapi::response::ResponseBuilder::new()
+            .description("Bad paging parameters")
+            .content(crate::problem::PROBLEM_JSON, problem)
+            .build();
+        [("400".to_owned(), response.into())].into()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct RawPaging {
     limit: Option<u32>,

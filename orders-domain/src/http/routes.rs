@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use platform_infra::Problem;
 use platform_infra::idempotency::{self, IdempotencyKeys};
 use platform_infra::json::JsonBody;
-use platform_infra::paging::Paging;
+use platform_infra::paging::{BadPaging, Paging};
 use platform_infra::query::{self, PathParams, QueryParams};
 use serde::{Deserialize, Serialize};
 use shared_events::fields::CustomerId;
@@ -125,7 +125,7 @@ impl From<CustomerOrders> for CustomerOrdersResponse {
     params(Paging),
     responses(
         (status = 200, description = "A page of customers with their orders, ordered by id", body = Vec<CustomerOrdersResponse>),
-        (status = 400, description = "Bad paging parameters", body = Problem, content_type = "application/problem+json"),
+        BadPaging,
     )
 )]
 async fn list(
