@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use platform_infra::idempotency::IdempotencyKeys;
 use platform_infra::kafka;
 use platform_infra::service::{RunningService, ServiceInfo, ServiceStart};
 use platform_infra::shutdown::CancellationToken;
@@ -58,7 +57,7 @@ pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     let state = AppState {
         store,
         relay_wake,
-        idempotency: IdempotencyKeys::new(&start.database, settings.http.body_limit_bytes),
+        idempotency: start.idempotency_keys(&settings).await?,
     };
     start
         .serve(router(state), ApiDoc::openapi(), &settings)

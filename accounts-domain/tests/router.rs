@@ -31,7 +31,11 @@ fn app_with(settings: &Settings) -> Router {
     let state = AppState {
         store: CustomerStore::new(&database, "customers"),
         relay_wake: Arc::default(),
-        idempotency: IdempotencyKeys::new(&database, settings.http.body_limit_bytes),
+        idempotency: IdempotencyKeys::new(
+            &database,
+            settings.http.body_limit_bytes,
+            settings.idempotency,
+        ),
     };
     platform_infra::service::app(router(state), ApiDoc::openapi(), settings).expect("app")
 }

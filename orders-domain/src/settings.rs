@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use platform_infra::auth::AuthSettings;
 use platform_infra::config::{HttpSettings, KafkaSettings, LogSettings, MongoSettings};
+use platform_infra::idempotency::IdempotencySettings;
 use serde::Deserialize;
 
 /// Built-in defaults over `platform_infra::config::COMMON_DEFAULTS`: the
@@ -42,6 +43,9 @@ pub struct Settings {
     /// Bearer-JWT authentication; off unless configured.
     #[serde(default)]
     pub auth: AuthSettings,
+    /// How long `Idempotency-Key`s are remembered.
+    #[serde(default)]
+    pub idempotency: IdempotencySettings,
 }
 
 /// How the replica projector consumes.

@@ -6,7 +6,6 @@
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use platform_infra::idempotency::IdempotencyKeys;
 use platform_infra::kafka;
 use platform_infra::service::{RunningService, ServiceInfo, ServiceStart};
 use platform_infra::shutdown::CancellationToken;
@@ -66,7 +65,7 @@ pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     });
     let state = AppState {
         store,
-        idempotency: IdempotencyKeys::new(&start.database, settings.http.body_limit_bytes),
+        idempotency: start.idempotency_keys(&settings).await?,
         applied,
         read_wait: settings.replica.read_wait(),
     };

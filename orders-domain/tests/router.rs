@@ -26,7 +26,11 @@ fn app() -> Router {
     let database = unreachable_database();
     let state = AppState {
         store: CustomerOrdersStore::new(&database, "orders"),
-        idempotency: IdempotencyKeys::new(&database, settings.http.body_limit_bytes),
+        idempotency: IdempotencyKeys::new(
+            &database,
+            settings.http.body_limit_bytes,
+            settings.idempotency,
+        ),
         applied: AppliedFeed::default(),
         read_wait: Duration::from_millis(100),
     };

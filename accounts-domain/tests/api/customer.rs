@@ -1,10 +1,13 @@
 //! Create, update, read and list customers; error responses.
 
+use std::time::Duration;
+
+use mongodb::bson::doc;
 use platform_testkit as kit;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, fresh_settings};
 
 fn problem_content_type(response: &reqwest::Response) -> String {
     response
@@ -299,5 +302,91 @@ async fn a_retried_create_with_the_same_idempotency_key_replays_the_first_respon
         .await
         .expect("sent");
     assert_eq!(bad_key.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_forgotten_after_its_lifetime_and_a_crashed_claim_stops_blocking() {
+    use platform_infra::idempotency::IdempotencySettings;
+    let mut settings = fresh_settings().await;
+    settings.idempotency = IdempotencySettings {
+        retention_ms: 1_000,
+        pending_timeout_ms: 1_000,
+        sweep_interval_ms: 200,
+    };
+    let app = TestApp::spawn_with(settings).await;
+    let url = format!("{}/accounts/customer/create", app.base);
+    let send = |key: &'static str, body: Value| {
+        let request = app
+            .client
+            .post(&url)
+            .header("Idempotency-Key", key)
+            .json(&body);
+        async move { request.send().await.expect("sent").status() }
+    };
+    let keys = app
+        .db
+        .collection::<mongodb::bson::Document>("idempotency_keys");
+
+    // Remembered at first: the key names the first request.
+    assert_eq!(
+        send("k-1", kit::seed_customer("ttl-1")).await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        send("k-1", kit::seed_customer("ttl-2")).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // The sweeper deletes the record once its lifetime is over; the key then
+    // names a new request.
+    kit::eventually(
+        Duration::from_secs(10),
+        "the key's record is swept",
+        || async {
+            let left = keys
+                .count_documents(doc! { "_id": "k-1" })
+                .await
+                .expect("count");
+            (left == 0).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        send("k-1", kit::seed_customer("ttl-2")).await,
+        StatusCode::CREATED
+    );
+
+    // A claim whose request died with its process: the record as the claim
+    // wrote it (pending, this request's hash), expiring a second from now.
+    assert_eq!(
+        send("k-crashed", kit::seed_customer("ttl-3")).await,
+        StatusCode::CREATED
+    );
+    let mut claim = keys
+        .find_one(doc! { "_id": "k-crashed" })
+        .await
+        .expect("find")
+        .expect("the key's record");
+    let expires = mongodb::bson::DateTime::from_millis(
+        mongodb::bson::DateTime::now().timestamp_millis() + 1_000,
+    );
+    claim.insert("state", "pending");
+    claim.insert("expiresAt", expires);
+    keys.replace_one(doc! { "_id": "k-crashed" }, claim)
+        .await
+        .expect("replace");
+    assert_eq!(
+        send("k-crashed", kit::seed_customer("ttl-3")).await,
+        StatusCode::CONFLICT
+    );
+    kit::eventually(
+        Duration::from_secs(10),
+        "the crashed claim stops blocking",
+        || async {
+            // The customer exists by now: the retry is an unchanged update.
+            (send("k-crashed", kit::seed_customer("ttl-3")).await == StatusCode::OK).then_some(())
+        },
+    )
+    .await;
     app.stop().await;
 }

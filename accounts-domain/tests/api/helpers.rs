@@ -35,6 +35,7 @@ pub async fn fresh_settings() -> Settings {
         },
         log: kit::log_settings(),
         auth: Default::default(),
+        idempotency: Default::default(),
     }
 }
 

@@ -36,7 +36,10 @@ filter = "info"
 
 /// Settings every service has that have no default (so an example settings
 /// file names them commented out).
-pub const OPTIONAL_SETTINGS: [&str; 10] = [
+pub const OPTIONAL_SETTINGS: [&str; 13] = [
+    "idempotency.retention_ms",
+    "idempotency.pending_timeout_ms",
+    "idempotency.sweep_interval_ms",
     "log.otlp_endpoint",
     "auth.enabled",
     "auth.protect_reads",

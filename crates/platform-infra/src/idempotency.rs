@@ -11,7 +11,16 @@
 //!
 //! Only a SHA-256 of the request is kept, never the body (it may hold card
 //! numbers). Responses of 5xx are not kept, so the client can retry them with
-//! the same key. Records expire after a day.
+//! the same key.
+//!
+//! Records expire: a finished one after `idempotency.retention_ms` (a day by
+//! default), a `pending` one (its request crashed with the process) after
+//! `idempotency.pending_timeout_ms`. Each record holds its expiry as a BSON
+//! date, `expiresAt`, which three things honour: the claim treats an expired
+//! record as absent; a TTL index lets MongoDB delete it; and a sweeper task
+//! deletes it every `idempotency.sweep_interval_ms`, because the local
+//! MongoDB-protocol server (nx-27017 0.8) keeps TTL indexes but never expires
+//! anything.
 
 use std::time::Duration;
 
@@ -20,14 +29,15 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
-use mongodb::bson::doc;
-use mongodb::{Collection, Database};
+use mongodb::bson::{DateTime, doc};
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::mongo::is_duplicate_key;
 use crate::problem::Problem;
+use crate::shutdown::CancellationToken;
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -35,8 +45,28 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 /// Set on a replayed response.
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// How long a key is remembered.
-pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long keys are remembered (`[idempotency]`).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(default)]
+pub struct IdempotencySettings {
+    /// How long a finished request's key returns its first response.
+    pub retention_ms: u64,
+    /// How long a request may hold its key before a retry may claim it again
+    /// (after a crash); keep it above `http.request_timeout_ms`.
+    pub pending_timeout_ms: u64,
+    /// How often expired records are deleted.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        IdempotencySettings {
+            retention_ms: 24 * 60 * 60 * 1000,
+            pending_timeout_ms: 60_000,
+            sweep_interval_ms: 60_000,
+        }
+    }
+}
 
 /// Largest response body kept for replay.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -51,7 +81,10 @@ struct Record {
     key: String,
     request_hash: String,
     state: String,
-    created_at_ms: i64,
+    /// When the record stops counting; a record of an older version without
+    /// one has expired.
+    #[serde(default = "long_expired")]
+    expires_at: DateTime,
     #[serde(default)]
     status: i32,
     #[serde(default)]
@@ -62,21 +95,72 @@ struct Record {
     body: String,
 }
 
+/// The epoch: the expiry of a record that has none.
+fn long_expired() -> DateTime {
+    DateTime::from_millis(0)
+}
+
 /// The remembered keys of one service.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKeys {
     collection: Collection<Record>,
     body_limit: usize,
+    settings: IdempotencySettings,
 }
 
 impl IdempotencyKeys {
     /// Keys live in `idempotency_keys` of `database`; request bodies over
     /// `body_limit` bytes are refused with 413.
-    pub fn new(database: &Database, body_limit: usize) -> Self {
+    pub fn new(database: &Database, body_limit: usize, settings: IdempotencySettings) -> Self {
         IdempotencyKeys {
             collection: database.collection("idempotency_keys"),
             body_limit,
+            settings,
         }
+    }
+
+    /// Creates the TTL index on `expiresAt` (MongoDB deletes a record once
+    /// that time has passed).
+    pub async fn ensure_index(&self) -> mongodb::error::Result<()> {
+        let ttl = IndexModel::builder()
+            .keys(doc! { "expiresAt": 1 })
+            .options(
+                IndexOptions::builder()
+                    .expire_after(Duration::ZERO)
+                    .name("expiresAt_ttl".to_owned())
+                    .build(),
+            )
+            .build();
+        self.collection.create_index(ttl).await.map(|_| ())
+    }
+
+    /// Deletes expired records every `sweep_interval_ms` until `shutdown`;
+    /// a failed sweep is logged and tried again at the next interval.
+    pub async fn sweep(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let interval = Duration::from_millis(self.settings.sweep_interval_ms.max(1));
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(interval) => {}
+            }
+            let expired = doc! { "expiresAt": { "$lt": DateTime::now() } };
+            match self.collection.delete_many(expired).await {
+                Ok(result) if result.deleted_count > 0 => {
+                    tracing::debug!(
+                        deleted = result.deleted_count,
+                        "expired idempotency keys swept"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot sweep expired idempotency keys"),
+            }
+        }
+    }
+
+    /// `now` plus `ms`.
+    fn expiry(ms: u64) -> DateTime {
+        let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+        DateTime::from_millis(DateTime::now().timestamp_millis().saturating_add(ms))
     }
 }
 
@@ -161,7 +245,7 @@ pub async fn guard(State(keys): State<IdempotencyKeys>, request: Request, next: 
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    keys.settle(&key, response).await
+    keys.settle(&key, &request_hash, response).await
 }
 
 impl IdempotencyKeys {
@@ -169,12 +253,11 @@ impl IdempotencyKeys {
     /// place: the first response again, or a problem. An expired record is
     /// removed and the claim tried once more.
     async fn claim(&self, key: &str, request_hash: &str) -> Result<(), Response> {
-        let now = Utc::now().timestamp_millis();
         let claim = Record {
             key: key.to_owned(),
             request_hash: request_hash.to_owned(),
             state: PENDING.to_owned(),
-            created_at_ms: now,
+            expires_at: Self::expiry(self.settings.pending_timeout_ms),
             status: 0,
             content_type: String::new(),
             location: String::new(),
@@ -191,11 +274,10 @@ impl IdempotencyKeys {
                 Ok(None) => continue,
                 Err(e) => return Err(unavailable(&e)),
             };
-            let retention_ms = i64::try_from(RETENTION.as_millis()).unwrap_or(i64::MAX);
-            if now.saturating_sub(existing.created_at_ms) <= retention_ms {
+            if existing.expires_at > DateTime::now() {
                 return Err(answer_for(&existing, request_hash));
             }
-            let expired = doc! { "_id": key, "createdAtMs": existing.created_at_ms };
+            let expired = doc! { "_id": key, "expiresAt": existing.expires_at };
             if let Err(e) = self.collection.delete_one(expired).await {
                 return Err(unavailable(&e));
             }
@@ -207,7 +289,7 @@ impl IdempotencyKeys {
 
     /// Records `response` under `key` and returns it; a 5xx releases the key
     /// instead, so that the client can retry with it.
-    async fn settle(&self, key: &str, response: Response) -> Response {
+    async fn settle(&self, key: &str, request_hash: &str, response: Response) -> Response {
         if response.status().is_server_error() {
             if let Err(e) = self.collection.delete_one(doc! { "_id": key }).await {
                 tracing::warn!(error = %e, "cannot release an idempotency key");
@@ -218,18 +300,21 @@ impl IdempotencyKeys {
         let Ok(bytes) = to_bytes(body, MAX_RESPONSE_BYTES).await else {
             return Problem::internal().into_response();
         };
-        let update = doc! { "$set": {
-            "state": DONE,
-            "status": i32::from(parts.status.as_u16()),
-            "contentType": header_text(&parts.headers, header::CONTENT_TYPE),
-            "location": header_text(&parts.headers, header::LOCATION),
-            "body": String::from_utf8_lossy(&bytes).into_owned(),
-        }};
-        if let Err(e) = self
-            .collection
-            .update_one(doc! { "_id": key }, update)
-            .await
-        {
+        let done = Record {
+            key: key.to_owned(),
+            request_hash: request_hash.to_owned(),
+            state: DONE.to_owned(),
+            expires_at: Self::expiry(self.settings.retention_ms),
+            status: i32::from(parts.status.as_u16()),
+            content_type: header_text(&parts.headers, header::CONTENT_TYPE),
+            location: header_text(&parts.headers, header::LOCATION),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        // A whole-record replace, not `$set`: the local MongoDB-protocol
+        // server (nx-27017 0.8) stores a date given to `$set` on an existing
+        // document as a string, which no expiry would then match.
+        let pending = doc! { "_id": key, "state": PENDING };
+        if let Err(e) = self.collection.replace_one(pending, &done).await {
             // The effect happened; a retry will see `pending` until the record
             // expires rather than repeat it.
             tracing::warn!(error = %e, "cannot store the response of an idempotent request");

@@ -25,6 +25,7 @@ use serde_json::Value;
 use crate::auth::{self, AuthSettings, Authenticator};
 use crate::config::{HttpSettings, KafkaSettings, MongoSettings};
 use crate::health::HealthChecks;
+use crate::idempotency::{IdempotencyKeys, IdempotencySettings};
 use crate::shutdown::CancellationToken;
 use crate::supervisor::Supervisor;
 use crate::{http, kafka, mongo};
@@ -43,10 +44,11 @@ pub trait ServiceSettings {
     fn mongodb(&self) -> &MongoSettings;
     fn kafka(&self) -> &KafkaSettings;
     fn auth(&self) -> &AuthSettings;
+    fn idempotency(&self) -> &IdempotencySettings;
 }
 
 /// Implements [`ServiceSettings`] for a settings struct with the fields
-/// `http`, `mongodb`, `kafka` and `auth`, and gives it `load()`:
+/// `http`, `mongodb`, `kafka`, `auth` and `idempotency`, and gives it `load()`:
 /// [`COMMON_DEFAULTS`](crate::config::COMMON_DEFAULTS), then `$defaults`, then
 /// the file named by `APP_CONFIG_FILE`, then `APP__…` environment variables.
 #[macro_export]
@@ -72,6 +74,9 @@ macro_rules! service_settings {
             }
             fn auth(&self) -> &$crate::auth::AuthSettings {
                 &self.auth
+            }
+            fn idempotency(&self) -> &$crate::idempotency::IdempotencySettings {
+                &self.idempotency
             }
         }
     };
@@ -113,6 +118,27 @@ impl ServiceStart {
     /// The shutdown switch of the service, for its own tasks.
     pub fn shutdown(&self) -> CancellationToken {
         self.shutdown.clone()
+    }
+
+    /// The service's idempotency keys, with their TTL index created and the
+    /// sweeper of expired keys started.
+    pub async fn idempotency_keys(
+        &mut self,
+        settings: &impl ServiceSettings,
+    ) -> anyhow::Result<IdempotencyKeys> {
+        let keys = IdempotencyKeys::new(
+            &self.database,
+            settings.http().body_limit_bytes,
+            *settings.idempotency(),
+        );
+        keys.ensure_index()
+            .await
+            .context("cannot reach MongoDB to create the idempotency keys' index")?;
+        let sweeper = keys.clone();
+        let shutdown = self.shutdown();
+        self.tasks
+            .spawn("idempotency key sweeper", sweeper.sweep(shutdown));
+        Ok(keys)
     }
 
     /// Reports `report` under `name` in the health endpoints (never gating

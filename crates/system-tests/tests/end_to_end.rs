@@ -55,6 +55,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
             },
             log: kit::log_settings(),
             auth: Default::default(),
+            idempotency: Default::default(),
         },
         shutdown.clone(),
     )
@@ -79,6 +80,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
             replica: orders_domain::settings::ReplicaSettings { read_wait_ms: 5000 },
             log: kit::log_settings(),
             auth: Default::default(),
+            idempotency: Default::default(),
         },
         shutdown.clone(),
     )

@@ -59,6 +59,7 @@ impl TestApp {
             replica: ReplicaSettings { read_wait_ms: 1000 },
             log: kit::log_settings(),
             auth: Default::default(),
+            idempotency: Default::default(),
         };
         let mut settings = settings;
         if let Some(uri) = uri {
