@@ -194,24 +194,27 @@ async fn get_customer(
     Ok(Json(customer.into()))
 }
 
-/// Every change of the customer, oldest first, from the accounts store.
+/// The changes of the customer, oldest first, a page at a time: versions
+/// `offset + 1` to `offset + limit`.
 #[utoipa::path(
     get,
     path = "/accounts/customer/{id}/history",
     tag = "accounts",
-    params(("id" = CustomerId, Path, description = "Customer id")),
+    params(("id" = CustomerId, Path, description = "Customer id"), Paging),
     responses(
-        (status = 200, description = "Every change, oldest first", body = Vec<HistoryEntry>),
+        (status = 200, description = "A page of changes, oldest first", body = Vec<HistoryEntry>),
         (status = 404, description = "Unknown customer", body = Problem, content_type = "application/problem+json"),
+        BadPaging,
     )
 )]
 async fn customer_history(
     State(state): State<AppState>,
     PathParams(id): PathParams<CustomerId>,
+    paging: Paging,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     let history = state
         .store
-        .history(id.as_str())
+        .history(id.as_str(), paging)
         .await?
         .ok_or(ApiError::NotFound(id))?;
     Ok(Json(history))

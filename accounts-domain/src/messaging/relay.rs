@@ -278,6 +278,12 @@ impl OutboxRelay {
                 tracing::warn!(error = %e, %customer_id,
                     "published events stay in the outbox and will be republished");
                 failed = true;
+                // A customer changing faster than the mark can follow would
+                // otherwise stay leased, and unpublished, until the lease
+                // expires.
+                if let Err(e) = self.store.release(&self.owner, &customer_id).await {
+                    tracing::warn!(error = %e, "cannot release lease; it will expire");
+                }
             }
         }
         if failed { Err(DrainFailed) } else { Ok(()) }

@@ -29,9 +29,6 @@ pub struct CustomerDocument {
     /// Events not yet acknowledged by Kafka, in version order.
     #[serde(default)]
     pub outbox: Vec<OutboxEntry>,
-    /// Every change of this customer, oldest first: the audit history.
-    #[serde(default)]
-    pub history: Vec<HistoryEntry>,
     /// The relay instance that may publish this customer's outbox until
     /// `lease_until_ms`; customer writes never touch the lease. Read it
     /// through [`CustomerDocument::lease`].
@@ -61,7 +58,7 @@ pub struct OutboxEntry {
     pub traceparent: Option<String>,
 }
 
-/// One line of a customer's audit history.
+/// One line of a customer's audit history, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {
@@ -116,6 +113,16 @@ impl OutboxEntry {
     }
 }
 
+impl OutboxEntry {
+    /// The history line of this entry's event; `None` if its payload does not
+    /// decode (never, for entries this service wrote).
+    pub fn history_entry(&self) -> Option<HistoryEntry> {
+        CustomerChangeEnvelope::decode(self.payload.as_bytes())
+            .ok()
+            .map(|event| HistoryEntry::from(&event))
+    }
+}
+
 impl From<&CustomerChangeEnvelope> for HistoryEntry {
     fn from(event: &CustomerChangeEnvelope) -> Self {
         HistoryEntry {
@@ -165,7 +172,6 @@ impl CustomerDocument {
             updated_at: event.time.to_rfc3339(),
             pending_events: 1,
             outbox: vec![OutboxEntry::new(event, traceparent)],
-            history: vec![HistoryEntry::from(event)],
             lease_owner: NO_LEASE_OWNER.to_owned(),
             lease_until_ms: NO_LEASE_UNTIL,
             deleted_at: None,
@@ -179,7 +185,7 @@ impl CustomerDocument {
         event: &CustomerChangeEnvelope,
         traceparent: Option<String>,
     ) -> Result<Document> {
-        let (outbox, history) = self.with_event(event, traceparent);
+        let outbox = self.with_event(event, traceparent);
         let encode = |e: bson::ser::Error| StoreError::Mongo(e.into());
         Ok(doc! { "$set": {
             "version": version_to_i64(event.data.version),
@@ -187,25 +193,23 @@ impl CustomerDocument {
             "updatedAt": event.time.to_rfc3339(),
             "pendingEvents": pending_count(&outbox),
             "outbox": bson::to_bson(&outbox).map_err(encode)?,
-            "history": bson::to_bson(&history).map_err(encode)?,
         }})
     }
 
-    /// The outbox and history with `event` appended.
+    /// The outbox with `event` appended: bounded by the events not yet
+    /// published, whatever the number of changes.
     fn with_event(
         &self,
         event: &CustomerChangeEnvelope,
         traceparent: Option<String>,
-    ) -> (Vec<OutboxEntry>, Vec<HistoryEntry>) {
+    ) -> Vec<OutboxEntry> {
         let mut outbox = self.outbox.clone();
         outbox.push(OutboxEntry::new(event, traceparent));
-        let mut history = self.history.clone();
-        history.push(HistoryEntry::from(event));
-        (outbox, history)
+        outbox
     }
 
     /// The `$set` that turns this stored document into `next`, appending
-    /// `event` (traced as part of `traceparent`) to the outbox and the history.
+    /// `event` (traced as part of `traceparent`) to the outbox.
     /// The lease is left alone.
     pub fn change_update(
         &self,
@@ -213,7 +217,7 @@ impl CustomerDocument {
         event: &CustomerChangeEnvelope,
         traceparent: Option<String>,
     ) -> Result<Document> {
-        let (outbox, history) = self.with_event(event, traceparent);
+        let outbox = self.with_event(event, traceparent);
         let encode = |e: bson::ser::Error| StoreError::Mongo(e.into());
         let profile = &next.profile;
         Ok(doc! { "$set": {
@@ -226,7 +230,6 @@ impl CustomerDocument {
             "updatedAt": event.time.to_rfc3339(),
             "pendingEvents": pending_count(&outbox),
             "outbox": bson::to_bson(&outbox).map_err(encode)?,
-            "history": bson::to_bson(&history).map_err(encode)?,
         }})
     }
 

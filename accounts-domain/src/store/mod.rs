@@ -12,6 +12,7 @@
 //! fields (never `$push` or positional paths), inserts with duplicate-key detection.
 
 mod document;
+mod history;
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use shared_events::CustomerChangeType;
 
 use crate::domain::{ChangeOutcome, Customer, CustomerSubmission};
 pub use document::{CustomerDocument, HistoryEntry, OutboxEntry};
+pub use history::CustomerHistory;
 
 /// How often an upsert retries after losing a race with another writer.
 const MAX_WRITE_ATTEMPTS: usize = 8;
@@ -83,20 +85,22 @@ pub struct PendingEvents {
     pub entries: Vec<OutboxEntry>,
 }
 
-/// The customer collection.
+/// The customer collection and the history of published changes.
 #[derive(Debug, Clone)]
 pub struct CustomerStore {
     collection: Collection<CustomerDocument>,
+    history: CustomerHistory,
 }
 
 impl CustomerStore {
     pub fn new(database: &Database, collection: &str) -> Self {
         CustomerStore {
             collection: database.collection(collection),
+            history: CustomerHistory::new(database, collection),
         }
     }
 
-    /// Creates the index the relay's scan uses.
+    /// Creates the indexes the relay's scan and history reads use.
     #[tracing::instrument(skip(self))]
     pub async fn ensure_indexes(&self) -> Result<()> {
         let index = IndexModel::builder()
@@ -108,7 +112,7 @@ impl CustomerStore {
             )
             .build();
         self.collection.create_index(index).await?;
-        Ok(())
+        self.history.ensure_indexes().await
     }
 
     /// Creates the customer or applies the submission as its next version, and
@@ -212,15 +216,16 @@ impl CustomerStore {
         Err(StoreError::Contended(id.to_owned()))
     }
 
-    /// The audit history of a customer, oldest change first; `None` if the
-    /// customer does not exist.
+    /// A page of the audit history of a customer, oldest change first;
+    /// `None` if the customer does not exist. Two round trips: the customer
+    /// (for its pending events) and the recorded page.
     #[tracing::instrument(skip(self))]
-    pub async fn history(&self, id: &str) -> Result<Option<Vec<HistoryEntry>>> {
-        Ok(self
-            .collection
-            .find_one(doc! { "_id": id })
-            .await?
-            .map(|d| d.history))
+    pub async fn history(&self, id: &str, paging: Paging) -> Result<Option<Vec<HistoryEntry>>> {
+        let Some(customer) = self.collection.find_one(doc! { "_id": id }).await? else {
+            return Ok(None);
+        };
+        let page = self.history.page(id, &customer.outbox, paging).await?;
+        Ok(Some(page))
     }
 
     /// A page of customers ordered by id.
@@ -333,6 +338,13 @@ impl CustomerStore {
         if published.is_empty() {
             return Ok(Vec::new());
         }
+        // Recorded before they leave the outbox, so the history never misses
+        // an event; one write for the batch.
+        let entries: Vec<(&str, &OutboxEntry)> = published
+            .iter()
+            .flat_map(|p| p.entries.iter().map(|e| (p.customer_id.as_str(), e)))
+            .collect();
+        self.history.record(&entries).await?;
         let unchanged: Vec<bson::Document> = published
             .iter()
             .map(|p| {
@@ -403,11 +415,13 @@ impl CustomerStore {
                 tracing::warn!(customer_id, "lease lost before the outbox was updated");
                 return Ok(());
             }
-            let remaining: Vec<OutboxEntry> = stored
+            let (done, remaining): (Vec<OutboxEntry>, Vec<OutboxEntry>) = stored
                 .outbox
                 .into_iter()
-                .filter(|e| !acknowledged.contains(&e.event_id))
-                .collect();
+                .partition(|e| acknowledged.contains(&e.event_id));
+            let entries: Vec<(&str, &OutboxEntry)> =
+                done.iter().map(|e| (customer_id, e)).collect();
+            self.history.record(&entries).await?;
             let mut set = doc! {
                 "pendingEvents": document::pending_count(&remaining),
                 "outbox": bson::to_bson(&remaining).map_err(|e| StoreError::Mongo(e.into()))?,

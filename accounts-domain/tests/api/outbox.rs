@@ -475,3 +475,56 @@ async fn a_batch_mark_empties_unchanged_outboxes_and_leaves_a_changed_one_to_the
     );
     assert_eq!(second.pending_events, 1);
 }
+
+#[tokio::test]
+async fn the_customer_document_does_not_grow_with_changes_and_the_history_is_paged() {
+    let app = TestApp::spawn().await;
+    let mut body = kit::seed_customer("c-grow");
+    let size = |document: Document| mongodb::bson::to_vec(&document).expect("bson").len();
+    let mut sizes = Vec::new();
+    for change in 1..=30 {
+        body["name"]["lastName"] = format!("Name{change:03}").into();
+        assert!(app.post_customer(&body).await.status().is_success());
+        if change == 5 || change == 30 {
+            outbox_drained(&app, "c-grow").await;
+            sizes.push(size(app.stored("c-grow").await.expect("stored")));
+        }
+    }
+    let stored = app.stored("c-grow").await.expect("stored");
+    assert!(!stored.contains_key("history"), "{stored}");
+    // The same but for the digits of a time: 25 more changes embedded would
+    // add thousands of bytes.
+    assert!(
+        sizes[1] < sizes[0] + 16,
+        "the document grew with its changes: {sizes:?}"
+    );
+    let recorded = app
+        .db
+        .collection::<Document>(&format!("{}_history", crate::helpers::COLLECTION))
+        .count_documents(mongodb::bson::doc! { "customerId": "c-grow" })
+        .await
+        .expect("count");
+    assert_eq!(recorded, 30);
+
+    let page: serde_json::Value = app
+        .get("/accounts/customer/c-grow/history?limit=10&offset=20")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let versions: Vec<i64> = page
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|h| h["version"].as_i64())
+        .collect();
+    assert_eq!(versions, (21..=30).collect::<Vec<_>>());
+    let first: serde_json::Value = app
+        .get("/accounts/customer/c-grow/history")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(first.as_array().map(Vec::len), Some(30));
+    app.stop().await;
+}
