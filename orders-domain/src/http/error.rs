@@ -78,11 +78,6 @@ impl IntoResponse for ApiError {
             }
             ApiError::Query(problem) => problem.into_response(),
             ApiError::Invalid(errors) => Problem::validation(errors).into_response(),
-            ApiError::Store(StoreError::Contended(id)) => Problem::status(StatusCode::CONFLICT)
-                .with_detail(format!(
-                    "orders of customer {id} kept changing concurrently; retry"
-                ))
-                .into_response(),
             ApiError::Store(e) => Problem::store_failure(&e, e.is_transient()).into_response(),
         }
     }

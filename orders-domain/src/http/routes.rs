@@ -153,15 +153,16 @@ pub struct Consistency {
     min_version: Option<u64>,
 }
 
-/// One customer with its orders.
+/// One customer with a page of its orders (oldest first; `limit` and
+/// `offset` page the orders).
 #[utoipa::path(
     get,
     path = "/orders/order/{customer_id}",
     tag = "orders",
-    params(("customer_id" = CustomerId, Path, description = "Customer id"), Consistency),
+    params(("customer_id" = CustomerId, Path, description = "Customer id"), Paging, Consistency),
     responses(
         (status = 200, description = "The customer with their orders", body = CustomerOrdersResponse),
-        (status = 400, description = "Invalid `minVersion`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid `minVersion` or paging parameters", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not replicated (yet)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The replica has not reached `minVersion` within `replica.read_wait_ms` (it holds an older version): retry after `Retry-After`; a version accounts never made stays 409", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "MongoDB unreachable", body = Problem, content_type = "application/problem+json"),
@@ -170,10 +171,11 @@ pub struct Consistency {
 async fn get_one(
     State(state): State<AppState>,
     PathParams(customer_id): PathParams<CustomerId>,
+    orders: Paging,
     QueryParams(consistency): QueryParams<Consistency>,
 ) -> Result<Json<CustomerOrdersResponse>, ApiError> {
     let Some(wanted) = consistency.min_version else {
-        let found = state.store.get(customer_id.as_str()).await?;
+        let found = state.store.get(customer_id.as_str(), orders).await?;
         return Ok(Json(found.ok_or(ApiError::NotFound(customer_id))?.into()));
     };
     if !(1..=MAX_VERSION).contains(&wanted) {
@@ -185,7 +187,13 @@ async fn get_one(
     let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
     let read = state
         .applied
-        .read_at_least(&state.store, customer_id.as_str(), wanted, state.read_wait)
+        .read_at_least(
+            &state.store,
+            customer_id.as_str(),
+            orders,
+            wanted,
+            state.read_wait,
+        )
         .await?;
     match read {
         VersionRead::Found(found) => Ok(Json((*found).into())),

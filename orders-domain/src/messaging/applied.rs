@@ -13,6 +13,8 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use platform_infra::paging::Paging;
+
 use crate::store::{CustomerOrders, CustomerOrdersStore, StoreError};
 
 /// How often a waiting reader looks at the replica again without an
@@ -57,20 +59,22 @@ pub enum VersionRead {
 }
 
 impl AppliedFeed {
-    /// Reads `customer_id` from `store` until it is at `wanted` or newer, or
+    /// Reads `customer_id` (with a page of its orders) from `store` until it
+    /// is at `wanted` or newer, or
     /// `wait` has passed, reading again on each announcement of a change to it
     /// (and every [`RECHECK`]).
     pub async fn read_at_least(
         &self,
         store: &CustomerOrdersStore,
         customer_id: &str,
+        orders: Paging,
         wanted: i64,
         wait: Duration,
     ) -> Result<VersionRead, StoreError> {
         let deadline = Instant::now() + wait;
         let mut watch = self.subscribe();
         loop {
-            let found = store.get(customer_id).await?;
+            let found = store.get(customer_id, orders).await?;
             match found {
                 Some(c) if c.customer.version >= wanted => {
                     return Ok(VersionRead::Found(Box::new(c)));

@@ -4,8 +4,8 @@
 //! lose an order:
 //!
 //! - **owned orders**, `<collection>` (seed default `customer.orders`): one
-//!   document per customer `{_id, orders: [...]}`. This service is the system of
-//!   record for it; the projection never writes it.
+//!   document per order, indexed by customer (see [`orders`]). This service is
+//!   the system of record for it; the projection never writes it.
 //! - **replica generations**, `<collection>_replica_<n>`: the customer fields
 //!   replicated from accounts, `{_id, version, name, contact, addresses}`. A
 //!   rebuild fills generation n+1 from the event store while generation n keeps
@@ -14,9 +14,9 @@
 //!   The projector and every read look it up per operation, so switching it
 //!   switches reads and writes atomically.
 
+mod orders;
 mod replica;
 
-use futures::TryStreamExt;
 use mongodb::bson::doc;
 use mongodb::{Collection, Database};
 use platform_infra::mongo::is_duplicate_key;
@@ -26,6 +26,7 @@ use shared_events::CustomerChangeEnvelope;
 
 use crate::domain::ApplyOutcome;
 use crate::domain::order::Order;
+pub use orders::OwnedOrders;
 pub use replica::{ReplicaCollection, ReplicaDocument};
 
 /// Why a store operation failed.
@@ -39,8 +40,6 @@ pub enum StoreError {
     NoPointer,
     #[error("a stored order is unreadable")]
     Decode(#[from] mongodb::bson::de::Error),
-    #[error("orders of customer {0} kept changing concurrently")]
-    Contended(String),
 }
 
 impl StoreError {
@@ -50,7 +49,6 @@ impl StoreError {
         match self {
             StoreError::Mongo(e) => platform_infra::mongo::is_transient(e),
             StoreError::Encode(_) | StoreError::NoPointer | StoreError::Decode(_) => false,
-            StoreError::Contended(_) => true,
         }
     }
 }
@@ -76,29 +74,12 @@ pub struct CustomerOrders {
     pub orders: Vec<Order>,
 }
 
-/// The orders a customer placed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OwnedOrdersDocument {
-    #[serde(rename = "_id")]
-    pub id: String,
-    #[serde(default)]
-    pub orders: Vec<Order>,
-    /// Number of orders: the compare-and-set token of appending one (the local
-    /// MongoDB-protocol server cannot `$push` subdocuments).
-    #[serde(default)]
-    pub order_count: i64,
-}
-
-/// How often appending an order retries after losing a race.
-const MAX_APPEND_ATTEMPTS: usize = 16;
-
 /// The orders service's collections.
 #[derive(Debug, Clone)]
 pub struct CustomerOrdersStore {
     database: Database,
     base: String,
-    owned: Collection<OwnedOrdersDocument>,
+    owned: OwnedOrders,
     meta: Collection<ReplicaPointer>,
 }
 
@@ -108,7 +89,7 @@ impl CustomerOrdersStore {
         CustomerOrdersStore {
             database: database.clone(),
             base: collection.to_owned(),
-            owned: database.collection(collection),
+            owned: OwnedOrders::new(database, collection),
             meta: database.collection(&format!("{collection}_meta")),
         }
     }
@@ -136,9 +117,11 @@ impl CustomerOrdersStore {
         Ok(next)
     }
 
-    /// Creates the pointer to generation 1 unless one exists.
+    /// Creates the orders' index, and the pointer to generation 1 unless one
+    /// exists.
     #[tracing::instrument(skip(self))]
     pub async fn init(&self) -> Result<()> {
+        self.owned.ensure_indexes().await?;
         let first = self.replica(1);
         let pointer = ReplicaPointer {
             id: POINTER_ID.to_owned(),
@@ -182,18 +165,14 @@ impl CustomerOrdersStore {
         self.active_replica().await?.apply(event).await
     }
 
-    /// One customer with its orders, if the customer is in the replica.
+    /// One customer with a page of its orders, if the customer is in the
+    /// replica.
     #[tracing::instrument(skip(self))]
-    pub async fn get(&self, id: &str) -> Result<Option<CustomerOrders>> {
+    pub async fn get(&self, id: &str, orders: Paging) -> Result<Option<CustomerOrders>> {
         let Some(customer) = self.active_replica().await?.get(id).await? else {
             return Ok(None);
         };
-        let orders = self
-            .owned
-            .find_one(doc! { "_id": id })
-            .await?
-            .map(|o| o.orders)
-            .unwrap_or_default();
+        let orders = self.owned.of_customer(id, orders).await?;
         Ok(Some(CustomerOrders { customer, orders }))
     }
 
@@ -202,15 +181,7 @@ impl CustomerOrdersStore {
     pub async fn list(&self, paging: Paging) -> Result<Vec<CustomerOrders>> {
         let customers = self.active_replica().await?.page(paging).await?;
         let ids: Vec<&str> = customers.iter().map(|c| c.id.as_str()).collect();
-        let mut owned: std::collections::HashMap<String, Vec<Order>> = self
-            .owned
-            .find(doc! { "_id": { "$in": ids } })
-            .await?
-            .try_collect::<Vec<_>>()
-            .await?
-            .into_iter()
-            .map(|o| (o.id, o.orders))
-            .collect();
+        let mut owned = self.owned.of_customers(&ids).await?;
         Ok(customers
             .into_iter()
             .map(|customer| {
@@ -225,54 +196,14 @@ impl CustomerOrdersStore {
         self.active_replica().await?.get(id).await
     }
 
-    /// Appends `order` to its customer's orders.
+    /// Stores a placed order: one insert.
     #[tracing::instrument(skip_all, fields(customer_id = %order.customer_id, order = %order.guid))]
     pub async fn add_order(&self, order: &Order) -> Result<()> {
-        for _ in 0..MAX_APPEND_ATTEMPTS {
-            match self
-                .owned
-                .find_one(doc! { "_id": &order.customer_id })
-                .await?
-            {
-                None => {
-                    let document = OwnedOrdersDocument {
-                        id: order.customer_id.clone(),
-                        orders: vec![order.clone()],
-                        order_count: 1,
-                    };
-                    match self.owned.insert_one(&document).await {
-                        Ok(_) => return Ok(()),
-                        Err(e) if is_duplicate_key(&e) => continue,
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                Some(mut stored) => {
-                    let count = stored.order_count;
-                    stored.orders.push(order.clone());
-                    let result = self
-                        .owned
-                        .update_one(
-                            doc! { "_id": &order.customer_id, "orderCount": count },
-                            doc! { "$set": {
-                                "orders": mongodb::bson::to_bson(&stored.orders)?,
-                                "orderCount": count + 1,
-                            }},
-                        )
-                        .await?;
-                    if result.matched_count == 1 {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        Err(StoreError::Contended(order.customer_id.clone()))
+        self.owned.insert(order).await
     }
 
     /// One order of a customer.
     pub async fn order(&self, customer_id: &str, guid: &str) -> Result<Option<Order>> {
-        let Some(owned) = self.owned.find_one(doc! { "_id": customer_id }).await? else {
-            return Ok(None);
-        };
-        Ok(owned.orders.into_iter().find(|o| o.guid == guid))
+        self.owned.get(customer_id, guid).await
     }
 }

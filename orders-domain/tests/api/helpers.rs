@@ -200,6 +200,8 @@ pub fn change_event(id: &str, version: u64, first_name: &str) -> CustomerChangeE
 /// service writes them, for tests that put orders in place directly.
 pub fn stored_order(customer_id: &str, guid: &str) -> mongodb::bson::Document {
     mongodb::bson::doc! {
+        "_id": guid,
+        "placedAt": mongodb::bson::DateTime::now(),
         "guid": guid,
         "customerId": customer_id,
         "status": "CREATED",

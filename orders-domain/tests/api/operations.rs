@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use mongodb::bson::{Document, doc};
+use mongodb::bson::Document;
 use orders_domain::messaging::{Progress, RebuildRefused, rebuild, redrive_dead_letters};
 use orders_domain::store::CustomerOrdersStore;
 use platform_testkit as kit;
@@ -30,11 +30,7 @@ async fn rebuild_while_events_flow_gives_the_live_state_keeps_orders_and_reads_n
     }
     app.db
         .collection::<Document>(COLLECTION)
-        .update_one(
-            doc! { "_id": "r-00" },
-            doc! { "$set": { "orders": [ stored_order("r-00", "kept") ] } },
-        )
-        .upsert(true)
+        .insert_one(stored_order("r-00", "kept"))
         .await
         .expect("order stored");
 

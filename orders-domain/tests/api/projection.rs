@@ -63,11 +63,7 @@ async fn replica_updates_never_touch_the_orders_the_service_owns() {
     app.replica_at_version("c-2", 1).await;
     app.db
         .collection::<Document>(COLLECTION)
-        .update_one(
-            doc! { "_id": "c-2" },
-            doc! { "$set": { "orders": [ stored_order("c-2", "order-1") ] } },
-        )
-        .upsert(true)
+        .insert_one(stored_order("c-2", "order-1"))
         .await
         .expect("order stored");
     app.produce_change("c-2", 2, "After", None).await;
