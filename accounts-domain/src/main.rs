@@ -12,7 +12,9 @@ use platform_infra::{kafka, shutdown, telemetry};
 use shared_events::topics::dead_letter_topic;
 
 #[derive(Parser)]
-#[command(about = "The accounts service; settings come from APP__… variables (see README)")]
+#[command(
+    about = "The accounts service; settings come from APP__… variables (see docs/configuration.md)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -12,7 +12,9 @@ use orders_domain::messaging::{Progress, rebuild, redrive_dead_letters};
 use platform_infra::{shutdown, telemetry};
 
 #[derive(Parser)]
-#[command(about = "The orders service; settings come from APP__… variables (see README)")]
+#[command(
+    about = "The orders service; settings come from APP__… variables (see docs/configuration.md)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

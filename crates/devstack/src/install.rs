@@ -1,6 +1,6 @@
 //! Installing the local servers, once, into a cache keyed by version.
 //!
-//! - tansu (Kafka protocol) with `cargo install --locked`, about 20 minutes on
+//! - tansu (Kafka protocol) with `cargo install --locked`, about 10 minutes on
 //!   two cores the first time;
 //! - nx-27017 (MongoDB protocol) with pip into its own virtualenv.
 
@@ -41,7 +41,7 @@ impl Tools {
         let tansu = tansu_root.join("bin/tansu");
         if !tansu.exists() {
             eprintln!(
-                "devstack: installing tansu {TANSU_VERSION} (first run only; ~20 min on 2 cores)"
+                "devstack: installing tansu {TANSU_VERSION} (first run only; ~10 min on 2 cores)"
             );
             let status = Command::new("cargo")
                 .args(["install", "tansu", "--locked", "--version", TANSU_VERSION])
