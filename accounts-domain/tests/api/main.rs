@@ -7,4 +7,5 @@ mod health;
 mod helpers;
 mod limits;
 mod outbox;
+mod round_trips;
 mod telemetry;

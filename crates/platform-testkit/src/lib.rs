@@ -246,6 +246,45 @@ pub async fn mongo_database(database: &str) -> mongodb::Database {
         .database(database)
 }
 
+/// The commands a client sent, by name, as the driver's command monitoring
+/// reports them: one per round trip to the server.
+#[derive(Debug, Clone, Default)]
+pub struct CommandLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl CommandLog {
+    /// The commands sent since the last call, emptying the log.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// `database` of the test server through a client whose every command is
+/// recorded in the returned log (round-trip counts per operation).
+pub async fn counted_mongo_database(database: &str) -> (mongodb::Database, CommandLog) {
+    let log = CommandLog::default();
+    let mut options = mongodb::options::ClientOptions::parse(mongodb_uri())
+        .await
+        .expect("mongodb options");
+    let sink = log.clone();
+    options.command_event_handler = Some(mongodb::event::EventHandler::callback(
+        move |event: mongodb::event::command::CommandEvent| {
+            if let mongodb::event::command::CommandEvent::Started(started) = event {
+                sink.0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(started.command_name);
+            }
+        },
+    ));
+    let client = mongodb::Client::with_options(options).expect("mongodb client");
+    (client.database(database), log)
+}
+
 /// The seed body exactly as the seed README sends it: `id` a JSON number.
 pub fn seed_customer_numeric_id(id: u64) -> serde_json::Value {
     let mut body: serde_json::Value =

@@ -6,3 +6,4 @@ mod operations;
 mod ordering;
 mod projection;
 mod reads;
+mod round_trips;
