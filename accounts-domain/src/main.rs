@@ -7,18 +7,9 @@
 //!   code path `./dev up` uses, for compose and the Kubernetes Job.
 
 use accounts_domain::Settings;
-use clap::{Parser, Subcommand};
-use platform_infra::{kafka, shutdown, telemetry};
+use clap::Subcommand;
+use platform_infra::{kafka, service, shutdown, telemetry};
 use shared_events::topics::dead_letter_topic;
-
-#[derive(Parser)]
-#[command(
-    about = "The accounts service; settings come from APP__… variables (see docs/configuration.md)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
 
 #[derive(Subcommand)]
 enum Command {
@@ -38,10 +29,14 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let command = service::command_line(
+        "accounts-domain",
+        "The accounts service; settings come from APP__… variables (see docs/configuration.md)",
+        Command::Serve,
+    );
     let settings = Settings::load()?;
     let _telemetry = telemetry::init(&settings.log, "accounts");
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => {
             let app = accounts_domain::build(settings, shutdown::on_signal()).await?;
             app.wait().await

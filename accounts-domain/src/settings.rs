@@ -3,9 +3,6 @@
 
 use std::time::Duration;
 
-use platform_infra::auth::AuthSettings;
-use platform_infra::config::{HttpSettings, KafkaSettings, LogSettings, MongoSettings};
-use platform_infra::idempotency::IdempotencySettings;
 use serde::Deserialize;
 
 /// Built-in defaults over `platform_infra::config::COMMON_DEFAULTS`: the
@@ -24,20 +21,12 @@ batch_size = 100
 shutdown_drain_ms = 5000
 "#;
 
-/// All settings of the accounts service.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    pub http: HttpSettings,
-    pub mongodb: MongoSettings,
-    pub kafka: KafkaSettings,
-    pub relay: RelaySettings,
-    pub log: LogSettings,
-    /// Bearer-JWT authentication; off unless configured.
-    #[serde(default)]
-    pub auth: AuthSettings,
-    /// How long `Idempotency-Key`s are remembered.
-    #[serde(default)]
-    pub idempotency: IdempotencySettings,
+platform_infra::service_settings! {
+    /// All settings of the accounts service.
+    pub struct Settings {
+        pub relay: RelaySettings,
+    }
+    defaults = DEFAULTS;
 }
 
 /// How the outbox relay looks for pending events.
@@ -61,36 +50,34 @@ impl RelaySettings {
     }
 }
 
-platform_infra::service_settings!(Settings, DEFAULTS);
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use platform_infra::config;
+
+    fn defaults() -> Settings {
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/accounts.example.toml"
+        );
+        platform_infra::config::checked_defaults(DEFAULTS, example, &[])
+    }
 
     #[test]
-    fn defaults_parse_and_use_the_seed_names() {
-        let settings: Settings = config::load(DEFAULTS).expect("defaults parse");
+    fn defaults_use_the_seed_names_and_the_example_names_every_setting() {
+        let settings = defaults();
         assert_eq!(settings.http.port, 8080);
-        assert_eq!(settings.mongodb.database, "accounts");
-        assert_eq!(settings.mongodb.collection, "customer.accounts");
+        assert_eq!(
+            (
+                settings.mongodb.database.as_str(),
+                settings.mongodb.collection.as_str()
+            ),
+            ("accounts", "customer.accounts")
+        );
         assert_eq!(settings.kafka.topic, shared_events::topics::CUSTOMER_CHANGE);
     }
 
     #[test]
     fn mongodb_uri_never_prints() {
-        let settings: Settings = config::load(DEFAULTS).expect("defaults parse");
-        assert!(!format!("{settings:?}").contains("27017"));
-    }
-
-    #[test]
-    fn the_example_settings_file_parses_and_names_every_setting() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../config/accounts.example.toml"
-        );
-        let missing = config::undocumented_settings::<Settings>(DEFAULTS, path, &[])
-            .expect("the example parses");
-        assert!(missing.is_empty(), "{path} does not name {missing:?}");
+        assert!(!format!("{:?}", defaults()).contains("27017"));
     }
 }

@@ -6,19 +6,10 @@
 //!   and switch reads to it, while running instances keep serving.
 //! - `orders-domain redrive-dlt`: republish dead letters to the change topic.
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use orders_domain::Settings;
 use orders_domain::messaging::{Progress, rebuild, redrive_dead_letters};
-use platform_infra::{shutdown, telemetry};
-
-#[derive(Parser)]
-#[command(
-    about = "The orders service; settings come from APP__… variables (see docs/configuration.md)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
+use platform_infra::{service, shutdown, telemetry};
 
 #[derive(Subcommand)]
 enum Command {
@@ -37,10 +28,14 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let command = service::command_line(
+        "orders-domain",
+        "The orders service; settings come from APP__… variables (see docs/configuration.md)",
+        Command::Serve,
+    );
     let settings = Settings::load()?;
     let _telemetry = telemetry::init(&settings.log, "orders");
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => {
             let app = orders_domain::build(settings, shutdown::on_signal()).await?;
             app.wait().await.map(|_| ())

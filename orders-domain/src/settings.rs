@@ -3,9 +3,6 @@
 
 use std::time::Duration;
 
-use platform_infra::auth::AuthSettings;
-use platform_infra::config::{HttpSettings, KafkaSettings, LogSettings, MongoSettings};
-use platform_infra::idempotency::IdempotencySettings;
 use serde::Deserialize;
 
 /// Built-in defaults over `platform_infra::config::COMMON_DEFAULTS`: the
@@ -31,21 +28,13 @@ fetch_wait_max_ms = 500
 read_wait_ms = 5000
 "#;
 
-/// All settings of the orders service.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Settings {
-    pub http: HttpSettings,
-    pub mongodb: MongoSettings,
-    pub kafka: KafkaSettings,
-    pub consumer: ConsumerSettings,
-    pub replica: ReplicaSettings,
-    pub log: LogSettings,
-    /// Bearer-JWT authentication; off unless configured.
-    #[serde(default)]
-    pub auth: AuthSettings,
-    /// How long `Idempotency-Key`s are remembered.
-    #[serde(default)]
-    pub idempotency: IdempotencySettings,
+platform_infra::service_settings! {
+    /// All settings of the orders service.
+    pub struct Settings {
+        pub consumer: ConsumerSettings,
+        pub replica: ReplicaSettings,
+    }
+    defaults = DEFAULTS;
 }
 
 /// How the replica projector consumes.
@@ -110,31 +99,24 @@ impl ReplicaSettings {
     }
 }
 
-platform_infra::service_settings!(Settings, DEFAULTS);
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use platform_infra::config;
 
     #[test]
-    fn defaults_parse_and_use_the_seed_names() {
-        let settings: Settings = config::load(DEFAULTS).expect("defaults parse");
+    fn defaults_use_the_seed_names_and_the_example_names_every_setting() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/orders.example.toml");
+        let settings: Settings =
+            platform_infra::config::checked_defaults(DEFAULTS, example, &["consumer.instance_id"]);
         assert_eq!(settings.http.port, 8085);
-        assert_eq!(settings.mongodb.database, "orders");
-        assert_eq!(settings.mongodb.collection, "customer.orders");
         assert_eq!(
-            settings.consumer.group_id,
-            shared_events::topics::ORDERS_CONSUMER_GROUP
+            (
+                settings.mongodb.database.as_str(),
+                settings.mongodb.collection.as_str()
+            ),
+            ("orders", "customer.orders")
         );
-    }
-
-    #[test]
-    fn the_example_settings_file_parses_and_names_every_setting() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/orders.example.toml");
-        let missing =
-            config::undocumented_settings::<Settings>(DEFAULTS, path, &["consumer.instance_id"])
-                .expect("the example parses");
-        assert!(missing.is_empty(), "{path} does not name {missing:?}");
+        let group = shared_events::topics::ORDERS_CONSUMER_GROUP;
+        assert_eq!(settings.consumer.group_id, group);
     }
 }

@@ -169,6 +169,37 @@ pub async fn up(
             return Err(e);
         }
     };
+    print_addresses(&data_dir, ports, &addresses, &external);
+    println!("Press Ctrl-C to stop everything.");
+    let exited = tokio::select! {
+        () = stop.cancelled() => None,
+        exited = first_exit(&mut servers, &mut services) => Some(exited),
+    };
+    if let Some(what) = &exited {
+        eprintln!("devstack: {what}; stopping everything else");
+    }
+    // Services first: the relay drains and the projector commits while the
+    // broker and MongoDB still run.
+    for service in services {
+        service.stop(SERVICE_GRACE).await;
+    }
+    stop_servers(servers).await;
+    match exited {
+        None => {
+            eprintln!("devstack: stopped");
+            Ok(())
+        }
+        Some(what) => bail!("{what}"),
+    }
+}
+
+/// What `./dev up` started, and where.
+fn print_addresses(
+    data_dir: &Path,
+    ports: StackPorts,
+    addresses: &ServerAddresses,
+    external: &ExternalServers,
+) {
     let origin = |local: bool| if local { "local" } else { "external" };
     println!();
     println!("The stack is up (data in {}):", data_dir.display());
@@ -199,27 +230,6 @@ pub async fn up(
         addresses.mongodb_uri,
         origin(external.mongodb.is_none())
     );
-    println!("Press Ctrl-C to stop everything.");
-    let exited = tokio::select! {
-        () = stop.cancelled() => None,
-        exited = first_exit(&mut servers, &mut services) => Some(exited),
-    };
-    if let Some(what) = &exited {
-        eprintln!("devstack: {what}; stopping everything else");
-    }
-    // Services first: the relay drains and the projector commits while the
-    // broker and MongoDB still run.
-    for service in services {
-        service.stop(SERVICE_GRACE).await;
-    }
-    stop_servers(servers).await;
-    match exited {
-        None => {
-            eprintln!("devstack: stopped");
-            Ok(())
-        }
-        Some(what) => bail!("{what}"),
-    }
 }
 
 /// Starts the local servers that `external` does not replace (installing

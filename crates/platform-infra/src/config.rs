@@ -146,6 +146,20 @@ pub fn undocumented_settings<T: DeserializeOwned>(
     Ok(wanted.into_iter().filter(|s| !named.contains(s)).collect())
 }
 
+/// A service's defaults, loaded into `T`, after asserting that the example
+/// settings file at `example` parses over them and names every setting (see
+/// [`undocumented_settings`]); for each service's settings test.
+pub fn checked_defaults<T: DeserializeOwned>(
+    defaults_toml: &str,
+    example: &str,
+    optional: &[&str],
+) -> T {
+    let missing = undocumented_settings::<T>(defaults_toml, example, optional)
+        .unwrap_or_else(|e| panic!("{example} does not parse: {e}"));
+    assert!(missing.is_empty(), "{example} does not name {missing:?}");
+    load_layers(defaults_toml, None).unwrap_or_else(|e| panic!("the defaults do not parse: {e}"))
+}
+
 /// Where the HTTP server listens.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpSettings {

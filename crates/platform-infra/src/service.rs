@@ -30,6 +30,28 @@ use crate::shutdown::CancellationToken;
 use crate::supervisor::Supervisor;
 use crate::{http, kafka, mongo};
 
+/// A service binary's command line: an optional subcommand.
+#[derive(clap::Parser)]
+struct ServiceCli<C: clap::Subcommand> {
+    #[command(subcommand)]
+    command: Option<C>,
+}
+
+/// Parses the command line of the binary `name` (described by `about`): its
+/// subcommand, or `default` (serving) when none is given. Exits with clap's
+/// message on bad arguments and for `--help`.
+pub fn command_line<C: clap::Subcommand>(name: &'static str, about: &'static str, default: C) -> C {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = ServiceCli::<C>::command()
+        .name(name)
+        .about(about)
+        .get_matches();
+    match ServiceCli::<C>::from_arg_matches(&matches) {
+        Ok(cli) => cli.command.unwrap_or(default),
+        Err(e) => e.exit(),
+    }
+}
+
 /// A service's name (as in logs, health and MongoDB's `appName`) and version.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceInfo {
@@ -47,13 +69,38 @@ pub trait ServiceSettings {
     fn idempotency(&self) -> &IdempotencySettings;
 }
 
-/// Implements [`ServiceSettings`] for a settings struct with the fields
-/// `http`, `mongodb`, `kafka`, `auth` and `idempotency`, and gives it `load()`:
+/// Declares a service's settings struct: the settings every service has
+/// (`http`, `mongodb`, `kafka`, `log`, and the optional `auth` and
+/// `idempotency`) followed by the service's own fields; implements
+/// [`ServiceSettings`] for it, and gives it `load()`:
 /// [`COMMON_DEFAULTS`](crate::config::COMMON_DEFAULTS), then `$defaults`, then
 /// the file named by `APP_CONFIG_FILE`, then `APP__…` environment variables.
+/// The calling crate needs `serde` (with `derive`).
 #[macro_export]
 macro_rules! service_settings {
-    ($settings:ty, $defaults:expr) => {
+    (
+        $(#[$meta:meta])*
+        pub struct $settings:ident {
+            $($(#[$field_meta:meta])* pub $field:ident: $type:ty,)*
+        }
+        defaults = $defaults:expr;
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, ::serde::Deserialize)]
+        pub struct $settings {
+            pub http: $crate::config::HttpSettings,
+            pub mongodb: $crate::config::MongoSettings,
+            pub kafka: $crate::config::KafkaSettings,
+            pub log: $crate::config::LogSettings,
+            /// Bearer-JWT authentication; off unless configured.
+            #[serde(default)]
+            pub auth: $crate::auth::AuthSettings,
+            /// How long `Idempotency-Key`s are remembered.
+            #[serde(default)]
+            pub idempotency: $crate::idempotency::IdempotencySettings,
+            $($(#[$field_meta])* pub $field: $type,)*
+        }
+
         impl $settings {
             /// Defaults, then `APP_CONFIG_FILE`, then `APP__…` environment
             /// variables.

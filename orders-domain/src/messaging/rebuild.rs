@@ -189,20 +189,7 @@ pub async fn rebuild(
     force: bool,
 ) -> anyhow::Result<RebuildReport> {
     let started = Instant::now();
-    let database =
-        platform_infra::mongo::connect(&settings.mongodb, "orders-domain-rebuild").await?;
-    let store = CustomerOrdersStore::new(&database, &settings.mongodb.collection);
-    store.init().await?;
-    let previous = store.active_replica().await?;
-    let target = store
-        .empty_generation_after(&previous)
-        .await
-        .context("cannot clear the target collection")?;
-    tracing::info!(
-        from = previous.name(),
-        to = target.name(),
-        "rebuild started"
-    );
+    let (store, previous, target) = generations(settings).await?;
     // Before the ends: every version it holds came from a record below them.
     let current = previous
         .versions()
@@ -274,6 +261,27 @@ const REPLAY_FETCH_BYTES: &str = "16777216";
 const FOLD_BATCH: usize = 2000;
 /// Writes in flight at once within a round; each is to a different customer.
 const APPLY_CONCURRENCY: usize = 16;
+
+/// The store, the active generation and the emptied one after it.
+async fn generations(
+    settings: &Settings,
+) -> anyhow::Result<(CustomerOrdersStore, ReplicaCollection, ReplicaCollection)> {
+    let database =
+        platform_infra::mongo::connect(&settings.mongodb, "orders-domain-rebuild").await?;
+    let store = CustomerOrdersStore::new(&database, &settings.mongodb.collection);
+    store.init().await?;
+    let previous = store.active_replica().await?;
+    let target = store
+        .empty_generation_after(&previous)
+        .await
+        .context("cannot clear the target collection")?;
+    tracing::info!(
+        from = previous.name(),
+        to = target.name(),
+        "rebuild started"
+    );
+    Ok((store, previous, target))
+}
 
 /// Switches reads from `previous` to `target`, then applies what arrived
 /// meanwhile, up to the ends `ends` reads after the switch: the live
