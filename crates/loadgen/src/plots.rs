@@ -28,7 +28,7 @@ pub fn draw(histogram: &Histogram, dir: &Path) -> anyhow::Result<()> {
     all.sort_by(f64::total_cmp);
     // Up to the 99th percentile of both: the tail would squash the body; the
     // last bucket holds everything beyond.
-    let width = (crate::stats::quantile(&all, 0.99) / BUCKETS as f64).max(0.01);
+    let width = (crate::measure::quantile(&all, 0.99) / BUCKETS as f64).max(0.01);
     let platform = bucket_counts(&histogram.platform, width);
     let baseline = bucket_counts(&histogram.baseline, width);
     let top = platform

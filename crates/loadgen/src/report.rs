@@ -1,8 +1,10 @@
 //! The benchmark report: JSON for machines, Markdown for people.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{Spread, Summary};
+use crate::measure::{Spread, Summary};
 
 /// One scenario variant measured side by side with its baseline.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -15,6 +17,19 @@ pub struct Comparison {
 }
 
 impl Comparison {
+    /// The comparison of `platform` with `baseline`, named by `scenario`,
+    /// `variant` and `baseline_name`.
+    pub fn new(names: [&str; 3], platform: Summary, baseline: Summary) -> Comparison {
+        let [scenario, variant, baseline_name] = names.map(str::to_owned);
+        Comparison {
+            scenario,
+            variant,
+            platform,
+            baseline_name,
+            baseline,
+        }
+    }
+
     /// Platform ÷ baseline of the medians of one figure (0 without a baseline).
     pub fn ratio(&self, figure: fn(&Summary) -> Spread) -> f64 {
         let (platform, baseline) = (figure(&self.platform), figure(&self.baseline));
@@ -23,13 +38,9 @@ impl Comparison {
         }
         platform.median / baseline.median
     }
-
-    fn has_latencies(&self) -> bool {
-        self.platform.p50_ms.median > 0.0
-    }
 }
 
-/// A figure of one service: memory or start-up time.
+/// A figure of one process: memory, CPU time or start-up time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ResourceRow {
     pub service: String,
@@ -39,14 +50,14 @@ pub struct ResourceRow {
 }
 
 impl ResourceRow {
+    /// `figure` of `service`: the spread of `values` in `unit`.
     pub fn new(
         service: &str,
         figure: String,
         values: impl IntoIterator<Item = f64>,
         unit: &str,
     ) -> ResourceRow {
-        let (service, unit) = (service.to_owned(), unit.to_owned());
-        let value = Spread::of(values);
+        let (service, value, unit) = (service.to_owned(), Spread::of(values), unit.to_owned());
         ResourceRow {
             service,
             figure,
@@ -68,6 +79,21 @@ pub struct Histogram {
 }
 
 impl Histogram {
+    pub fn new(
+        title: String,
+        platform: Vec<f64>,
+        baseline_name: &str,
+        baseline: Vec<f64>,
+    ) -> Histogram {
+        let baseline_name = baseline_name.to_owned();
+        Histogram {
+            title,
+            platform,
+            baseline_name,
+            baseline,
+        }
+    }
+
     /// The SVG's file name, from the title.
     pub fn file_name(&self) -> String {
         let words = self.title.to_ascii_lowercase();
@@ -117,168 +143,182 @@ pub(crate) fn fill(template: &str, values: &[(&str, String)]) -> String {
     out
 }
 
-/// One line per row.
-fn lines(rows: impl Iterator<Item = String>) -> String {
-    rows.map(|row| row + "\n").collect()
+/// The Markdown table rows of `rows`, each a row's cells: the one table
+/// writer of every table in the report.
+fn table<R: AsRef<[String]>>(rows: impl Iterator<Item = R>) -> String {
+    rows.map(|cells| format!("| {} |\n", cells.as_ref().join(" | ")))
+        .collect()
 }
 
-/// A `## title` section, or nothing when `body` is empty.
-fn section(title: &str, body: String) -> String {
-    if body.is_empty() {
-        return body;
+/// A `## title` section of `header` and `body`, or nothing when `body` is empty.
+fn section(title: &str, header: &str, body: String) -> String {
+    match body.is_empty() {
+        true => body,
+        false => format!("\n## {title}\n\n{header}{body}"),
     }
-    format!("\n## {title}\n\n{body}")
 }
 
 fn spread(s: Spread, digits: usize) -> String {
     format!("{:.d$} ({:.d$}–{:.d$})", s.median, s.min, s.max, d = digits)
 }
 
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "**not met**" }
+fn verdict(met: bool) -> String {
+    if met { "met" } else { "**not met**" }.to_owned()
 }
 
 impl Report {
-    /// `BENCHMARKS.md`: `templates/report.md` filled with the tables.
-    pub fn to_markdown(&self) -> String {
-        let list = |items: &[String]| lines(items.iter().map(|item| format!("- {item}")));
-        let plots = self
-            .histograms
-            .iter()
-            .map(|h| format!("![{}]({PLOT_DIR}/{})\n", h.title, h.file_name()));
-        let failures = "Failed scenarios (their figures are missing)";
-        fill(
-            REPORT.strip_suffix('\n').unwrap_or(REPORT),
-            &[
-                ("command", self.command.clone()),
-                ("date", self.date.clone()),
-                ("cores", self.cores.to_string()),
-                ("failures", section(failures, list(&self.failures))),
-                (
-                    "comparisons",
-                    lines(self.comparisons.iter().map(comparison_row)),
-                ),
-                ("resources", section("Resources", self.resources_table())),
-                ("targets", self.targets()),
-                ("evidence", section("Where the time goes", self.evidence())),
-                ("capacity", crate::capacity::model(self)),
-                ("histograms", section("Latency distributions", lines(plots))),
-                ("notes", section("Notes", list(&self.notes))),
-            ],
-        )
+    /// The report with how it was made: `command`, now, on this machine.
+    pub fn stamped(mut self, command: &str) -> Report {
+        self.cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (self.date, self.command) = (chrono::Utc::now().to_rfc3339(), command.to_owned());
+        self
     }
 
-    fn resources_table(&self) -> String {
-        let rows = lines(self.resources.iter().map(|r| {
-            let value = if r.value.min == r.value.max {
-                format!("{:.1}", r.value.median)
-            } else {
-                spread(r.value, 1)
-            };
-            format!("| {} | {} | {value} {} |", r.service, r.figure, r.unit)
-        }));
-        if rows.is_empty() {
-            return rows;
+    /// Writes `BENCHMARKS.md`, `benchmarks.json` and the histograms to `dir`.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir.join(PLOT_DIR))?;
+        for histogram in &self.histograms {
+            crate::plots::draw(histogram, &dir.join(PLOT_DIR))?;
         }
-        format!("| service | figure | value |\n|---|---|---|\n{rows}")
+        let json = serde_json::to_string_pretty(self)?;
+        std::fs::write(dir.join("benchmarks.json"), json)?;
+        Ok(std::fs::write(
+            dir.join("BENCHMARKS.md"),
+            self.to_markdown(),
+        )?)
+    }
+
+    /// `BENCHMARKS.md`: `templates/report.md` filled with the tables.
+    pub fn to_markdown(&self) -> String {
+        let list = |items: &[String]| items.iter().map(|item| format!("- {item}\n")).collect();
+        let failures = list(&self.failures);
+        let failures = section("Failed scenarios (their figures are missing)", "", failures);
+        let resources = self.resources.iter().map(|r| {
+            let value = match r.value.min == r.value.max {
+                true => format!("{:.1}", r.value.median),
+                false => spread(r.value, 1),
+            };
+            [
+                r.service.clone(),
+                r.figure.clone(),
+                format!("{value} {}", r.unit),
+            ]
+        });
+        let header = "| service | figure | value |\n|---|---|---|\n";
+        let resources = section("Resources", header, table(resources));
+        let plots = self.histograms.iter();
+        let plots = plots.map(|h| format!("![{}]({PLOT_DIR}/{})\n\n", h.title, h.file_name()));
+        let evidence = section("Where the time goes", "", self.evidence());
+        let template = REPORT.strip_suffix('\n').unwrap_or(REPORT);
+        let values = [
+            ("command", self.command.clone()),
+            ("date", self.date.clone()),
+            ("cores", self.cores.to_string()),
+            ("failures", failures),
+            (
+                "comparisons",
+                table(self.comparisons.iter().map(comparison_row)),
+            ),
+            ("resources", resources),
+            ("targets", table(self.targets())),
+            ("evidence", evidence),
+            ("capacity", crate::capacity::model(self)),
+            (
+                "histograms",
+                section("Latency distributions", "", plots.collect()),
+            ),
+            ("notes", section("Notes", "", list(&self.notes))),
+        ];
+        fill(template, &values)
     }
 
     /// Where the CPU went per change, process by process: the profile behind
     /// the ratios.
     fn evidence(&self) -> String {
-        let prefix = "CPU per change during ";
-        let rows = lines(
-            self.resources
-                .iter()
-                .filter(|r| r.figure.starts_with("CPU per change during scenario"))
-                .map(|r| {
-                    let scenario = r.figure.trim_start_matches(prefix);
-                    format!("| {} | {scenario} | {:.2} |", r.service, r.value.median)
-                }),
-        );
-        if rows.is_empty() {
-            return rows;
+        let profile = self.resources.iter().filter_map(|r| {
+            let scenario = r.figure.strip_prefix("CPU per change during ")?;
+            let cpu = format!("{:.2}", r.value.median);
+            scenario
+                .starts_with("scenario")
+                .then(|| [r.service.clone(), scenario.to_owned(), cpu])
+        });
+        let rows = table(profile);
+        match rows.is_empty() {
+            true => rows,
+            false => fill(EVIDENCE, &[("rows", rows)]),
         }
-        fill(EVIDENCE, &[("rows", rows)])
     }
 
     /// The targets, each with the figure that decides it.
-    fn targets(&self) -> String {
+    fn targets(&self) -> impl Iterator<Item = [String; 3]> {
         // The targets are the services'; the servers' rows are evidence.
         let services = self
             .resources
             .iter()
             .filter(|r| r.service.contains("-domain"));
         let resources = services.filter_map(|r| {
-            let (service, median) = (&r.service, r.value.median);
-            if r.figure.starts_with("peak RSS") {
+            let (service, figure, median) = (&r.service, &r.figure, r.value.median);
+            if figure.starts_with("peak RSS") {
+                let target = format!("≤ 20 MB RSS under load ({service}, {figure})");
                 let met = verdict(median * 1.048_576 <= 20.0);
-                let figure = &r.figure;
-                Some(format!(
-                    "| ≤ 20 MB RSS under load ({service}, {figure}) | {median:.1} MiB | {met} |"
-                ))
-            } else if r.figure.starts_with("start-to-ready") {
-                let met = verdict(median <= 300.0);
-                Some(format!(
-                    "| ≤ 0.3 s start-to-ready ({service}) | {median:.0} ms | {met} |"
-                ))
+                Some([target, format!("{median:.1} MiB"), met])
+            } else if figure.starts_with("start-to-ready") {
+                let target = format!("≤ 0.3 s start-to-ready ({service})");
+                Some([target, format!("{median:.0} ms"), verdict(median <= 300.0)])
             } else {
                 None
             }
         });
-        lines(
-            self.comparisons
-                .iter()
-                .map(comparison_target)
-                .chain(resources),
-        )
+        self.comparisons
+            .iter()
+            .map(comparison_target)
+            .chain(resources)
     }
 }
 
-fn comparison_row(c: &Comparison) -> String {
-    let latency = |figure: fn(&Summary) -> Spread| {
-        if !c.has_latencies() {
-            return "– | – | –".to_owned();
+/// A comparison's row: rate, p50 and p99 each of the platform, the baseline
+/// and their ratio, then the platform's maximum and the repetitions.
+fn comparison_row(c: &Comparison) -> Vec<String> {
+    let has_latencies = c.platform.p50_ms.median > 0.0;
+    let figure = |figure: fn(&Summary) -> Spread, digits| {
+        if digits > 0 && !has_latencies {
+            return ["–"; 3].map(str::to_owned);
         }
         let (platform, baseline) = (figure(&c.platform), figure(&c.baseline));
-        format!(
-            "{} | {} | {:.2}",
-            spread(platform, 1),
-            spread(baseline, 1),
-            c.ratio(figure)
-        )
+        let ratio = format!("{:.2}", c.ratio(figure));
+        [spread(platform, digits), spread(baseline, digits), ratio]
     };
-    let max = if c.has_latencies() {
-        spread(c.platform.max_ms, 1)
-    } else {
-        "–".to_owned()
+    let [throughput, p50, p99] = [
+        figure(|s| s.throughput, 0),
+        figure(|s| s.p50_ms, 1),
+        figure(|s| s.p99_ms, 1),
+    ];
+    let max = match has_latencies {
+        true => spread(c.platform.max_ms, 1),
+        false => "–".to_owned(),
     };
-    format!(
-        "| {} | {} (vs {}) | {} | {} | {:.2} | {} | {} | {max} | {} |",
-        c.scenario,
-        c.variant,
-        c.baseline_name,
-        spread(c.platform.throughput, 0),
-        spread(c.baseline.throughput, 0),
-        c.ratio(|s| s.throughput),
-        latency(|s| s.p50_ms),
-        latency(|s| s.p99_ms),
-        c.platform.repetitions,
-    )
+    let names = [
+        c.scenario.clone(),
+        format!("{} (vs {})", c.variant, c.baseline_name),
+    ];
+    let end = [max, c.platform.repetitions.to_string()];
+    [names.as_slice(), &throughput, &p50, &p99, &end].concat()
 }
 
-fn comparison_target(c: &Comparison) -> String {
+fn comparison_target(c: &Comparison) -> [String; 3] {
     let (p50, p99) = (c.ratio(|s| s.p50_ms), c.ratio(|s| s.p99_ms));
-    let throughput = c.ratio(|s| s.throughput);
-    let (scenario, variant) = (&c.scenario, &c.variant);
+    let (scenario, variant, throughput) = (&c.scenario, &c.variant, c.ratio(|s| s.throughput));
     if scenario.starts_with('2') {
+        let target = format!("e2e p50 ≤ 1.3× and p99 ≤ 2× raw pipeline ({variant})");
         let met = verdict(p50 <= 1.3 && p99 <= 2.0);
-        format!(
-            "| e2e p50 ≤ 1.3× and p99 ≤ 2× raw pipeline ({variant}) | p50 {p50:.2}×, p99 {p99:.2}× | {met} |"
-        )
+        [target, format!("p50 {p50:.2}×, p99 {p99:.2}×"), met]
     } else {
-        let met = verdict(throughput >= 0.8);
-        format!("| {scenario} ≥ 0.8× baseline ({variant}) | {throughput:.2}× | {met} |")
+        let target = format!("{scenario} ≥ 0.8× baseline ({variant})");
+        [
+            target,
+            format!("{throughput:.2}×"),
+            verdict(throughput >= 0.8),
+        ]
     }
 }
 
@@ -289,16 +329,13 @@ mod tests {
     /// Reports recorded as JSON render to the Markdown saved next to them.
     #[test]
     fn recorded_reports_render_to_their_golden_markdown() {
-        for (json, markdown) in [
-            (
-                include_str!("../tests/golden/full.json"),
-                include_str!("../tests/golden/full.md"),
-            ),
-            (
-                include_str!("../tests/golden/empty.json"),
-                include_str!("../tests/golden/empty.md"),
-            ),
-        ] {
+        let full = include_str!("../tests/golden/full.json");
+        let empty = include_str!("../tests/golden/empty.json");
+        let golden = [
+            include_str!("../tests/golden/full.md"),
+            include_str!("../tests/golden/empty.md"),
+        ];
+        for (json, markdown) in [full, empty].into_iter().zip(golden) {
             let report: Report = serde_json::from_str(json).expect("a report");
             assert_eq!(report.to_markdown(), markdown);
         }

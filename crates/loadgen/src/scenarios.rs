@@ -1,222 +1,358 @@
-//! The platform's side of each scenario, driven over HTTP, and the load shapes
-//! (concurrent clients, a fixed rate) that the baselines share.
+//! The scenarios, each one function that runs the platform's side over HTTP
+//! and then its baseline: the same work done with the `mongodb` and `rdkafka`
+//! clients alone, against the same servers.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use futures::future::{join_all, select_ok};
+use futures::TryStreamExt;
+use futures::future::select_ok;
+use mongodb::Collection;
+use mongodb::bson::{Document, doc};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientConfig, Message};
 use reqwest::{RequestBuilder, Response};
 use serde_json::Value;
+use tokio::sync::broadcast;
 
-use crate::Result;
-use crate::stats::Run;
+use crate::measure::{Pace, Run};
+use crate::{Result, Target, processes, unique};
 
-/// Where the services and the servers under them are.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Base URLs of the accounts instances; requests go round-robin.
-    pub accounts: Vec<String>,
-    /// Base URLs of the orders instances.
-    pub orders: Vec<String>,
-    pub mongodb_uri: String,
-    pub brokers: String,
+/// How long a change may take to show in orders before the run fails.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Partitions of the raw topics, as many as the change topic's.
+const RAW_PARTITIONS: i32 = 3;
+
+/// Scenario 1: customers `{prefix}-{i}` created through accounts by `clients`
+/// clients; the baseline upserts the same documents with the raw driver.
+pub async fn writes(target: &Target, prefix: String, clients: usize, n: usize) -> Result<[Run; 2]> {
+    let (pace, platform) = (Pace::Clients(clients), Platform::new(target, &prefix, n));
+    let platform = pace.run(n, platform, Platform::create).await?;
+    let baseline = Raw::new(target, "customers", &prefix, n).await?;
+    Ok([platform, pace.run(n, baseline, Raw::upsert).await?])
 }
 
-impl Target {
-    /// Instances per service, as a variant label.
-    pub fn instances(&self) -> String {
-        match self.accounts.len().max(self.orders.len()) {
-            1 => "1 instance".to_owned(),
-            n => format!("{n} instances"),
+/// Scenario 3 by `clients` clients on the `population` customers written as
+/// `seed`: `GET /orders/order/{id}` (the baseline: `find_one` by id), or with
+/// `page`, `GET /orders/list?limit=100` (the first 100 documents by id).
+pub async fn reads(
+    target: &Target,
+    seed: (&str, usize),
+    clients: usize,
+    n: usize,
+    page: bool,
+) -> Result<[Run; 2]> {
+    let pace = Pace::Clients(clients);
+    let (platform, raw) = (
+        Platform::new(target, seed.0, seed.1),
+        Raw::new(target, "customers", seed.0, seed.1),
+    );
+    let platform = match page {
+        false => pace.run(n, platform, Platform::read).await?,
+        true => pace.run(n, platform, Platform::page).await?,
+    };
+    let baseline = match page {
+        false => pace.run(n, raw.await?, Raw::find).await?,
+        true => pace.run(n, raw.await?, Raw::page).await?,
+    };
+    Ok([platform, baseline])
+}
+
+/// Scenario 2: from a create's answer to the change being applied in orders
+/// (see [`Platform::propagate`]); the baseline is a raw produce → consume →
+/// upsert pipeline on a fresh topic (see [`RawPipeline::propagate`]).
+pub async fn propagation(target: &Target, pace: Pace, n: usize) -> Result<[Run; 2]> {
+    let platform = Platform::new(target, &unique("bench-e2e"), n);
+    let platform = pace.run(n, platform, Platform::propagate).await?;
+    let topic = unique("bench_raw_pipeline");
+    create_topic(target, &topic).await?;
+    let raw = Raw::new(target, &topic, &unique("raw-e2e"), n).await?;
+    let (announce, _) = broadcast::channel(8192);
+    let consumer = raw_consumer(target, &topic)?;
+    let consuming = tokio::spawn(apply_raw(
+        consumer,
+        raw.collection.clone(),
+        announce.clone(),
+    ));
+    let producer = raw_producer(target)?;
+    let pipeline = RawPipeline {
+        raw,
+        producer,
+        topic,
+        announce,
+    };
+    let baseline = pace.run(n, pipeline, RawPipeline::propagate).await;
+    consuming.abort();
+    Ok([platform, baseline?])
+}
+
+/// Scenario 4: `orders-domain rebuild` over `topic`, which holds `events`
+/// events; the baseline consumes it from the beginning and upserts every
+/// record into a fresh collection with the raw driver.
+pub async fn replay(target: &Target, topic: &str, events: usize) -> Result<[Run; 2]> {
+    let (records, elapsed) = processes::rebuild(target, topic).await?;
+    anyhow::ensure!(
+        records == events,
+        "the rebuild read {records} records of {events}"
+    );
+    let raw = Raw::new(target, &unique("raw_replay"), "", events).await?;
+    let consumer = raw_consumer(target, topic)?;
+    let started = Instant::now();
+    for _ in 0..events {
+        let message = tokio::time::timeout(DEADLINE, consumer.recv()).await;
+        let message = message.context("the raw replay stalled")??;
+        let (key, document) = raw_document(&message).context("unreadable replay record")?;
+        upsert(&raw.collection, &key, document).await?;
+    }
+    let baseline = Run::new(events, started.elapsed(), Vec::new());
+    Ok([Run::new(records, elapsed, Vec::new()), baseline])
+}
+
+/// Fills `topic` for scenario 4 with `versions` change events of each of
+/// `customers` customers, each version of every customer before the next
+/// version of any, as the accounts relay would publish them; returns how many.
+pub async fn fill_replay_topic(
+    target: &Target,
+    topic: &str,
+    customers: usize,
+    versions: u64,
+) -> Result<usize> {
+    let producer = raw_producer(target)?;
+    let template: Value = serde_json::from_str(shared_events::samples::CUSTOMER_CREATED)?;
+    for version in 1..=versions {
+        let mut deliveries = Vec::with_capacity(customers);
+        for c in 0..customers {
+            let (id, mut event) = (format!("replay-{c}"), template.clone());
+            event["id"] = uuid::Uuid::new_v4().to_string().into();
+            event["subject"] = id.clone().into();
+            event["data"]["id"] = id.clone().into();
+            event["data"]["version"] = version.into();
+            event["data"]["name"]["firstName"] = format!("V{version}").into();
+            if version > 1 {
+                event["type"] = shared_events::CustomerChangeType::Updated.as_str().into();
+            }
+            let payload = event.to_string();
+            let record = FutureRecord::to(topic).key(&id).payload(&payload);
+            deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+        }
+        for delivery in deliveries {
+            let delivered = delivery.await.context("producer dropped a delivery")?;
+            delivered.map_err(|(e, _)| e)?;
+        }
+    }
+    Ok(customers * versions as usize)
+}
+
+/// The platform's side of a run: the services over HTTP, on the customers
+/// `{prefix}-0` to `{prefix}-{count - 1}`, operation `i` on customer `i % count`.
+#[derive(Clone)]
+struct Platform {
+    http: reqwest::Client,
+    target: Arc<Target>,
+    prefix: String,
+    count: usize,
+}
+
+impl Platform {
+    fn new(target: &Target, prefix: &str, count: usize) -> Platform {
+        let (target, prefix) = (Arc::new(target.clone()), prefix.to_owned());
+        Platform {
+            http: http(),
+            target,
+            prefix,
+            count,
         }
     }
 
-    /// The create endpoint of the accounts instance taking request `i`.
-    fn create_url(&self, i: usize) -> String {
-        format!(
-            "{}/accounts/customer/create",
-            self.accounts[i % self.accounts.len()]
+    fn id(&self, i: usize) -> String {
+        format!("{}-{}", self.prefix, i % self.count)
+    }
+
+    fn orders(&self, i: usize) -> &str {
+        &self.target.orders[i % self.target.orders.len()]
+    }
+
+    async fn create(self, i: usize) -> Result<Duration> {
+        let body = customer(&self.id(i));
+        timed(self.http.post(self.target.create_url(i)).json(&body)).await
+    }
+
+    async fn read(self, i: usize) -> Result<Duration> {
+        let url = format!("{}/orders/order/{}", self.orders(i), self.id(i));
+        timed(self.http.get(url)).await
+    }
+
+    async fn page(self, i: usize) -> Result<Duration> {
+        timed(
+            self.http
+                .get(format!("{}/orders/list?limit=100", self.orders(i))),
         )
+        .await
+    }
+
+    /// From a create's answer to the change being applied in orders, observed
+    /// by orders itself: `GET /orders/order/{id}?minVersion=N` answers as soon
+    /// as the projector has applied version N (the read-your-writes hook that
+    /// clients use in production), so the measurement does not poll.
+    async fn propagate(self, i: usize) -> Result<Duration> {
+        let id = self.id(i);
+        let create = self
+            .http
+            .post(self.target.create_url(i))
+            .json(&customer(&id));
+        let response = send(create).await?;
+        let answered = Instant::now();
+        let body: Value = response.json().await?;
+        let version = body["version"]
+            .as_u64()
+            .context("no version in the answer")?;
+        applied(&self.http, &self.target.orders, &id, version, DEADLINE).await?;
+        Ok(answered.elapsed())
     }
 }
 
-/// How long a change may take to show in orders before the run fails.
-pub(crate) const PROPAGATION_DEADLINE: Duration = Duration::from_secs(30);
+/// The baseline's side of a run: a collection of the raw database, on the
+/// customers as [`Platform`] names them.
+#[derive(Clone)]
+struct Raw {
+    collection: Collection<Document>,
+    prefix: String,
+    count: usize,
+}
+
+impl Raw {
+    async fn new(target: &Target, collection: &str, prefix: &str, count: usize) -> Result<Raw> {
+        let client = mongodb::Client::with_uri_str(&target.mongodb_uri).await?;
+        // The local MongoDB-protocol server takes only letters, digits and `_`.
+        let name = collection.replace(['-', '.'], "_");
+        let collection = client.database("bench_raw").collection(&name);
+        Ok(Raw {
+            collection,
+            prefix: prefix.to_owned(),
+            count,
+        })
+    }
+
+    fn id(&self, i: usize) -> String {
+        format!("{}-{}", self.prefix, i % self.count)
+    }
+
+    async fn upsert(self, i: usize) -> Result<Duration> {
+        let id = self.id(i);
+        let document = with_id(mongodb::bson::to_document(&customer(&id))?, &id);
+        let started = Instant::now();
+        upsert(&self.collection, &id, document).await?;
+        Ok(started.elapsed())
+    }
+
+    async fn find(self, i: usize) -> Result<Duration> {
+        let (id, started) = (self.id(i), Instant::now());
+        let found = self.collection.find_one(doc! { "_id": &id }).await?;
+        anyhow::ensure!(found.is_some(), "{id} missing");
+        Ok(started.elapsed())
+    }
+
+    async fn page(self, _: usize) -> Result<Duration> {
+        let started = Instant::now();
+        let page = self
+            .collection
+            .find(doc! {})
+            .sort(doc! { "_id": 1 })
+            .limit(100);
+        let page: Vec<Document> = page.await?.try_collect().await?;
+        anyhow::ensure!(!page.is_empty(), "empty page");
+        Ok(started.elapsed())
+    }
+}
+
+/// The baseline of scenario 2: a producer (acks=all, idempotent) to a fresh
+/// topic, whose consumer ([`apply_raw`]) upserts into MongoDB and announces
+/// each key in-process.
+#[derive(Clone)]
+struct RawPipeline {
+    raw: Raw,
+    producer: FutureProducer,
+    topic: String,
+    announce: broadcast::Sender<String>,
+}
+
+impl RawPipeline {
+    /// From before the produce until the document, announced, is read.
+    async fn propagate(self, i: usize) -> Result<Duration> {
+        let (mut announced, id) = (self.announce.subscribe(), self.raw.id(i));
+        let payload = customer(&id).to_string();
+        let started = Instant::now();
+        let record = FutureRecord::to(&self.topic).key(&id).payload(&payload);
+        let sent = self.producer.send(record, Timeout::After(DEADLINE)).await;
+        sent.map_err(|(e, _)| e)?;
+        // Falling behind the announcements ends the wait: the read decides.
+        let heard = async { while announced.recv().await.is_ok_and(|key| key != id) {} };
+        let heard = tokio::time::timeout(DEADLINE, heard).await;
+        heard.with_context(|| format!("{id} not upserted within {DEADLINE:?}"))?;
+        let found = self.raw.collection.find_one(doc! { "_id": &id }).await?;
+        anyhow::ensure!(found.is_some(), "{id} announced but not readable");
+        Ok(started.elapsed())
+    }
+}
+
+/// The raw pipeline's consumer: upserts every record and announces its key.
+async fn apply_raw(
+    consumer: StreamConsumer,
+    collection: Collection<Document>,
+    announce: broadcast::Sender<String>,
+) {
+    loop {
+        let Ok(message) = consumer.recv().await else {
+            continue;
+        };
+        let Some((key, document)) = raw_document(&message) else {
+            continue;
+        };
+        if upsert(&collection, &key, document).await.is_ok() {
+            let _ = announce.send(key);
+        }
+    }
+}
 
 /// A customer body of the seed's shape for `id`.
-pub(crate) fn customer(id: &str) -> Value {
+fn customer(id: &str) -> Value {
     // Parsed once: this runs inside the measured loops, on the same 2 cores as
     // the services.
     static PARSED: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     const SEED: &str = include_str!("../../platform-testkit/fixtures/seed-customer.json");
-    let mut body = PARSED
-        .get_or_init(|| serde_json::from_str(SEED).unwrap_or_default())
-        .clone();
+    let parsed = PARSED.get_or_init(|| serde_json::from_str(SEED).unwrap_or_default());
+    let mut body = parsed.clone();
     body["id"] = id.into();
     body
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap_or_default()
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64);
+    client.build().unwrap_or_default()
 }
 
-/// Runs `total` operations over `clients` concurrent workers; `op(i)` is the
-/// i-th operation and returns its latency.
-pub(crate) async fn concurrently<F, Fut>(clients: usize, total: usize, op: F) -> Result<Run>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Duration>> + Send,
-{
-    let op = Arc::new(op);
-    let started = Instant::now();
-    let workers = (0..clients).map(|worker| {
-        let op = op.clone();
-        tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            for i in (worker..total).step_by(clients) {
-                latencies.push(op(i).await?);
-            }
-            anyhow::Ok(latencies)
-        })
-    });
-    let mut latencies = Vec::with_capacity(total);
-    for result in join_all(workers).await {
-        latencies.extend(result.context("worker panicked")??);
-    }
-    Ok(Run::from_latencies(latencies, started.elapsed()))
-}
-
-/// Starts `count` operations at `rate` per second, each on its own task.
-async fn at_rate<F, Fut>(rate: f64, count: usize, op: F) -> Result<Run>
-where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = Result<Duration>> + Send + 'static,
-{
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(count);
-    for i in 0..count {
-        tokio::time::sleep_until((started + interval * i as u32).into()).await;
-        tasks.push(tokio::spawn(op(i)));
-    }
-    let mut latencies = Vec::with_capacity(count);
-    for task in join_all(tasks).await {
-        latencies.push(task.context("task panicked")??);
-    }
-    Ok(Run::from_latencies(latencies, started.elapsed()))
-}
-
-/// How changes are offered: at a fixed rate, or by clients each waiting for
-/// the previous change to arrive (saturation).
-#[derive(Debug, Clone, Copy)]
-pub enum Pace {
-    PerSecond(f64),
-    Clients(usize),
-}
-
-impl std::fmt::Display for Pace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Pace::PerSecond(rate) => write!(f, "{rate}/s offered"),
-            Pace::Clients(clients) => write!(f, "saturation, {clients} clients"),
-        }
-    }
-}
-
-impl Pace {
-    pub(crate) async fn run<F, Fut>(self, count: usize, op: F) -> Result<Run>
-    where
-        F: Fn(usize) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Duration>> + Send + 'static,
-    {
-        match self {
-            Pace::PerSecond(rate) => at_rate(rate, count, op).await,
-            Pace::Clients(clients) => concurrently(clients, count, op).await,
-        }
-    }
-}
-
-/// Sends `request` and fails unless it answers 2xx; `what` names it.
-async fn send_ok(request: RequestBuilder, what: &str) -> Result<Response> {
-    let response = request.send().await?;
-    let status = response.status();
-    anyhow::ensure!(status.is_success(), "{what} answered {status}");
-    Ok(response)
+/// Sends `request` and fails unless it answers 2xx.
+async fn send(request: RequestBuilder) -> Result<Response> {
+    Ok(request.send().await?.error_for_status()?)
 }
 
 /// How long `request` takes to answer 2xx with its whole body.
-async fn timed(request: RequestBuilder, what: &'static str) -> Result<Duration> {
+async fn timed(request: RequestBuilder) -> Result<Duration> {
     let started = Instant::now();
-    send_ok(request, what).await?.bytes().await?;
+    send(request).await?.bytes().await?;
     Ok(started.elapsed())
 }
 
-/// Scenario 1: customers created through accounts by `clients` clients.
-pub async fn accounts_writes(
-    target: &Target,
-    prefix: &str,
-    clients: usize,
-    total: usize,
-) -> Result<Run> {
-    let (client, target, prefix) = (http(), target.clone(), prefix.to_owned());
-    concurrently(clients, total, move |i| {
-        let body = customer(&format!("{prefix}-{i}"));
-        timed(client.post(target.create_url(i)).json(&body), "create")
-    })
-    .await
-}
-
-/// Scenario 3: `GET path(i)` on orders by `clients` clients.
-pub async fn orders_reads(
-    target: &Target,
-    clients: usize,
-    total: usize,
-    path: impl Fn(usize) -> String + Send + Sync + 'static,
-) -> Result<Run> {
-    let (client, bases) = (http(), target.orders.clone());
-    concurrently(clients, total, move |i| {
-        timed(
-            client.get(format!("{}{}", bases[i % bases.len()], path(i))),
-            "read",
-        )
-    })
-    .await
-}
-
-/// Scenario 2: from a create's response to the change being applied in orders,
-/// observed by orders itself: `GET /orders/order/{id}?minVersion=N` answers as
-/// soon as the projector has applied version N (the read-your-writes hook that
-/// clients use in production), so the measurement does not poll.
-pub async fn propagation(target: &Target, prefix: &str, pace: Pace, count: usize) -> Result<Run> {
-    let (client, target, prefix) = (http(), target.clone(), prefix.to_owned());
-    pace.run(count, move |i| {
-        let (client, orders) = (client.clone(), target.orders.clone());
-        let id = format!("{prefix}-{i}");
-        let create = client.post(target.create_url(i)).json(&customer(&id));
-        async move {
-            let response = send_ok(create, "create").await?;
-            let answered = Instant::now();
-            let body: Value = response.json().await?;
-            let version = body["version"]
-                .as_u64()
-                .context("no version in the answer")?;
-            applied(&client, &orders, &id, version, PROPAGATION_DEADLINE).await?;
-            Ok(answered.elapsed())
-        }
-    })
-    .await
-}
-
-/// Waits until some instance in `orders` has applied version `version` of
-/// customer `id`, asking again while they answer 404 (not replicated yet) or
-/// 503 (not applied within the service's own wait).
+/// Waits up to `within` until some instance in `orders` has applied version
+/// `version` of customer `id`, asking again while they answer 404 (not
+/// replicated yet) or 503 (not applied within the service's own wait).
 async fn applied(
-    client: &reqwest::Client,
+    http: &reqwest::Client,
     orders: &[String],
     id: &str,
     version: u64,
@@ -228,62 +364,120 @@ async fn applied(
         // customer's partition hears of the apply at once, the others only
         // when they next read the replica.
         let asks = orders.iter().map(|base| {
-            let request = client
-                .get(format!("{base}/orders/order/{id}"))
-                .query(&[("minVersion", version)]);
-            Box::pin(send_ok(request, "orders"))
+            let ask = http.get(format!("{base}/orders/order/{id}"));
+            Box::pin(send(ask.query(&[("minVersion", version)])))
         });
-        let error = match select_ok(asks).await {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
+        let Err(error) = select_ok(asks).await else {
+            return Ok(());
         };
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "{id} v{version} not applied in orders within {within:?} ({error:#})"
-        );
+        let late = format!("{id} v{version} not applied in orders within {within:?}");
+        anyhow::ensure!(Instant::now() < deadline, "{late} ({error:#})");
     }
 }
 
-/// Creates a customer and waits up to `within` until some orders instance
-/// has applied it: after instances joined the consumer group, its rebalance
-/// must end before anything is measured.
-pub async fn warm_up(target: &Target, within: Duration) -> Result<()> {
-    let (client, id) = (http(), crate::unique("bench-warm"));
-    send_ok(
-        client.post(target.create_url(0)).json(&customer(&id)),
-        "create",
-    )
-    .await?;
-    applied(&client, &target.orders, &id, 1, within).await
+/// Waits until orders has applied version 1 of each customer `{prefix}-{i}`
+/// for `i` below `count`.
+pub async fn wait_replicated(target: &Target, prefix: &str, count: usize) -> Result<()> {
+    let http = http();
+    for i in 0..count {
+        applied(&http, &target.orders, &format!("{prefix}-{i}"), 1, DEADLINE).await?;
+    }
+    Ok(())
 }
 
-/// Waits until the first orders instance has applied customer `id`.
-pub async fn wait_replicated(target: &Target, id: &str) -> Result<()> {
-    let first = &target.orders[..1];
-    applied(&http(), first, id, 1, PROPAGATION_DEADLINE).await
+/// Creates a customer and waits up to `within` until some orders instance has
+/// applied it: after instances joined the consumer group, its rebalance must
+/// end before anything is measured.
+pub async fn warm_up(target: &Target, within: Duration) -> Result<()> {
+    let (http, id) = (http(), unique("bench-warm"));
+    send(http.post(target.create_url(0)).json(&customer(&id))).await?;
+    applied(&http, &target.orders, &id, 1, within).await
 }
 
 /// Waits until every accounts instance reports an empty outbox (its
 /// `outbox_backlog_customers` gauge at 0) and returns how long that took.
 pub async fn wait_drained(target: &Target, within: Duration) -> Result<Duration> {
-    let client = http();
-    let started = Instant::now();
+    let (http, started) = (http(), Instant::now());
     for base in &target.accounts {
         let url = format!("{base}/actuator/prometheus");
         loop {
-            let text = client.get(&url).send().await?.text().await?;
+            let text = http.get(&url).send().await?.text().await?;
             if text
                 .lines()
                 .any(|l| l.trim() == "outbox_backlog_customers 0")
             {
                 break;
             }
-            anyhow::ensure!(
-                started.elapsed() < within,
-                "the outbox did not drain within {within:?}"
-            );
+            let late = format!("the outbox did not drain within {within:?}");
+            anyhow::ensure!(started.elapsed() < within, late);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     Ok(started.elapsed())
+}
+
+fn with_id(mut document: Document, id: &str) -> Document {
+    document.insert("_id", id);
+    document
+}
+
+async fn upsert(collection: &Collection<Document>, id: &str, document: Document) -> Result<()> {
+    let upsert = collection.replace_one(doc! { "_id": id }, document);
+    upsert.upsert(true).await?;
+    Ok(())
+}
+
+/// The record's key and its JSON value as a document with that `_id`.
+fn raw_document(message: &BorrowedMessage<'_>) -> Option<(String, Document)> {
+    let key = String::from_utf8_lossy(message.key()?).into_owned();
+    let value: Value = serde_json::from_slice(message.payload().unwrap_or_default()).ok()?;
+    let document = with_id(mongodb::bson::to_document(&value).ok()?, &key);
+    Some((key, document))
+}
+
+/// A consumer of every partition of `topic` from the beginning. Assigned, not
+/// subscribed: no group join to wait for, as a long-running consumer would
+/// have done it long before.
+fn raw_consumer(target: &Target, topic: &str) -> Result<StreamConsumer> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &target.brokers)
+        .set("group.id", format!("{topic}-consumer"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "true")
+        // The local stack's orders consumer waits as long, so both pipelines
+        // pay the same latency floor on the local broker.
+        .set("fetch.wait.max.ms", processes::FETCH_WAIT_MS)
+        .create()?;
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    for partition in 0..RAW_PARTITIONS {
+        partitions.add_partition_offset(topic, partition, rdkafka::Offset::Beginning)?;
+    }
+    consumer.assign(&partitions)?;
+    Ok(consumer)
+}
+
+fn raw_producer(target: &Target) -> Result<FutureProducer> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &target.brokers);
+    Ok(config
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .create()?)
+}
+
+/// Creates `topic` with the raw topics' partitions (and no event-store
+/// settings, which the benchmark does not need).
+pub async fn create_topic(target: &Target, topic: &str) -> Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let mut config = ClientConfig::new();
+    let admin: AdminClient<_> = config.set("bootstrap.servers", &target.brokers).create()?;
+    let topics = [NewTopic::new(
+        topic,
+        RAW_PARTITIONS,
+        TopicReplication::Fixed(1),
+    )];
+    for result in admin.create_topics(&topics, &AdminOptions::new()).await? {
+        result.map_err(|(name, e)| anyhow::anyhow!("cannot create {name}: {e}"))?;
+    }
+    Ok(())
 }

@@ -5,15 +5,24 @@ use std::path::PathBuf;
 
 use devstack::stack::test_env;
 use fault_tests::Cluster;
-use loadgen::processes::Binaries;
-use loadgen::scenarios::Target;
-use loadgen::{Plan, Report, Services, plots, run};
+use loadgen::{Plan, Report, Target, plots, run};
 use platform_testkit as kit;
 
-fn binary(variable: &str) -> PathBuf {
-    std::env::var(variable)
-        .unwrap_or_else(|_| panic!("{variable} is not set: run the tests with `./dev test`"))
-        .into()
+/// The directory of the service executables that the test environment names.
+fn bin_dir() -> PathBuf {
+    let [accounts, orders] = [test_env::ACCOUNTS_BIN, test_env::ORDERS_BIN].map(|variable| {
+        let path = std::env::var(variable)
+            .unwrap_or_else(|_| panic!("{variable} is not set: run the tests with `./dev test`"));
+        PathBuf::from(path)
+            .parent()
+            .expect("a directory")
+            .to_owned()
+    });
+    assert_eq!(
+        accounts, orders,
+        "the services' executables in one directory"
+    );
+    accounts
 }
 
 #[tokio::test]
@@ -24,19 +33,14 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
         orders: vec![cluster.orders[0].url()],
         mongodb_uri: kit::mongodb_uri(),
         brokers: cluster.broker.server.address(),
-    };
-    let services = Services {
         pids: [&cluster.accounts[0], &cluster.orders[0]]
             .iter()
             .map(|s| (s.name.clone(), s.pid().expect("running")))
             .collect(),
-        binaries: Some(Binaries {
-            accounts: binary(test_env::ACCOUNTS_BIN),
-            orders: binary(test_env::ORDERS_BIN),
-        }),
+        bin_dir: bin_dir(),
     };
-    let plan = Plan::tiny();
-    let outcome = run(&target, &services, &plan, |line| eprintln!("{line}")).await;
+    let plan = Plan::new(true);
+    let outcome = run(&target, &plan, |line| eprintln!("{line}")).await;
     cluster.shutdown().await;
 
     assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
