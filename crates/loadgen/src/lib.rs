@@ -194,11 +194,9 @@ impl Bench<'_> {
         self.report.comparisons.push(comparison);
         if scenario == PROPAGATION[0] {
             let title = format!("{scenario}, {variant}");
-            let [platform, raw] =
-                runs.map(|runs| runs.into_iter().flat_map(|r| r.samples_ms).collect());
-            self.report
-                .histograms
-                .push(Histogram::new(title, platform, baseline, raw));
+            let [platform, raw] = runs.map(|runs| runs.into_iter().flat_map(|r| r.samples_ms));
+            let histogram = Histogram::new(title, platform.collect(), baseline, raw.collect());
+            self.report.histograms.push(histogram);
         }
         Ok(())
     }
@@ -255,8 +253,8 @@ impl Bench<'_> {
             let pair = async || scenarios::reads(target, seed, clients, plan.reads, false).await;
             self.compare(READ_ONE, variant, pair).await?;
             let variant = format!("GET /orders/list?limit=100 N={clients}");
-            let pair =
-                async || scenarios::reads(target, seed, clients, plan.page_reads, true).await;
+            let n = plan.page_reads;
+            let pair = async || scenarios::reads(target, seed, clients, n, true).await;
             self.compare(READ_PAGE, variant, pair).await?;
         }
         Ok(())
@@ -266,9 +264,8 @@ impl Bench<'_> {
     async fn propagation(&mut self, target: &Target) -> Result<()> {
         let plan = self.plan;
         let rates = plan.rates.iter().map(|&rate| Pace::PerSecond(rate));
-        let paces: Vec<Pace> = rates
-            .chain([Pace::Clients(plan.saturation_clients)])
-            .collect();
+        let saturation = Pace::Clients(plan.saturation_clients);
+        let paces: Vec<Pace> = rates.chain([saturation]).collect();
         let changes = plan.changes * paces.len() * self.reps;
         let work = self.measure_propagation(target, &paces);
         let rows = processes::sampled(&target.pids, "scenario 2", changes, work).await?;
@@ -318,8 +315,10 @@ impl Bench<'_> {
             ("accounts-domain-2", &accounts),
             ("orders-domain-2", &orders),
         ];
-        let second = second.map(|(name, instance)| Some((name.to_owned(), instance.pid()?)));
-        both.pids.extend(second.into_iter().flatten());
+        for (name, instance) in second {
+            both.pids
+                .extend(instance.pid().map(|pid| (name.to_owned(), pid)));
+        }
         let measured = self.scaled_out(&both).await;
         accounts.stop().await;
         orders.stop().await;
@@ -333,10 +332,8 @@ impl Bench<'_> {
         let plan = self.plan;
         let clients = plan.write_clients.iter().copied().max().unwrap_or(1);
         let fastest = plan.rates.iter().copied().fold(1.0, f64::max);
-        let paces = [
-            Pace::PerSecond(fastest),
-            Pace::Clients(plan.saturation_clients),
-        ];
+        let saturation = Pace::Clients(plan.saturation_clients);
+        let paces = [Pace::PerSecond(fastest), saturation];
         let operations = (plan.writes + plan.changes * paces.len()) * self.reps;
         let work = async {
             self.measure_writes(both, &[clients]).await?;

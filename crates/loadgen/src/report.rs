@@ -182,10 +182,8 @@ impl Report {
         }
         let json = serde_json::to_string_pretty(self)?;
         std::fs::write(dir.join("benchmarks.json"), json)?;
-        Ok(std::fs::write(
-            dir.join("BENCHMARKS.md"),
-            self.to_markdown(),
-        )?)
+        let markdown = self.to_markdown();
+        Ok(std::fs::write(dir.join("BENCHMARKS.md"), markdown)?)
     }
 
     /// `BENCHMARKS.md`: `templates/report.md` filled with the tables.
@@ -198,16 +196,14 @@ impl Report {
                 true => format!("{:.1}", r.value.median),
                 false => spread(r.value, 1),
             };
-            [
-                r.service.clone(),
-                r.figure.clone(),
-                format!("{value} {}", r.unit),
-            ]
+            let value = format!("{value} {}", r.unit);
+            [r.service.clone(), r.figure.clone(), value]
         });
         let header = "| service | figure | value |\n|---|---|---|\n";
         let resources = section("Resources", header, table(resources));
         let plots = self.histograms.iter();
         let plots = plots.map(|h| format!("![{}]({PLOT_DIR}/{})\n\n", h.title, h.file_name()));
+        let (plots, comparisons) = (plots.collect(), self.comparisons.iter().map(comparison_row));
         let evidence = section("Where the time goes", "", self.evidence());
         let template = REPORT.strip_suffix('\n').unwrap_or(REPORT);
         let values = [
@@ -215,18 +211,12 @@ impl Report {
             ("date", self.date.clone()),
             ("cores", self.cores.to_string()),
             ("failures", failures),
-            (
-                "comparisons",
-                table(self.comparisons.iter().map(comparison_row)),
-            ),
+            ("comparisons", table(comparisons)),
             ("resources", resources),
             ("targets", table(self.targets())),
             ("evidence", evidence),
             ("capacity", crate::capacity::model(self)),
-            (
-                "histograms",
-                section("Latency distributions", "", plots.collect()),
-            ),
+            ("histograms", section("Latency distributions", "", plots)),
             ("notes", section("Notes", "", list(&self.notes))),
         ];
         fill(template, &values)
@@ -238,9 +228,8 @@ impl Report {
         let profile = self.resources.iter().filter_map(|r| {
             let scenario = r.figure.strip_prefix("CPU per change during ")?;
             let cpu = format!("{:.2}", r.value.median);
-            scenario
-                .starts_with("scenario")
-                .then(|| [r.service.clone(), scenario.to_owned(), cpu])
+            let row = [r.service.clone(), scenario.to_owned(), cpu];
+            scenario.starts_with("scenario").then_some(row)
         });
         let rows = table(profile);
         match rows.is_empty() {
@@ -252,10 +241,8 @@ impl Report {
     /// The targets, each with the figure that decides it.
     fn targets(&self) -> impl Iterator<Item = [String; 3]> {
         // The targets are the services'; the servers' rows are evidence.
-        let services = self
-            .resources
-            .iter()
-            .filter(|r| r.service.contains("-domain"));
+        let services = self.resources.iter();
+        let services = services.filter(|r| r.service.contains("-domain"));
         let resources = services.filter_map(|r| {
             let (service, figure, median) = (&r.service, &r.figure, r.value.median);
             if figure.starts_with("peak RSS") {
@@ -269,10 +256,8 @@ impl Report {
                 None
             }
         });
-        self.comparisons
-            .iter()
-            .map(comparison_target)
-            .chain(resources)
+        let comparisons = self.comparisons.iter().map(comparison_target);
+        comparisons.chain(resources)
     }
 }
 
@@ -288,11 +273,8 @@ fn comparison_row(c: &Comparison) -> Vec<String> {
         let ratio = format!("{:.2}", c.ratio(figure));
         [spread(platform, digits), spread(baseline, digits), ratio]
     };
-    let [throughput, p50, p99] = [
-        figure(|s| s.throughput, 0),
-        figure(|s| s.p50_ms, 1),
-        figure(|s| s.p99_ms, 1),
-    ];
+    let throughput = figure(|s| s.throughput, 0);
+    let [p50, p99] = [figure(|s| s.p50_ms, 1), figure(|s| s.p99_ms, 1)];
     let max = match has_latencies {
         true => spread(c.platform.max_ms, 1),
         false => "–".to_owned(),

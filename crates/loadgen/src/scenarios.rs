@@ -17,7 +17,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Message};
 use reqwest::{RequestBuilder, Response};
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::broadcast::{self, Sender};
 
 use crate::measure::{Pace, Run};
 use crate::{Result, Target, processes, unique};
@@ -74,11 +74,7 @@ pub async fn propagation(target: &Target, pace: Pace, n: usize) -> Result<[Run; 
     let raw = Raw::new(target, &topic, &unique("raw-e2e"), n).await?;
     let (announce, _) = broadcast::channel(8192);
     let consumer = raw_consumer(target, &topic)?;
-    let consuming = tokio::spawn(apply_raw(
-        consumer,
-        raw.collection.clone(),
-        announce.clone(),
-    ));
+    let consuming = tokio::spawn(apply_raw(consumer, raw.clone(), announce.clone()));
     let producer = raw_producer(target)?;
     let pipeline = RawPipeline {
         raw,
@@ -96,10 +92,8 @@ pub async fn propagation(target: &Target, pace: Pace, n: usize) -> Result<[Run; 
 /// record into a fresh collection with the raw driver.
 pub async fn replay(target: &Target, topic: &str, events: usize) -> Result<[Run; 2]> {
     let (records, elapsed) = processes::rebuild(target, topic).await?;
-    anyhow::ensure!(
-        records == events,
-        "the rebuild read {records} records of {events}"
-    );
+    let read_all = records == events;
+    anyhow::ensure!(read_all, "the rebuild read {records} records of {events}");
     let raw = Raw::new(target, &unique("raw_replay"), "", events).await?;
     let consumer = raw_consumer(target, topic)?;
     let started = Instant::now();
@@ -161,8 +155,9 @@ struct Platform {
 impl Platform {
     fn new(target: &Target, prefix: &str, count: usize) -> Platform {
         let (target, prefix) = (Arc::new(target.clone()), prefix.to_owned());
+        let http = http();
         Platform {
-            http: http(),
+            http,
             target,
             prefix,
             count,
@@ -188,11 +183,8 @@ impl Platform {
     }
 
     async fn page(self, i: usize) -> Result<Duration> {
-        timed(
-            self.http
-                .get(format!("{}/orders/list?limit=100", self.orders(i))),
-        )
-        .await
+        let url = format!("{}/orders/list?limit=100", self.orders(i));
+        timed(self.http.get(url)).await
     }
 
     /// From a create's answer to the change being applied in orders, observed
@@ -201,16 +193,11 @@ impl Platform {
     /// clients use in production), so the measurement does not poll.
     async fn propagate(self, i: usize) -> Result<Duration> {
         let id = self.id(i);
-        let create = self
-            .http
-            .post(self.target.create_url(i))
-            .json(&customer(&id));
-        let response = send(create).await?;
+        let create = self.http.post(self.target.create_url(i));
+        let response = send(create.json(&customer(&id))).await?;
         let answered = Instant::now();
         let body: Value = response.json().await?;
-        let version = body["version"]
-            .as_u64()
-            .context("no version in the answer")?;
+        let version = body["version"].as_u64().context("no version answered")?;
         applied(&self.http, &self.target.orders, &id, version, DEADLINE).await?;
         Ok(answered.elapsed())
     }
@@ -231,9 +218,10 @@ impl Raw {
         // The local MongoDB-protocol server takes only letters, digits and `_`.
         let name = collection.replace(['-', '.'], "_");
         let collection = client.database("bench_raw").collection(&name);
+        let prefix = prefix.to_owned();
         Ok(Raw {
             collection,
-            prefix: prefix.to_owned(),
+            prefix,
             count,
         })
     }
@@ -259,11 +247,8 @@ impl Raw {
 
     async fn page(self, _: usize) -> Result<Duration> {
         let started = Instant::now();
-        let page = self
-            .collection
-            .find(doc! {})
-            .sort(doc! { "_id": 1 })
-            .limit(100);
+        let page = self.collection.find(doc! {});
+        let page = page.sort(doc! { "_id": 1 }).limit(100);
         let page: Vec<Document> = page.await?.try_collect().await?;
         anyhow::ensure!(!page.is_empty(), "empty page");
         Ok(started.elapsed())
@@ -278,7 +263,7 @@ struct RawPipeline {
     raw: Raw,
     producer: FutureProducer,
     topic: String,
-    announce: broadcast::Sender<String>,
+    announce: Sender<String>,
 }
 
 impl RawPipeline {
@@ -301,11 +286,7 @@ impl RawPipeline {
 }
 
 /// The raw pipeline's consumer: upserts every record and announces its key.
-async fn apply_raw(
-    consumer: StreamConsumer,
-    collection: Collection<Document>,
-    announce: broadcast::Sender<String>,
-) {
+async fn apply_raw(consumer: StreamConsumer, raw: Raw, announce: Sender<String>) {
     loop {
         let Ok(message) = consumer.recv().await else {
             continue;
@@ -313,7 +294,7 @@ async fn apply_raw(
         let Some((key, document)) = raw_document(&message) else {
             continue;
         };
-        if upsert(&collection, &key, document).await.is_ok() {
+        if upsert(&raw.collection, &key, document).await.is_ok() {
             let _ = announce.send(key);
         }
     }
