@@ -68,21 +68,14 @@ where
         let median = Spread::of(series).median;
         let cpu = before.zip(cpu_seconds(*pid)).map_or(0.0, |(b, a)| a - b);
         let cpu_ms = cpu * 1000.0 / operations.max(1) as f64;
-        for (figure, value, unit) in [
-            (format!("peak RSS during {during}"), peak, "MiB"),
-            (
-                format!("steady (median) RSS during {during}"),
-                median,
-                "MiB",
-            ),
-            (
-                format!("CPU per change during {during} ({operations} changes)"),
-                cpu_ms,
-                "ms",
-            ),
-        ] {
-            rows.push(ResourceRow::new(name, figure, [value], unit));
-        }
+        let row = |figure: &str, value, unit| {
+            let figure = format!("{figure} during {during}");
+            ResourceRow::new(name, figure, [value], unit)
+        };
+        rows.push(row("peak RSS", peak, "MiB"));
+        rows.push(row("steady (median) RSS", median, "MiB"));
+        let cpu_figure = format!("CPU per change during {during} ({operations} changes)");
+        rows.push(ResourceRow::new(name, cpu_figure, [cpu_ms], "ms"));
     }
     Ok(rows)
 }
@@ -103,9 +96,8 @@ impl Instance {
         service: &str,
         settings: &[(&str, &str)],
     ) -> Result<(Instance, Duration)> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr();
+        let port = port?.port();
         let (url, http) = (format!("http://127.0.0.1:{port}"), reqwest::Client::new());
         let started = Instant::now();
         let mut child = service_command(target, service)
@@ -208,15 +200,11 @@ pub async fn rebuild(target: &Target, topic: &str) -> Result<(usize, Duration)> 
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let status = output.status;
-    anyhow::ensure!(
-        status.success(),
-        "rebuild failed ({status}): {stdout}{stderr}"
-    );
-    let records = stdout
-        .split_once(" from ")
-        .and_then(|(_, rest)| rest.split_whitespace().next());
-    let records = records.and_then(|n| n.parse().ok());
-    let records =
-        records.with_context(|| format!("no record count in the rebuild's output: {stdout}"))?;
+    let failed = format!("rebuild failed ({status}): {stdout}{stderr}");
+    anyhow::ensure!(status.success(), failed);
+    // It says "rebuilt generation … from N records …".
+    let (_, count) = stdout.split_once(" from ").unzip();
+    let records = count.and_then(|rest| rest.split_whitespace().next()?.parse().ok());
+    let records = records.with_context(|| format!("no record count in: {stdout}"))?;
     Ok((records, elapsed))
 }
