@@ -239,20 +239,21 @@ pub async fn guard(State(keys): State<IdempotencyKeys>, request: Request, next: 
             .into_response();
     };
     let request_hash = hash(parts.method.as_str(), parts.uri.path(), &bytes);
-    if let Err(answer) = keys.claim(&key, &request_hash).await {
-        return answer;
-    }
+    let claimed = match keys.claim(&key, &request_hash).await {
+        Ok(claimed) => claimed,
+        Err(answer) => return answer,
+    };
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    keys.settle(&key, &request_hash, response).await
+    keys.settle(&claimed, response).await
 }
 
 impl IdempotencyKeys {
     /// Claims `key` for a request with `request_hash`, or answers in its
     /// place: the first response again, or a problem. An expired record is
     /// removed and the claim tried once more.
-    async fn claim(&self, key: &str, request_hash: &str) -> Result<(), Response> {
+    async fn claim(&self, key: &str, request_hash: &str) -> Result<Record, Response> {
         let claim = Record {
             key: key.to_owned(),
             request_hash: request_hash.to_owned(),
@@ -265,7 +266,7 @@ impl IdempotencyKeys {
         };
         for _ in 0..2 {
             match self.collection.insert_one(&claim).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(claim),
                 Err(e) if is_duplicate_key(&e) => {}
                 Err(e) => return Err(unavailable(&e)),
             }
@@ -289,9 +290,17 @@ impl IdempotencyKeys {
 
     /// Records `response` under `key` and returns it; a 5xx releases the key
     /// instead, so that the client can retry with it.
-    async fn settle(&self, key: &str, request_hash: &str, response: Response) -> Response {
+    async fn settle(&self, claimed: &Record, response: Response) -> Response {
+        // Only this request's own claim: once it expired, a retry may have
+        // claimed the key anew.
+        let own_claim = doc! {
+            "_id": &claimed.key,
+            "state": PENDING,
+            "requestHash": &claimed.request_hash,
+            "expiresAt": claimed.expires_at,
+        };
         if response.status().is_server_error() {
-            if let Err(e) = self.collection.delete_one(doc! { "_id": key }).await {
+            if let Err(e) = self.collection.delete_one(own_claim).await {
                 tracing::warn!(error = %e, "cannot release an idempotency key");
             }
             return response;
@@ -301,8 +310,8 @@ impl IdempotencyKeys {
             return Problem::internal().into_response();
         };
         let done = Record {
-            key: key.to_owned(),
-            request_hash: request_hash.to_owned(),
+            key: claimed.key.clone(),
+            request_hash: claimed.request_hash.clone(),
             state: DONE.to_owned(),
             expires_at: Self::expiry(self.settings.retention_ms),
             status: i32::from(parts.status.as_u16()),
@@ -313,11 +322,17 @@ impl IdempotencyKeys {
         // A whole-record replace, not `$set`: the local MongoDB-protocol
         // server (nx-27017 0.8) stores a date given to `$set` on an existing
         // document as a string, which no expiry would then match.
-        let pending = doc! { "_id": key, "state": PENDING };
-        if let Err(e) = self.collection.replace_one(pending, &done).await {
+        match self.collection.replace_one(own_claim, &done).await {
+            Ok(result) if result.matched_count == 0 => tracing::warn!(
+                key = %claimed.key,
+                "the idempotency claim expired before the request finished; its response is not kept"
+            ),
+            Ok(_) => {}
             // The effect happened; a retry will see `pending` until the record
             // expires rather than repeat it.
-            tracing::warn!(error = %e, "cannot store the response of an idempotent request");
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot store the response of an idempotent request")
+            }
         }
         Response::from_parts(parts, Body::from(bytes))
     }

@@ -51,12 +51,19 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathPar
         use axum::extract::rejection::PathRejection;
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(PathParams(value)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => {
-                let reason = match e.kind() {
-                    ErrorKind::Message(message) => format!(": the id {message}"),
-                    _ => String::new(),
-                };
-                Err(Problem::not_found(format!("no such resource{reason}")))
+            // The value does not parse (the parser's message could echo it).
+            Err(PathRejection::FailedToDeserializePathParams(e))
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Message(_)
+                        | ErrorKind::ParseError { .. }
+                        | ErrorKind::ParseErrorAtIndex { .. }
+                        | ErrorKind::ParseErrorAtKey { .. }
+                        | ErrorKind::InvalidUtf8InPathParam { .. }
+                        | ErrorKind::DeserializeError { .. }
+                ) =>
+            {
+                Err(Problem::not_found("no such resource"))
             }
             Err(e) => Err(Problem::status(e.status()).with_detail(e.body_text())),
         }
