@@ -246,14 +246,26 @@ pub async fn mongo_database(database: &str) -> mongodb::Database {
         .database(database)
 }
 
-/// The commands a client sent, by name, as the driver's command monitoring
-/// reports them: one per round trip to the server.
+/// The commands a client sent, as the driver's command monitoring reports
+/// them: one per round trip to the server.
 #[derive(Debug, Clone, Default)]
-pub struct CommandLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub struct CommandLog(std::sync::Arc<std::sync::Mutex<Vec<Command>>>);
+
+/// One command sent: its name and the collection it named, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub name: String,
+    pub collection: Option<String>,
+}
 
 impl CommandLog {
-    /// The commands sent since the last call, emptying the log.
+    /// The names of the commands sent since the last call, emptying the log.
     pub fn take(&self) -> Vec<String> {
+        self.take_commands().into_iter().map(|c| c.name).collect()
+    }
+
+    /// The commands sent since the last call, emptying the log.
+    pub fn take_commands(&self) -> Vec<Command> {
         std::mem::take(
             &mut *self
                 .0
@@ -274,10 +286,18 @@ pub async fn counted_mongo_database(database: &str) -> (mongodb::Database, Comma
     options.command_event_handler = Some(mongodb::event::EventHandler::callback(
         move |event: mongodb::event::command::CommandEvent| {
             if let mongodb::event::command::CommandEvent::Started(started) = event {
+                let collection = started
+                    .command
+                    .get_str(&started.command_name)
+                    .ok()
+                    .map(str::to_owned);
                 sink.0
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(started.command_name);
+                    .push(Command {
+                        name: started.command_name,
+                        collection,
+                    });
             }
         },
     ));

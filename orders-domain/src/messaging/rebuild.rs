@@ -12,12 +12,14 @@
 //!    Otherwise the rebuild refuses, leaves reads on the current generation
 //!    and says why; `--force` switches anyway.
 //! 3. Switch the active-replica pointer to the new generation (compare-and-set).
-//!    From then on reads, and every projector instance, use it.
-//! 4. Read on up to the end the topic has *after* the switch. A live projector
-//!    that looked up the pointer before the switch may still have written an
-//!    event to the old generation; that event was in the topic before the switch,
-//!    so this catch-up applies it to the new generation too (the version guard
-//!    makes the double application harmless).
+//!    The switch returns once every process has read the pointer again (each
+//!    caches it for a bounded time, see [`crate::store`]); from then on reads,
+//!    and every projector instance, use the new generation.
+//! 4. Read on up to the end the topic has *after* the switch returned. A live
+//!    projector that used the old pointer may still have written an event to
+//!    the old generation; that event was in the topic before the switch
+//!    returned, so this catch-up applies it to the new generation too (the
+//!    version guard makes the double application harmless).
 //!
 //! The live projector keeps running throughout, and the orders the service owns
 //! live in their own collection, so a rebuild never touches them. The old
@@ -284,9 +286,9 @@ async fn generations(
 }
 
 /// Switches reads from `previous` to `target`, then applies what arrived
-/// meanwhile, up to the ends `ends` reads after the switch: the live
-/// projectors write `target` from the switch on, and the version guard
-/// orders both writers.
+/// meanwhile, up to the ends `ends` reads after the switch returned: the live
+/// projectors write `target` from then on, and the version guard orders both
+/// writers.
 async fn switch_and_catch_up<F, Fut>(
     store: &CustomerOrdersStore,
     previous: &ReplicaCollection,

@@ -11,22 +11,24 @@
 //!   rebuild fills generation n+1 from the event store while generation n keeps
 //!   serving.
 //! - **meta**, `<collection>_meta`: the pointer to the active replica generation.
-//!   The projector and every read look it up per operation, so switching it
-//!   switches reads and writes atomically.
+//!   Each process caches it for a bounded time, and a switch waits that time
+//!   out, so that a rebuild loses no event and no read is served from a retired
+//!   generation once the switch returns (see [`pointer`]).
 
 mod orders;
+mod pointer;
 mod replica;
 
-use mongodb::bson::doc;
-use mongodb::{Collection, Database};
-use platform_infra::mongo::is_duplicate_key;
+use std::sync::Arc;
+
+use mongodb::Database;
 use platform_infra::paging::Paging;
-use serde::{Deserialize, Serialize};
 use shared_events::CustomerChangeEnvelope;
 
 use crate::domain::ApplyOutcome;
 use crate::domain::order::Order;
 pub use orders::OwnedOrders;
+pub use pointer::{POINTER_LIFETIME, ReplicaPointer, SWITCH_SETTLE};
 pub use replica::{ReplicaCollection, ReplicaDocument};
 
 /// Why a store operation failed.
@@ -55,18 +57,6 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// `_id` of the pointer document in the meta collection.
-const POINTER_ID: &str = "customer-replica";
-
-/// The active replica generation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplicaPointer {
-    #[serde(rename = "_id")]
-    id: String,
-    pub generation: i64,
-    pub collection: String,
-}
-
 /// A customer with the orders this service owns, as the API shows it.
 #[derive(Debug, Clone)]
 pub struct CustomerOrders {
@@ -80,7 +70,8 @@ pub struct CustomerOrdersStore {
     database: Database,
     base: String,
     owned: OwnedOrders,
-    meta: Collection<ReplicaPointer>,
+    /// Shared by every clone, so a process caches one pointer.
+    pointer: Arc<ReplicaPointer>,
 }
 
 impl CustomerOrdersStore {
@@ -90,7 +81,9 @@ impl CustomerOrdersStore {
             database: database.clone(),
             base: collection.to_owned(),
             owned: OwnedOrders::new(database, collection),
-            meta: database.collection(&format!("{collection}_meta")),
+            pointer: Arc::new(ReplicaPointer::new(
+                database.collection::<mongodb::bson::Document>(&format!("{collection}_meta")),
+            )),
         }
     }
 
@@ -123,40 +116,22 @@ impl CustomerOrdersStore {
     pub async fn init(&self) -> Result<()> {
         self.owned.ensure_indexes().await?;
         let first = self.replica(1);
-        let pointer = ReplicaPointer {
-            id: POINTER_ID.to_owned(),
-            generation: first.generation(),
-            collection: first.name().to_owned(),
-        };
-        match self.meta.insert_one(&pointer).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_duplicate_key(&e) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        self.pointer.init(first.generation(), first.name()).await
     }
 
-    /// The replica generation reads and the projector use now.
+    /// The replica generation reads and the projector use now: no round trip
+    /// while the cached pointer is fresh (see [`pointer`]).
     pub async fn active_replica(&self) -> Result<ReplicaCollection> {
-        let pointer = self
-            .meta
-            .find_one(doc! { "_id": POINTER_ID })
-            .await?
-            .ok_or(StoreError::NoPointer)?;
-        Ok(self.replica(pointer.generation))
+        Ok(self.replica(self.pointer.generation().await?))
     }
 
-    /// Points reads and the projector at `to`, if the active generation is still
-    /// `from` (compare-and-set). Returns whether the switch happened.
+    /// Points reads and every projector at `to`, if the active generation is
+    /// still `from` (compare-and-set), and returns once no process uses `from`
+    /// any more ([`SWITCH_SETTLE`] after the switch). Returns whether the
+    /// switch happened.
     #[tracing::instrument(skip(self, to), fields(to = to.name()))]
     pub async fn switch_replica(&self, from: i64, to: &ReplicaCollection) -> Result<bool> {
-        let result = self
-            .meta
-            .update_one(
-                doc! { "_id": POINTER_ID, "generation": from },
-                doc! { "$set": { "generation": to.generation(), "collection": to.name() } },
-            )
-            .await?;
-        Ok(result.matched_count == 1)
+        self.pointer.switch(from, to.generation(), to.name()).await
     }
 
     /// Applies a change event to the active replica (see

@@ -1,9 +1,12 @@
 //! One generation of the customer replica.
 //!
-//! The projection writes `name`, `contact`, `addresses`, `version` and
-//! `updatedAt` with a filter `version < incoming`, so the version guard is
-//! enforced by the database atomically, even with several consumers or a
-//! rebuild applying the same events.
+//! The projection replaces a customer's whole document (every field comes from
+//! the event) with a filter `version < incoming` and upsert, in one round trip:
+//! an older stored version is replaced, a missing customer is inserted, and a
+//! newer or equal stored version makes the upsert's insert fail on the key, so
+//! the event is stale. The version guard is enforced by the database
+//! atomically, even with several consumers or a rebuild applying the same
+//! events.
 
 use futures::TryStreamExt;
 use mongodb::bson::{self, Bson, Document, doc};
@@ -27,28 +30,37 @@ pub struct ReplicaDocument {
     pub contact: Contact,
     #[serde(default)]
     pub addresses: Vec<Address>,
-    /// RFC 3339 time of the customer's deletion in accounts; new orders are
-    /// refused from then on, placed ones are kept.
+    /// When the customer was deleted in accounts; new orders are refused from
+    /// then on, placed ones are kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
+    pub deleted_at: Option<bson::DateTime>,
 }
 
-/// The fields the projection writes for `envelope`. A `deleted` event marks
-/// the customer deleted; any other clears the mark.
-fn replica_fields(envelope: &CustomerChangeEnvelope) -> Result<Document> {
+/// The whole stored document for `envelope`. A `deleted` event marks the
+/// customer deleted; any other clears the mark. Times are BSON dates (whole
+/// documents are written, so the local server keeps them as dates too).
+fn replica_document(envelope: &CustomerChangeEnvelope) -> Result<Document> {
     let event = &envelope.data;
     let deleted_at = match envelope.event_type {
-        CustomerChangeType::Deleted => Bson::String(envelope.time.to_rfc3339()),
+        CustomerChangeType::Deleted => Bson::DateTime(bson::DateTime::from_millis(
+            envelope.time.timestamp_millis(),
+        )),
         _ => Bson::Null,
     };
     Ok(doc! {
-        "version": i64::try_from(event.version).unwrap_or(i64::MAX),
+        "_id": &event.id,
+        "version": stored_version(envelope),
         "name": bson::to_bson(&event.name)?,
         "contact": bson::to_bson(&event.contact)?,
         "addresses": bson::to_bson(&event.addresses)?,
         "deletedAt": deleted_at,
-        "updatedAt": chrono::Utc::now().to_rfc3339(),
+        "updatedAt": bson::DateTime::now(),
     })
+}
+
+/// The event's version as stored.
+fn stored_version(envelope: &CustomerChangeEnvelope) -> i64 {
+    i64::try_from(envelope.data.version).unwrap_or(i64::MAX)
 }
 
 /// A replica collection of one generation.
@@ -83,23 +95,18 @@ impl ReplicaCollection {
     /// clears the mark.
     #[tracing::instrument(skip_all, fields(collection = %self.name, customer_id = %envelope.data.id, version = envelope.data.version))]
     pub async fn apply(&self, envelope: &CustomerChangeEnvelope) -> Result<ApplyOutcome> {
-        let event = &envelope.data;
-        let version = i64::try_from(event.version).unwrap_or(i64::MAX);
-        let fields = replica_fields(envelope)?;
-        let updated = self
+        let filter = doc! {
+            "_id": &envelope.data.id,
+            "version": { "$lt": stored_version(envelope) },
+        };
+        let replaced = self
             .raw
-            .update_one(
-                doc! { "_id": &event.id, "version": { "$lt": version } },
-                doc! { "$set": fields.clone() },
-            )
-            .await?;
-        if updated.matched_count == 1 {
-            return Ok(ApplyOutcome::Updated);
-        }
-        let mut document = fields;
-        document.insert("_id", &event.id);
-        match self.raw.insert_one(document).await {
-            Ok(_) => Ok(ApplyOutcome::Inserted),
+            .replace_one(filter, replica_document(envelope)?)
+            .upsert(true)
+            .await;
+        match replaced {
+            Ok(result) if result.upserted_id.is_some() => Ok(ApplyOutcome::Inserted),
+            Ok(_) => Ok(ApplyOutcome::Updated),
             Err(e) if is_duplicate_key(&e) => Ok(ApplyOutcome::Stale),
             Err(e) => Err(e.into()),
         }
@@ -120,20 +127,13 @@ impl ReplicaCollection {
         for chunk in events.chunks(250) {
             let older: Vec<Document> = chunk
                 .iter()
-                .map(|e| {
-                    let version = i64::try_from(e.data.version).unwrap_or(i64::MAX);
-                    doc! { "_id": &e.data.id, "version": { "$lt": version } }
-                })
+                .map(|e| doc! { "_id": &e.data.id, "version": { "$lt": stored_version(e) } })
                 .collect();
             self.raw.delete_many(doc! { "$or": older }).await?;
         }
         let documents = events
             .iter()
-            .map(|e| {
-                let mut document = replica_fields(e)?;
-                document.insert("_id", &e.data.id);
-                Ok(document)
-            })
+            .map(|e| replica_document(e))
             .collect::<Result<Vec<Document>>>()?;
         match self.raw.insert_many(documents).ordered(false).await {
             Ok(_) => Ok(()),

@@ -182,3 +182,40 @@ async fn redrive_republishes_each_dead_letter_once() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn once_a_switch_returns_no_process_uses_the_retired_generation() {
+    let db = kit::mongo_database(&kit::unique("orders_switch")).await;
+    let projector = CustomerOrdersStore::new(&db, COLLECTION);
+    projector.init().await.expect("init");
+    let retired = projector.active_replica().await.expect("pointer");
+    assert_eq!(retired.generation(), 1);
+
+    // Another process (a rebuild) switches; the projector keeps its cache.
+    let rebuilder = CustomerOrdersStore::new(&db, COLLECTION);
+    let next = rebuilder
+        .empty_generation_after(&retired)
+        .await
+        .expect("generation 2");
+    assert!(rebuilder.switch_replica(1, &next).await.expect("switch"));
+
+    assert_eq!(
+        projector
+            .active_replica()
+            .await
+            .expect("pointer")
+            .generation(),
+        2,
+        "the projector still uses the retired generation after the switch returned"
+    );
+    projector
+        .apply(&change_event("after-switch", 1, "Moved"))
+        .await
+        .expect("applied");
+    assert!(next.get("after-switch").await.expect("read").is_some());
+    assert!(retired.get("after-switch").await.expect("read").is_none());
+    assert!(
+        !rebuilder.switch_replica(1, &next).await.expect("switch"),
+        "a switch from a generation no longer active must fail"
+    );
+}

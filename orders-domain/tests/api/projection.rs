@@ -234,6 +234,13 @@ async fn a_valid_event_waits_for_a_missing_replica_pointer_as_a_visible_stall_an
         .delete_many(doc! {})
         .await
         .expect("pointer deleted");
+    // The service notices once its cached pointer expires: reads fail.
+    kit::eventually(
+        Duration::from_secs(10),
+        "reads to find the pointer gone",
+        || async { (app.get("/orders/order/w-1").await.status() != 200).then_some(()) },
+    )
+    .await;
     app.produce_change("w-1", 2, "Waiting", Some(0)).await;
     app.produce_change("w-2", 1, "Behind", Some(0)).await;
 
