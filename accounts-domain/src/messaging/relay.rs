@@ -238,41 +238,40 @@ impl OutboxRelay {
         let mut complete = Vec::with_capacity(batch.len());
         let mut partial = Vec::new();
         for (pending, acknowledged) in batch.iter().zip(outcomes) {
-            report.published += acknowledged.len() as u64;
-            if acknowledged.len() == pending.entries.len() {
+            report.published += acknowledged as u64;
+            if acknowledged == pending.entries.len() {
                 complete.push(pending);
                 continue;
             }
             failed = true;
-            if acknowledged.is_empty() {
+            if acknowledged == 0 {
                 if let Err(e) = self.store.release(&self.owner, &pending.customer_id).await {
                     tracing::warn!(error = %e, "cannot release lease; it will expire");
                 }
             } else {
-                partial.push((pending.customer_id.clone(), acknowledged));
+                partial.push((pending, acknowledged));
             }
         }
         // Customers changed since the claim hold newer events that must stay:
-        // those are marked one by one, keeping what was not acknowledged.
+        // those are marked one by one, removing only what was published.
         match self.store.mark_all_published(&self.owner, &complete).await {
-            Ok(changed) => partial.extend(changed.into_iter().map(|id| {
-                let acknowledged = complete
+            Ok(changed) => partial.extend(
+                complete
                     .iter()
-                    .find(|p| p.customer_id == id)
-                    .map(|p| p.entries.iter().map(|e| e.event_id.clone()).collect())
-                    .unwrap_or_default();
-                (id, acknowledged)
-            })),
+                    .filter(|p| changed.contains(&p.customer_id))
+                    .map(|p| (*p, p.entries.len())),
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, customers = complete.len(),
                     "published events stay in the outbox and will be republished");
                 failed = true;
             }
         }
-        for (customer_id, acknowledged) in partial {
+        for (pending, acknowledged) in partial {
+            let customer_id = &pending.customer_id;
             if let Err(e) = self
                 .store
-                .mark_published(&self.owner, &customer_id, &acknowledged)
+                .mark_published(&self.owner, pending, &pending.entries[..acknowledged])
                 .await
             {
                 tracing::warn!(error = %e, %customer_id,
@@ -281,7 +280,7 @@ impl OutboxRelay {
                 // A customer changing faster than the mark can follow would
                 // otherwise stay leased, and unpublished, until the lease
                 // expires.
-                if let Err(e) = self.store.release(&self.owner, &customer_id).await {
+                if let Err(e) = self.store.release(&self.owner, customer_id).await {
                     tracing::warn!(error = %e, "cannot release lease; it will expire");
                 }
             }
@@ -303,11 +302,11 @@ impl OutboxRelay {
         }
     }
 
-    /// Enqueues all of one customer's pending events in order and returns the
-    /// ids of those acknowledged, stopping at the first failure so the removed
+    /// Enqueues all of one customer's pending events in order and returns how
+    /// many were acknowledged, stopping at the first failure so the removed
     /// events are always a prefix of the outbox.
     #[tracing::instrument(skip_all, fields(customer_id = %pending.customer_id))]
-    async fn publish(&self, pending: &PendingEvents) -> Vec<String> {
+    async fn publish(&self, pending: &PendingEvents) -> usize {
         let enqueued = std::time::Instant::now();
         let mut deliveries = Vec::with_capacity(pending.entries.len());
         for entry in &pending.entries {
@@ -340,14 +339,14 @@ impl OutboxRelay {
                 }
             }
         }
-        let mut acknowledged = Vec::with_capacity(deliveries.len());
+        let mut acknowledged = 0;
         for (entry, delivery) in pending.entries.iter().zip(deliveries) {
             match delivery.await {
                 Ok(Ok(_)) => {
                     metrics::counter!("outbox_events_published_total").increment(1);
                     metrics::histogram!("outbox_publish_duration_seconds")
                         .record(enqueued.elapsed().as_secs_f64());
-                    acknowledged.push(entry.event_id.clone());
+                    acknowledged += 1;
                 }
                 Ok(Err((e, _))) => {
                     tracing::warn!(error = %e, version = entry.version, "broker did not acknowledge event");

@@ -1,5 +1,7 @@
 //! The BSON shape of a customer document.
 
+use std::collections::BTreeMap;
+
 use mongodb::bson::{self, Document, doc};
 use serde::{Deserialize, Serialize};
 use shared_events::{Address, Contact, CustomerChangeEnvelope, CustomerChangeType, Name};
@@ -24,11 +26,18 @@ pub struct CustomerDocument {
     pub updated_at: String,
     /// Number of events in `outbox`; indexed, so the relay finds work fast. A
     /// count rather than a flag: the local MongoDB-protocol server returns
-    /// booleans as integers.
+    /// booleans as integers. Changed by `$inc` only, as entries are added and
+    /// removed.
     pub pending_events: i32,
-    /// Events not yet acknowledged by Kafka, in version order.
+    /// Events not yet acknowledged by Kafka, keyed by [`outbox_key`] of their
+    /// version. A map rather than an array, so that a change adds its event
+    /// with `$set` of one key and the relay removes published ones with
+    /// `$unset`, neither rewriting the other's entries: a write never needs to
+    /// know the outbox. (`$push` would do on MongoDB, but the local
+    /// MongoDB-protocol server turns every element of an array it pushes to
+    /// into a JSON string.)
     #[serde(default)]
-    pub outbox: Vec<OutboxEntry>,
+    outbox: BTreeMap<String, OutboxEntry>,
     /// The relay instance that may publish this customer's outbox until
     /// `lease_until_ms`; customer writes never touch the lease. Read it
     /// through [`CustomerDocument::lease`].
@@ -134,34 +143,112 @@ impl From<&CustomerChangeEnvelope> for HistoryEntry {
     }
 }
 
-/// The value of `pendingEvents` for `outbox`.
-pub fn pending_count(outbox: &[OutboxEntry]) -> i32 {
-    i32::try_from(outbox.len()).unwrap_or(i32::MAX)
+/// The key of the outbox entry of `version`.
+fn outbox_key(version: i64) -> String {
+    format!("v{version}")
+}
+
+/// The path of the outbox entry of `version` in an update.
+fn outbox_path(version: i64) -> String {
+    format!("outbox.{}", outbox_key(version))
 }
 
 fn version_to_i64(version: u64) -> i64 {
     i64::try_from(version).unwrap_or(i64::MAX)
 }
 
+/// The filter of a write based on the customer at `version`: it matches only
+/// while nobody else changed the customer. The relay's removal of published
+/// events does not change the version, and need not: a change only adds its
+/// own outbox entry.
+pub fn at_version(id: &str, version: u64) -> Document {
+    doc! { "_id": id, "version": version_to_i64(version) }
+}
+
+/// The update that appends `event` (traced as part of `traceparent`) to the
+/// outbox, with `fields` set alongside.
+fn with_event(
+    mut fields: Document,
+    event: &CustomerChangeEnvelope,
+    traceparent: Option<String>,
+) -> Result<Document> {
+    let entry = OutboxEntry::new(event, traceparent);
+    fields.insert("version", entry.version);
+    fields.insert("updatedAt", event.time.to_rfc3339());
+    fields.insert(
+        outbox_path(entry.version),
+        bson::to_bson(&entry).map_err(encode)?,
+    );
+    Ok(doc! { "$set": fields, "$inc": { "pendingEvents": 1 } })
+}
+
+fn encode(e: bson::ser::Error) -> StoreError {
+    StoreError::Mongo(e.into())
+}
+
+/// The update that turns the stored customer into `next`, announced by
+/// `event`. The lease is left alone.
+pub fn change_update(
+    next: &Customer,
+    event: &CustomerChangeEnvelope,
+    traceparent: Option<String>,
+) -> Result<Document> {
+    let profile = &next.profile;
+    let fields = doc! {
+        "deletedAt": bson::Bson::Null,
+        "name": bson::to_bson(&profile.name).map_err(encode)?,
+        "contact": bson::to_bson(&profile.contact).map_err(encode)?,
+        "addresses": bson::to_bson(&profile.addresses).map_err(encode)?,
+        "creditCards": bson::to_bson(&profile.credit_cards).map_err(encode)?,
+    };
+    with_event(fields, event, traceparent)
+}
+
+/// The update that deletes the stored customer as `event` (its last state at
+/// the next version).
+pub fn delete_update(
+    event: &CustomerChangeEnvelope,
+    traceparent: Option<String>,
+) -> Result<Document> {
+    with_event(
+        doc! { "deletedAt": event.time.to_rfc3339() },
+        event,
+        traceparent,
+    )
+}
+
+/// The update that removes the published `entries` from the outbox and
+/// releases the lease, leaving any other entry.
+pub fn published_update(entries: &[OutboxEntry]) -> Document {
+    let removed: Document = entries
+        .iter()
+        .map(|e| (outbox_path(e.version), bson::Bson::String(String::new())))
+        .collect();
+    let count = i32::try_from(entries.len()).unwrap_or(i32::MAX);
+    doc! {
+        "$unset": removed,
+        "$inc": { "pendingEvents": -count },
+        "$set": released_lease(),
+    }
+}
+
 impl CustomerDocument {
-    /// The filter a write based on this document must use: it matches only
-    /// while the document still has this version *and* this outbox. The version
-    /// alone is not enough, because the relay removes published events without
-    /// changing it; a change written on a stale outbox would put those events
-    /// back and publish them twice. Within one version the relay only ever
-    /// shrinks the outbox, so an unchanged count means an unchanged outbox.
-    pub fn unchanged_filter(&self) -> Document {
-        doc! { "_id": &self.id, "version": self.version, "pendingEvents": self.pending_events }
+    /// The events waiting in the outbox, oldest first.
+    pub fn outbox(&self) -> Vec<OutboxEntry> {
+        let mut entries: Vec<OutboxEntry> = self.outbox.values().cloned().collect();
+        entries.sort_by_key(|e| e.version);
+        entries
     }
 
     /// The document of a newly created customer, with its creation event
-    /// pending and recorded in the history.
+    /// pending.
     pub fn created(
         customer: &Customer,
         event: &CustomerChangeEnvelope,
         traceparent: Option<String>,
     ) -> Self {
         let profile = &customer.profile;
+        let entry = OutboxEntry::new(event, traceparent);
         CustomerDocument {
             id: customer.id.as_str().to_owned(),
             version: version_to_i64(customer.version),
@@ -171,68 +258,12 @@ impl CustomerDocument {
             credit_cards: profile.credit_cards.clone(),
             updated_at: event.time.to_rfc3339(),
             pending_events: 1,
-            outbox: vec![OutboxEntry::new(event, traceparent)],
+            outbox: BTreeMap::from([(outbox_key(entry.version), entry)]),
             lease_owner: NO_LEASE_OWNER.to_owned(),
             lease_until_ms: NO_LEASE_UNTIL,
             deleted_at: None,
         }
     }
-
-    /// The `$set` that deletes this stored customer as `event` (its last state
-    /// at the next version).
-    pub fn delete_update(
-        &self,
-        event: &CustomerChangeEnvelope,
-        traceparent: Option<String>,
-    ) -> Result<Document> {
-        let outbox = self.with_event(event, traceparent);
-        let encode = |e: bson::ser::Error| StoreError::Mongo(e.into());
-        Ok(doc! { "$set": {
-            "version": version_to_i64(event.data.version),
-            "deletedAt": event.time.to_rfc3339(),
-            "updatedAt": event.time.to_rfc3339(),
-            "pendingEvents": pending_count(&outbox),
-            "outbox": bson::to_bson(&outbox).map_err(encode)?,
-        }})
-    }
-
-    /// The outbox with `event` appended: bounded by the events not yet
-    /// published, whatever the number of changes.
-    fn with_event(
-        &self,
-        event: &CustomerChangeEnvelope,
-        traceparent: Option<String>,
-    ) -> Vec<OutboxEntry> {
-        let mut outbox = self.outbox.clone();
-        outbox.push(OutboxEntry::new(event, traceparent));
-        outbox
-    }
-
-    /// The `$set` that turns this stored document into `next`, appending
-    /// `event` (traced as part of `traceparent`) to the outbox.
-    /// The lease is left alone.
-    pub fn change_update(
-        &self,
-        next: &Customer,
-        event: &CustomerChangeEnvelope,
-        traceparent: Option<String>,
-    ) -> Result<Document> {
-        let outbox = self.with_event(event, traceparent);
-        let encode = |e: bson::ser::Error| StoreError::Mongo(e.into());
-        let profile = &next.profile;
-        Ok(doc! { "$set": {
-            "deletedAt": bson::Bson::Null,
-            "version": version_to_i64(next.version),
-            "name": bson::to_bson(&profile.name).map_err(encode)?,
-            "contact": bson::to_bson(&profile.contact).map_err(encode)?,
-            "addresses": bson::to_bson(&profile.addresses).map_err(encode)?,
-            "creditCards": bson::to_bson(&profile.credit_cards).map_err(encode)?,
-            "updatedAt": event.time.to_rfc3339(),
-            "pendingEvents": pending_count(&outbox),
-            "outbox": bson::to_bson(&outbox).map_err(encode)?,
-        }})
-    }
-
     /// The domain view of this document.
     pub fn to_customer(&self) -> Result<Customer> {
         let corrupt = |message: &str| StoreError::Corrupt {

@@ -3,16 +3,24 @@
 //!
 //! One document holds the customer's current state and the events not yet
 //! acknowledged by Kafka (`outbox`), so a change and its event commit in a single
-//! atomic write. `version` and the outbox size are the concurrency token: every
-//! write filters on the values it read, so two writers can never both succeed
-//! from the same state.
+//! atomic write. `version` is the concurrency token: every change filters on
+//! the version it is based on, so two writers can never both succeed from the
+//! same state. A change adds its event under its own key of the outbox and the
+//! relay removes published ones by key, so neither overwrites the other.
+//!
+//! One round trip per write in the common case: a new customer is inserted
+//! without a read (a duplicate key means it exists), and a change of a
+//! customer this process last wrote or read is based on what it remembers
+//! ([`known`]); a stale memory fails the version filter and costs a read.
 //!
 //! Only constructs that behave the same on MongoDB and on the local
-//! MongoDB-protocol server are used: equality and range filters, `$set` of whole
-//! fields (never `$push` or positional paths), inserts with duplicate-key detection.
+//! MongoDB-protocol server are used: equality and range filters, `$set` of
+//! fields and of keys of embedded documents, `$unset`, `$inc`, inserts with
+//! duplicate-key detection; never `$push` (see [`document`]).
 
 mod document;
 mod history;
+mod known;
 
 use std::time::Duration;
 
@@ -28,6 +36,7 @@ use shared_events::CustomerChangeType;
 use crate::domain::{ChangeOutcome, Customer, CustomerSubmission};
 pub use document::{CustomerDocument, HistoryEntry, OutboxEntry};
 pub use history::CustomerHistory;
+use known::{Known, KnownCustomers};
 
 /// How often an upsert retries after losing a race with another writer.
 const MAX_WRITE_ATTEMPTS: usize = 8;
@@ -64,6 +73,16 @@ pub struct Upserted {
     pub outcome: ChangeOutcome,
 }
 
+/// What a write is based on.
+enum State {
+    /// No customer with the id is stored (as far as this process knows).
+    Absent,
+    /// What this process last wrote or read; maybe stale.
+    Remembered(Known),
+    /// Read just now.
+    Read(Known),
+}
+
 /// The result of a delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deletion {
@@ -90,6 +109,7 @@ pub struct PendingEvents {
 pub struct CustomerStore {
     collection: Collection<CustomerDocument>,
     history: CustomerHistory,
+    known: KnownCustomers,
 }
 
 impl CustomerStore {
@@ -97,6 +117,7 @@ impl CustomerStore {
         CustomerStore {
             collection: database.collection(collection),
             history: CustomerHistory::new(database, collection),
+            known: KnownCustomers::default(),
         }
     }
 
@@ -125,68 +146,118 @@ impl CustomerStore {
         traceparent: Option<String>,
     ) -> Result<Upserted> {
         let id = submission.id.as_str().to_owned();
+        let mut state = match self.known.get(&id) {
+            Some(known) => State::Remembered(known),
+            None => State::Absent,
+        };
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let now = Utc::now();
-            match self.collection.find_one(doc! { "_id": &id }).await? {
-                None => {
-                    let customer = Customer::create(submission.clone());
-                    let event = customer.change_event(CustomerChangeType::Created, now);
-                    let document =
-                        CustomerDocument::created(&customer, &event, traceparent.clone());
-                    match self.collection.insert_one(&document).await {
-                        Ok(_) => {
-                            return Ok(Upserted {
-                                customer,
-                                outcome: ChangeOutcome::Created,
-                            });
-                        }
-                        Err(e) if is_duplicate_key(&e) => continue,
-                        Err(e) => return Err(e.into()),
+            let remembered = matches!(state, State::Remembered(_));
+            let known = match state {
+                State::Absent => match self.create(&submission, traceparent.clone()).await? {
+                    Some(created) => return Ok(created),
+                    None => {
+                        state = self.read(&id).await?;
+                        continue;
                     }
+                },
+                State::Remembered(known) | State::Read(known) => known,
+            };
+            let (next, outcome, change_type) = if known.deleted {
+                // Created again: the versions continue.
+                let next = known.customer.succeeded_by(submission.profile.clone());
+                (next, ChangeOutcome::Created, CustomerChangeType::Created)
+            } else {
+                let (next, outcome) = known.customer.change(submission.profile.clone());
+                (next, outcome, CustomerChangeType::Updated)
+            };
+            if outcome == ChangeOutcome::Unchanged {
+                if remembered {
+                    // Unchanged from what this process remembers; only the
+                    // stored state can say whether it is unchanged now.
+                    state = self.read(&id).await?;
+                    continue;
                 }
-                Some(stored) => {
-                    let current = stored.to_customer()?;
-                    let (next, outcome, change_type) = if stored.deleted_at.is_some() {
-                        // Created again: the versions continue.
-                        let next = current.succeeded_by(submission.profile.clone());
-                        (next, ChangeOutcome::Created, CustomerChangeType::Created)
-                    } else {
-                        let (next, outcome) = current.change(submission.profile.clone());
-                        (next, outcome, CustomerChangeType::Updated)
-                    };
-                    if outcome == ChangeOutcome::Unchanged {
-                        return Ok(Upserted {
-                            customer: current,
-                            outcome,
-                        });
-                    }
-                    let event = next.change_event(change_type, now);
-                    let update = stored.change_update(&next, &event, traceparent.clone())?;
-                    let result = self
-                        .collection
-                        .update_one(stored.unchanged_filter(), update)
-                        .await?;
-                    if result.matched_count == 1 {
-                        return Ok(Upserted {
-                            customer: next,
-                            outcome,
-                        });
-                    }
-                }
+                return Ok(Upserted {
+                    customer: known.customer,
+                    outcome,
+                });
             }
+            let event = next.change_event(change_type, Utc::now());
+            let update = document::change_update(&next, &event, traceparent.clone())?;
+            if self.write(&known, update).await? {
+                self.known.remember(Known {
+                    customer: next.clone(),
+                    deleted: false,
+                });
+                return Ok(Upserted {
+                    customer: next,
+                    outcome,
+                });
+            }
+            state = self.read(&id).await?;
         }
         Err(StoreError::Contended(id))
+    }
+
+    /// Inserts a new customer from `submission`; `None` if one with its id is
+    /// stored already.
+    async fn create(
+        &self,
+        submission: &CustomerSubmission,
+        traceparent: Option<String>,
+    ) -> Result<Option<Upserted>> {
+        let customer = Customer::create(submission.clone());
+        let event = customer.change_event(CustomerChangeType::Created, Utc::now());
+        let document = CustomerDocument::created(&customer, &event, traceparent);
+        match self.collection.insert_one(&document).await {
+            Ok(_) => {
+                self.known.remember(Known {
+                    customer: customer.clone(),
+                    deleted: false,
+                });
+                Ok(Some(Upserted {
+                    customer,
+                    outcome: ChangeOutcome::Created,
+                }))
+            }
+            Err(e) if is_duplicate_key(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies `update` to the customer if it is still at `known`'s version;
+    /// whether it was.
+    async fn write(&self, known: &Known, update: bson::Document) -> Result<bool> {
+        let filter = document::at_version(known.customer.id.as_str(), known.customer.version);
+        let result = self.collection.update_one(filter, update).await?;
+        Ok(result.matched_count == 1)
+    }
+
+    /// The stored customer's state, remembered for the next write.
+    async fn read(&self, id: &str) -> Result<State> {
+        let Some(stored) = self.collection.find_one(doc! { "_id": id }).await? else {
+            return Ok(State::Absent);
+        };
+        Ok(State::Read(self.remember(&stored)?))
+    }
+
+    fn remember(&self, stored: &CustomerDocument) -> Result<Known> {
+        let known = Known {
+            customer: stored.to_customer()?,
+            deleted: stored.deleted_at.is_some(),
+        };
+        self.known.remember(known.clone());
+        Ok(known)
     }
 
     /// The customer with this id, unless absent or deleted.
     #[tracing::instrument(skip(self))]
     pub async fn get(&self, id: &str) -> Result<Option<Customer>> {
-        self.collection
-            .find_one(doc! { "_id": id })
-            .await?
-            .filter(|d| d.deleted_at.is_none())
-            .map(|d| d.to_customer())
-            .transpose()
+        let Some(stored) = self.collection.find_one(doc! { "_id": id }).await? else {
+            return Ok(None);
+        };
+        let known = self.remember(&stored)?;
+        Ok((!known.deleted).then_some(known.customer))
     }
 
     /// Deletes the customer: a new version, announced by a `deleted` event
@@ -194,24 +265,30 @@ impl CustomerStore {
     /// customer changes nothing.
     #[tracing::instrument(skip(self, traceparent))]
     pub async fn delete(&self, id: &str, traceparent: Option<String>) -> Result<Deletion> {
+        let mut state = match self.known.get(id) {
+            // Only the stored state can say it is deleted now.
+            Some(known) if !known.deleted => State::Remembered(known),
+            _ => self.read(id).await?,
+        };
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let Some(stored) = self.collection.find_one(doc! { "_id": id }).await? else {
-                return Ok(Deletion::Missing);
+            let known = match state {
+                State::Absent => return Ok(Deletion::Missing),
+                State::Read(known) if known.deleted => return Ok(Deletion::AlreadyDeleted),
+                State::Remembered(known) | State::Read(known) => known,
             };
-            if stored.deleted_at.is_some() {
-                return Ok(Deletion::AlreadyDeleted);
-            }
-            let current = stored.to_customer()?;
+            let current = &known.customer;
             let last = current.succeeded_by(current.profile.clone());
             let event = last.change_event(CustomerChangeType::Deleted, Utc::now());
-            let update = stored.delete_update(&event, traceparent.clone())?;
-            let result = self
-                .collection
-                .update_one(stored.unchanged_filter(), update)
-                .await?;
-            if result.matched_count == 1 {
-                return Ok(Deletion::Deleted(last.version));
+            let update = document::delete_update(&event, traceparent.clone())?;
+            if self.write(&known, update).await? {
+                let version = last.version;
+                self.known.remember(Known {
+                    customer: last,
+                    deleted: true,
+                });
+                return Ok(Deletion::Deleted(version));
             }
+            state = self.read(id).await?;
         }
         Err(StoreError::Contended(id.to_owned()))
     }
@@ -224,7 +301,7 @@ impl CustomerStore {
         let Some(customer) = self.collection.find_one(doc! { "_id": id }).await? else {
             return Ok(None);
         };
-        let page = self.history.page(id, &customer.outbox, paging).await?;
+        let page = self.history.page(id, &customer.outbox(), paging).await?;
         Ok(Some(page))
     }
 
@@ -311,15 +388,11 @@ impl CustomerStore {
         };
         Ok(taken
             .into_iter()
-            .map(|document| {
-                let mut entries = document.outbox;
-                entries.sort_by_key(|e| e.version);
-                PendingEvents {
-                    customer_id: document.id,
-                    version: document.version,
-                    lease_until_ms: until,
-                    entries,
-                }
+            .map(|document| PendingEvents {
+                entries: document.outbox(),
+                customer_id: document.id,
+                version: document.version,
+                lease_until_ms: until,
             })
             .collect())
     }
@@ -362,7 +435,7 @@ impl CustomerStore {
                 // Conditions inside the clauses, as in `claim_pending`.
                 doc! { "$or": unchanged },
                 {
-                    let mut set = doc! { "pendingEvents": 0, "outbox": [] };
+                    let mut set = doc! { "pendingEvents": 0, "outbox": {} };
                     set.extend(document::released_lease());
                     doc! { "$set": set }
                 },
@@ -393,53 +466,34 @@ impl CustomerStore {
             .collect())
     }
 
-    /// Removes the acknowledged events from the customer's outbox and releases
-    /// `owner`'s lease. A concurrent change may have added events meanwhile;
-    /// those stay. If another relay holds the lease now, nothing is changed.
-    #[tracing::instrument(skip(self, acknowledged))]
+    /// Records the acknowledged events of a claim in the history, then removes
+    /// them from the customer's outbox and releases `owner`'s lease of that
+    /// claim. Events a concurrent change added meanwhile stay. If another relay
+    /// holds the lease now, nothing is removed.
+    #[tracing::instrument(skip_all, fields(customer_id = %claim.customer_id))]
     pub async fn mark_published(
         &self,
         owner: &str,
-        customer_id: &str,
-        acknowledged: &[String],
+        claim: &PendingEvents,
+        acknowledged: &[OutboxEntry],
     ) -> Result<()> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
-            let Some(stored) = self
-                .collection
-                .find_one(doc! { "_id": customer_id })
-                .await?
-            else {
-                return Ok(());
-            };
-            if stored.lease().is_none_or(|lease| lease.owner != owner) {
-                tracing::warn!(customer_id, "lease lost before the outbox was updated");
-                return Ok(());
-            }
-            let (done, remaining): (Vec<OutboxEntry>, Vec<OutboxEntry>) = stored
-                .outbox
-                .into_iter()
-                .partition(|e| acknowledged.contains(&e.event_id));
-            let entries: Vec<(&str, &OutboxEntry)> =
-                done.iter().map(|e| (customer_id, e)).collect();
-            self.history.record(&entries).await?;
-            let mut set = doc! {
-                "pendingEvents": document::pending_count(&remaining),
-                "outbox": bson::to_bson(&remaining).map_err(|e| StoreError::Mongo(e.into()))?,
-            };
-            set.extend(document::released_lease());
-            let update = doc! { "$set": set };
-            let result = self
-                .collection
-                .update_one(
-                    doc! { "_id": customer_id, "version": stored.version, "leaseOwner": owner },
-                    update,
-                )
-                .await?;
-            if result.matched_count == 1 {
-                return Ok(());
-            }
+        let customer_id = claim.customer_id.as_str();
+        let entries: Vec<(&str, &OutboxEntry)> =
+            acknowledged.iter().map(|e| (customer_id, e)).collect();
+        self.history.record(&entries).await?;
+        let held = doc! {
+            "_id": customer_id,
+            "leaseOwner": owner,
+            "leaseUntilMs": claim.lease_until_ms,
+        };
+        let result = self
+            .collection
+            .update_one(held, document::published_update(acknowledged))
+            .await?;
+        if result.matched_count == 0 {
+            tracing::warn!(customer_id, "lease lost before the outbox was updated");
         }
-        Err(StoreError::Contended(customer_id.to_owned()))
+        Ok(())
     }
 
     /// Gives up every lease `owner` holds (on shutdown), so other instances can

@@ -1,7 +1,6 @@
 //! Round trips to MongoDB per store operation, counted with the driver's
 //! command monitoring (one command started = one round trip). The counts are
-//! pinned so that a change that adds a round trip fails here; where the
-//! storage issue's targets are not met yet, the comment says so.
+//! pinned so that a change that adds a round trip fails here.
 
 use accounts_domain::domain::{CustomerSubmission, RawCustomer};
 use accounts_domain::store::CustomerStore;
@@ -26,17 +25,50 @@ async fn accounts_operations_take_their_counted_round_trips() {
         .upsert(submission(kit::seed_customer("rt-1")), None)
         .await
         .expect("create");
-    // Target: 1 (a single conditional write); the read that computes the
-    // next version is still separate.
-    assert_eq!(log.take(), ["find", "insert"], "create");
+    // A new id is inserted without a read.
+    assert_eq!(log.take(), ["insert"], "create");
 
     let mut changed = kit::seed_customer("rt-1");
     changed["name"]["lastName"] = "Other".into();
     store
-        .upsert(submission(changed), None)
+        .upsert(submission(changed.clone()), None)
         .await
         .expect("update");
-    assert_eq!(log.take(), ["find", "update"], "update");
+    // Based on what this store wrote: one conditional write.
+    assert_eq!(log.take(), ["update"], "update");
+
+    // Another instance remembers nothing: it tries an insert first (the
+    // common case for an id it has not seen is a new customer), then reads
+    // and writes.
+    let other = CustomerStore::new(&db, COLLECTION);
+    changed["name"]["lastName"] = "Third".into();
+    other
+        .upsert(submission(changed.clone()), None)
+        .await
+        .expect("update elsewhere");
+    assert_eq!(
+        log.take(),
+        ["insert", "find", "update"],
+        "update, nothing remembered"
+    );
+    // The first store's memory is stale now: its write misses, it reads,
+    // it writes again.
+    changed["name"]["lastName"] = "Fourth".into();
+    store
+        .upsert(submission(changed.clone()), None)
+        .await
+        .expect("update");
+    assert_eq!(
+        log.take(),
+        ["update", "find", "update"],
+        "update, stale memory"
+    );
+    // Unchanged from memory: only the stored state can confirm it.
+    store
+        .upsert(submission(changed), None)
+        .await
+        .expect("unchanged");
+    assert_eq!(log.take(), ["find"], "unchanged");
 
     store.get("rt-1").await.expect("get");
     assert_eq!(log.take(), ["find"], "read");
@@ -46,7 +78,10 @@ async fn accounts_operations_take_their_counted_round_trips() {
         offset: 0,
     };
     let history = store.history("rt-1", page).await.expect("history");
-    assert_eq!(history.map(|h| h.len()), Some(2));
+    assert_eq!(history.map(|h| h.len()), Some(4));
     // The customer (for events not yet published) and the recorded page.
     assert_eq!(log.take(), ["find", "find"], "history");
+
+    store.delete("rt-1", None).await.expect("delete");
+    assert_eq!(log.take(), ["update"], "delete");
 }
