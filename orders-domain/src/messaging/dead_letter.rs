@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::Utc;
 use rdkafka::Message;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use shared_events::topics::headers;
@@ -30,11 +30,7 @@ impl DeadLetterPublisher {
 
     /// Publishes `message` with `reason` and waits for the broker's
     /// acknowledgement. Original headers are kept, the DLT headers are added.
-    pub async fn publish(
-        &self,
-        message: &BorrowedMessage<'_>,
-        reason: &str,
-    ) -> Result<(), KafkaError> {
+    pub async fn publish(&self, message: &impl Message, reason: &str) -> Result<(), KafkaError> {
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         let time = Utc::now().to_rfc3339();
@@ -58,7 +54,7 @@ impl DeadLetterPublisher {
 /// `topic`, with `extra` headers after them: how a record moves to the
 /// dead-letter topic and back.
 pub(super) fn copy_record<'a>(
-    message: &'a BorrowedMessage<'_>,
+    message: &'a impl Message,
     topic: &'a str,
     keep: impl Fn(&str) -> bool,
     extra: &[(&'a str, &'a str)],

@@ -50,8 +50,9 @@ pub struct ProjectorStatus(Arc<Mutex<StatusInner>>);
 struct StatusInner {
     /// Next offset to apply, per partition, from what this instance handled.
     applied_next: BTreeMap<i32, i64>,
-    /// The record being handled (partition, offset), if any.
-    in_flight: Option<(i32, i64)>,
+    /// Per partition, the last record received and not yet handled: the
+    /// partition's task is busy with it or with records before it.
+    in_flight: BTreeMap<i32, i64>,
     last_applied_at: Option<DateTime<Utc>>,
     commit_failures: u64,
     last_commit_error: Option<String>,
@@ -86,21 +87,25 @@ impl ProjectorStatus {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The projector starts handling the record at `offset` of `partition`.
-    pub fn begin(&self, partition: i32, offset: i64) {
-        self.lock().in_flight = Some((partition, offset));
+    /// The projector received the record at `offset` of `partition` and
+    /// queued it to the partition's task.
+    pub fn queued(&self, partition: i32, offset: i64) {
+        self.lock().in_flight.insert(partition, offset);
     }
 
     /// The record's effect is durable and its offset stored.
     pub fn handled(&self, partition: i32, offset: i64) {
         let mut inner = self.lock();
-        inner.in_flight = None;
+        if inner.in_flight.get(&partition) == Some(&offset) {
+            inner.in_flight.remove(&partition);
+        }
         inner.applied_next.insert(partition, offset + 1);
     }
 
-    /// The projector gave up a record without handling it (shutdown).
-    pub fn abandoned(&self) {
-        self.lock().in_flight = None;
+    /// The projector gave up a partition's records without handling them
+    /// (shutdown).
+    pub fn abandoned(&self, partition: i32) {
+        self.lock().in_flight.remove(&partition);
     }
 
     /// An event changed the replica now.
@@ -288,7 +293,7 @@ impl ProjectorStatus {
             now,
             stall_after,
             reset,
-            in_flight: inner.in_flight,
+            busy: inner.in_flight.keys().copied().collect(),
         };
         let mut reactions = Vec::new();
         for seen in observations {
@@ -534,8 +539,8 @@ struct Round {
     now: Instant,
     stall_after: Duration,
     reset: OffsetReset,
-    /// The record the projector is applying, if any.
-    in_flight: Option<(i32, i64)>,
+    /// The partitions with records received and not yet handled.
+    busy: std::collections::BTreeSet<i32>,
 }
 
 impl Round {
@@ -592,7 +597,7 @@ impl Round {
             self.watch_commit(seen, applied, previous, reactions);
         let stall_due = lag > 0 && now.duration_since(progressed_at) >= self.stall_after;
         if stall_due {
-            let busy = self.in_flight.is_some_and(|(p, _)| p == seen.partition);
+            let busy = self.busy.contains(&seen.partition);
             reactions.push(Reaction::Stalled {
                 partition: seen.partition,
                 position,
@@ -725,7 +730,7 @@ mod tests {
     fn a_stall_while_a_record_is_being_retried_is_reported_without_a_refetch() {
         let status = ProjectorStatus::default();
         let start = Instant::now();
-        status.begin(0, 0);
+        status.queued(0, 0);
         status.observe(&[seen(0, 3, None)], start, STALL, OffsetReset::Earliest);
         let reactions = status.observe(
             &[seen(0, 3, None)],

@@ -5,7 +5,13 @@
 //! *stored* (made eligible for commit) only after the record's effect is durable,
 //! either applied to MongoDB, found stale, or dead-lettered with the broker's
 //! acknowledgement. On shutdown the stored offsets are committed synchronously.
-//! Records of one partition are handled one at a time, in order.
+//!
+//! Partitions are applied concurrently, each by a task of its own: one loop
+//! receives records and queues each to its partition's task, which handles
+//! them one at a time, in order. A customer's events share a partition (the
+//! key is the customer id), so their order is kept; a partition that waits
+//! (MongoDB refusing a write) holds back the others only once its queue of
+//! [`PARTITION_QUEUE`] records is full.
 //!
 //! A valid event waits for MongoDB, whatever the error (unreachable, not
 //! authorised, the replica pointer missing): it is retried with backoff while
@@ -16,6 +22,7 @@
 //! projector is back within a fetch of the broker's return; a fatal consumer
 //! error ends the projector, which ends the process.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,8 +32,10 @@ use platform_infra::trace_context::{TRACEPARENT, TraceParent};
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::message::{Headers, OwnedMessage};
 use shared_events::CustomerChangeEnvelope;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::applied::AppliedFeed;
@@ -43,6 +52,17 @@ pub struct ProjectorReport {
     pub stale: u64,
     pub dead_lettered: u64,
 }
+
+impl std::ops::AddAssign for ProjectorReport {
+    fn add_assign(&mut self, other: ProjectorReport) {
+        self.applied += other.applied;
+        self.stale += other.stale;
+        self.dead_lettered += other.dead_lettered;
+    }
+}
+
+/// Records received for a partition ahead of the one its task is handling.
+pub const PARTITION_QUEUE: usize = 64;
 
 /// How handling one record ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,18 +105,21 @@ impl ReplicaProjector {
     }
 
     /// Consumes until `shutdown` is cancelled, then commits the stored offsets.
-    /// Ends early, with an error, only on a fatal consumer error.
+    /// Ends early, with an error, on a fatal consumer error or if a
+    /// partition's task panicked.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<ProjectorReport> {
-        let mut report = ProjectorReport::default();
+        let projector = Arc::new(self);
+        let mut queues: HashMap<i32, mpsc::Sender<OwnedMessage>> = HashMap::new();
+        let mut tasks = JoinSet::new();
         let mut connection_errors = ConnectionErrorLog::default();
         let mut fatal = None;
         loop {
             let received = tokio::select! {
                 () = shutdown.cancelled() => break,
-                received = self.consumer.recv() => received,
+                received = projector.consumer.recv() => received,
             };
             let message = match received {
-                Ok(message) => message,
+                Ok(message) => message.detach(),
                 Err(e) if is_connection_state(&e) => {
                     connection_errors.record(&e);
                     continue;
@@ -116,27 +139,77 @@ impl ReplicaProjector {
                 }
             };
             connection_errors.recovered();
+            let partition = message.partition();
+            projector.status.queued(partition, message.offset());
+            let queue = queues.entry(partition).or_insert_with(|| {
+                let (queue, records) = mpsc::channel(PARTITION_QUEUE);
+                tasks.spawn(Arc::clone(&projector).apply_partition(records, shutdown.clone()));
+                queue
+            });
+            let sent = tokio::select! {
+                () = shutdown.cancelled() => break,
+                sent = queue.send(message) => sent,
+            };
+            if sent.is_err() {
+                // Its task ended: it panicked (shutdown is handled above).
+                break;
+            }
+        }
+        drop(queues);
+        let mut report = ProjectorReport::default();
+        let mut panicked = None;
+        while let Some(ended) = tasks.join_next().await {
+            match ended {
+                Ok(partition_report) => report += partition_report,
+                Err(e) => {
+                    tracing::error!(error = %e, "a partition's task failed; the projector stops");
+                    panicked = Some(e);
+                }
+            }
+        }
+        projector.final_commit();
+        tracing::info!(?report, "replica projector stopped");
+        if let Some(code) = fatal {
+            anyhow::bail!("fatal consumer error: {code}");
+        }
+        if let Some(e) = panicked {
+            anyhow::bail!("a partition's task failed: {e}");
+        }
+        Ok(report)
+    }
+
+    /// Handles one partition's records in the order received until its queue
+    /// closes or shutdown interrupts it.
+    async fn apply_partition(
+        self: Arc<Self>,
+        mut records: mpsc::Receiver<OwnedMessage>,
+        shutdown: CancellationToken,
+    ) -> ProjectorReport {
+        let mut report = ProjectorReport::default();
+        loop {
+            let message = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                message = records.recv() => match message {
+                    Some(message) => message,
+                    None => break,
+                },
+            };
             if self.project(&message, &mut report, &shutdown).await == Handled::Interrupted {
                 break;
             }
         }
-        self.final_commit();
-        tracing::info!(?report, "replica projector stopped");
-        match fatal {
-            Some(code) => Err(anyhow::anyhow!("fatal consumer error: {code}")),
-            None => Ok(report),
-        }
+        report
     }
 
     /// Handles one record in the trace of the change that made it, then
     /// stores its offset, unless shutdown interrupted it.
     async fn project(
         &self,
-        message: &BorrowedMessage<'_>,
+        message: &OwnedMessage,
         report: &mut ProjectorReport,
         shutdown: &CancellationToken,
     ) -> Handled {
-        self.status.begin(message.partition(), message.offset());
         let parent = trace_parent_of(message);
         let span = tracing::info_span!(
             "apply",
@@ -149,14 +222,18 @@ impl ReplicaProjector {
             .handle(message, report, shutdown)
             .instrument(span)
             .await;
+        let (partition, offset) = (message.partition(), message.offset());
         match handled {
             Handled::Done => {
-                if let Err(e) = self.consumer.store_offset_from_message(message) {
+                if let Err(e) = self
+                    .consumer
+                    .store_offset(message.topic(), partition, offset)
+                {
                     tracing::warn!(error = %e, "cannot store offset (partition revoked?)");
                 }
-                self.status.handled(message.partition(), message.offset());
+                self.status.handled(partition, offset);
             }
-            Handled::Interrupted => self.status.abandoned(),
+            Handled::Interrupted => self.status.abandoned(partition),
         }
         handled
     }
@@ -175,7 +252,7 @@ impl ReplicaProjector {
     #[tracing::instrument(skip_all, fields(partition = message.partition(), offset = message.offset()))]
     async fn handle(
         &self,
-        message: &BorrowedMessage<'_>,
+        message: &OwnedMessage,
         report: &mut ProjectorReport,
         shutdown: &CancellationToken,
     ) -> Handled {
@@ -250,7 +327,7 @@ impl ReplicaProjector {
     /// record's offset may only advance once it is safe there.
     async fn dead_letter(
         &self,
-        message: &BorrowedMessage<'_>,
+        message: &OwnedMessage,
         reason: &str,
         report: &mut ProjectorReport,
         shutdown: &CancellationToken,
@@ -280,7 +357,7 @@ impl ReplicaProjector {
 
 /// The record's `traceparent` header: the trace of the request that made the
 /// change, which the apply span continues.
-fn trace_parent_of(message: &BorrowedMessage<'_>) -> Option<TraceParent> {
+fn trace_parent_of(message: &OwnedMessage) -> Option<TraceParent> {
     let headers = message.headers()?;
     headers
         .iter()
