@@ -61,8 +61,12 @@ impl std::ops::AddAssign for ProjectorReport {
     }
 }
 
-/// Records received for a partition ahead of the one its task is handling.
-pub const PARTITION_QUEUE: usize = 64;
+/// Records received for a partition ahead of the one its task is handling:
+/// about a fetch's worth (1 MiB per partition by default), so that a
+/// partition whose fetched run fills its queue rarely holds back the others
+/// (with 64, the receiving loop waited on one partition while the others
+/// idled, and three partitions were no faster than one).
+pub const PARTITION_QUEUE: usize = 1024;
 
 /// How handling one record ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
