@@ -22,8 +22,10 @@ pub struct CustomerChangeEvent {
     /// The customer id, also the Kafka record key and the CloudEvents `subject`.
     pub id: String,
     /// Starts at 1 and grows by exactly 1 per change of this customer.
+    // One integer type from the API through Kafka to both databases (BSON
+    // Int64), so no conversion can clamp or fail.
     #[schema(minimum = 1)]
-    pub version: u64,
+    pub version: i64,
     pub name: Name,
     pub contact: Contact,
     pub addresses: Vec<Address>,
@@ -103,7 +105,7 @@ impl CustomerChangeEnvelope {
                 event.subject, event.data.id
             )));
         }
-        if event.data.version == 0 {
+        if event.data.version < 1 {
             return Err(DecodeError::Invalid(
                 "data.version must be at least 1".into(),
             ));

@@ -114,7 +114,7 @@ pub struct CustomerSubmission {
 pub struct Customer {
     pub id: CustomerId,
     /// 1 on creation, +1 per change.
-    pub version: u64,
+    pub version: i64,
     pub profile: CustomerProfile,
 }
 

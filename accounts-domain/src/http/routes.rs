@@ -80,7 +80,8 @@ pub struct ApiDoc;
 #[serde(rename_all = "camelCase")]
 pub struct CustomerResponse {
     pub id: String,
-    pub version: u64,
+    #[schema(minimum = 1)]
+    pub version: i64,
     pub name: Name,
     pub contact: Contact,
     pub addresses: Vec<Address>,

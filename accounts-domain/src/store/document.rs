@@ -21,8 +21,11 @@ pub struct CustomerDocument {
     pub addresses: Vec<Address>,
     #[serde(default)]
     pub credit_cards: Vec<MaskedCard>,
-    /// RFC 3339. A string rather than a BSON date: the local MongoDB-protocol
-    /// server does not give BSON dates back as dates.
+    /// RFC 3339. A string rather than a BSON date: a change updates this
+    /// document in place (a replacement would have to rewrite the outbox the
+    /// relay is publishing), and the local MongoDB-protocol server stores a
+    /// date given to `$set` on an existing document as a string. The same holds
+    /// for `deleted_at`.
     pub updated_at: String,
     /// Number of events in `outbox`; indexed, so the relay finds work fast. A
     /// count rather than a flag: the local MongoDB-protocol server returns
@@ -75,7 +78,7 @@ pub struct HistoryEntry {
     /// The CloudEvents type of the change.
     #[serde(rename = "type")]
     pub event_type: CustomerChangeType,
-    /// RFC 3339 time of the change.
+    /// RFC 3339 time of the change, to the millisecond.
     pub time: String,
     pub event_id: String,
 }
@@ -115,7 +118,7 @@ impl OutboxEntry {
     pub fn new(event: &CustomerChangeEnvelope, traceparent: Option<String>) -> Self {
         OutboxEntry {
             event_id: event.id.to_string(),
-            version: version_to_i64(event.data.version),
+            version: event.data.version,
             payload: String::from_utf8_lossy(&event.to_json_vec()).into_owned(),
             traceparent,
         }
@@ -123,21 +126,27 @@ impl OutboxEntry {
 }
 
 impl OutboxEntry {
-    /// The history line of this entry's event; `None` if its payload does not
-    /// decode (never, for entries this service wrote).
+    /// This entry's event; `None` if its payload does not decode (never, for
+    /// entries this service wrote).
+    pub fn event(&self) -> Option<CustomerChangeEnvelope> {
+        CustomerChangeEnvelope::decode(self.payload.as_bytes()).ok()
+    }
+
+    /// The history line of this entry's event.
     pub fn history_entry(&self) -> Option<HistoryEntry> {
-        CustomerChangeEnvelope::decode(self.payload.as_bytes())
-            .ok()
-            .map(|event| HistoryEntry::from(&event))
+        self.event().map(|event| HistoryEntry::from(&event))
     }
 }
 
 impl From<&CustomerChangeEnvelope> for HistoryEntry {
     fn from(event: &CustomerChangeEnvelope) -> Self {
         HistoryEntry {
-            version: version_to_i64(event.data.version),
+            version: event.data.version,
             event_type: event.event_type,
-            time: event.time.to_rfc3339(),
+            // Milliseconds, as the history collection stores it.
+            time: event
+                .time
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             event_id: event.id.to_string(),
         }
     }
@@ -153,16 +162,12 @@ fn outbox_path(version: i64) -> String {
     format!("outbox.{}", outbox_key(version))
 }
 
-fn version_to_i64(version: u64) -> i64 {
-    i64::try_from(version).unwrap_or(i64::MAX)
-}
-
 /// The filter of a write based on the customer at `version`: it matches only
 /// while nobody else changed the customer. The relay's removal of published
 /// events does not change the version, and need not: a change only adds its
 /// own outbox entry.
-pub fn at_version(id: &str, version: u64) -> Document {
-    doc! { "_id": id, "version": version_to_i64(version) }
+pub fn at_version(id: &str, version: i64) -> Document {
+    doc! { "_id": id, "version": version }
 }
 
 /// The update that appends `event` (traced as part of `traceparent`) to the
@@ -251,7 +256,7 @@ impl CustomerDocument {
         let entry = OutboxEntry::new(event, traceparent);
         CustomerDocument {
             id: customer.id.as_str().to_owned(),
-            version: version_to_i64(customer.version),
+            version: customer.version,
             name: profile.name.clone(),
             contact: profile.contact.clone(),
             addresses: profile.addresses.clone(),
@@ -271,7 +276,10 @@ impl CustomerDocument {
             source: <bson::de::Error as serde::de::Error>::custom(message),
         };
         let id = CustomerId::parse(&self.id).map_err(corrupt)?;
-        let version = u64::try_from(self.version).map_err(|_| corrupt("negative version"))?;
+        if self.version < 1 {
+            return Err(corrupt("version below 1"));
+        }
+        let version = self.version;
         Ok(Customer {
             id,
             version,

@@ -10,14 +10,15 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use futures::TryStreamExt;
-use mongodb::bson::doc;
+use mongodb::bson::{self, doc};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use platform_infra::mongo::only_duplicate_keys;
 use platform_infra::paging::Paging;
 use serde::{Deserialize, Serialize};
-use shared_events::CustomerChangeType;
+use shared_events::{CustomerChangeEnvelope, CustomerChangeType};
 
 use super::Result;
 use super::document::{HistoryEntry, OutboxEntry};
@@ -32,8 +33,31 @@ struct HistoryDocument {
     version: i64,
     #[serde(rename = "type")]
     event_type: CustomerChangeType,
-    /// RFC 3339.
-    time: String,
+    /// The event's time (a BSON date, to the millisecond).
+    time: bson::DateTime,
+}
+
+impl HistoryDocument {
+    fn new(customer_id: &str, event: &CustomerChangeEnvelope) -> Self {
+        HistoryDocument {
+            event_id: event.id.to_string(),
+            customer_id: customer_id.to_owned(),
+            version: event.data.version,
+            event_type: event.event_type,
+            time: bson::DateTime::from_millis(event.time.timestamp_millis()),
+        }
+    }
+
+    fn entry(self) -> HistoryEntry {
+        let time = DateTime::<Utc>::from_timestamp_millis(self.time.timestamp_millis())
+            .unwrap_or_default();
+        HistoryEntry {
+            version: self.version,
+            event_type: self.event_type,
+            time: time.to_rfc3339_opts(SecondsFormat::Millis, true),
+            event_id: self.event_id,
+        }
+    }
 }
 
 /// The history collection.
@@ -70,14 +94,7 @@ impl CustomerHistory {
         let documents: Vec<HistoryDocument> = entries
             .iter()
             .filter_map(|&(customer_id, entry)| {
-                let entry = entry.history_entry()?;
-                Some(HistoryDocument {
-                    event_id: entry.event_id,
-                    customer_id: customer_id.to_owned(),
-                    version: entry.version,
-                    event_type: entry.event_type,
-                    time: entry.time,
-                })
+                Some(HistoryDocument::new(customer_id, &entry.event()?))
             })
             .collect();
         if documents.is_empty() {
@@ -118,15 +135,7 @@ impl CustomerHistory {
             .filter_map(OutboxEntry::history_entry)
             .map(|entry| (entry.version, entry))
             .collect();
-        page.extend(recorded.into_iter().map(|d| {
-            let entry = HistoryEntry {
-                version: d.version,
-                event_type: d.event_type,
-                time: d.time,
-                event_id: d.event_id,
-            };
-            (entry.version, entry)
-        }));
+        page.extend(recorded.into_iter().map(|d| (d.version, d.entry())));
         Ok(page.into_values().collect())
     }
 }

@@ -87,7 +87,7 @@ enum State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deletion {
     /// Deleted now, at this version.
-    Deleted(u64),
+    Deleted(i64),
     AlreadyDeleted,
     Missing,
 }

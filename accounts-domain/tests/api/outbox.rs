@@ -63,7 +63,7 @@ async fn successive_changes_are_published_in_version_order_on_one_partition() {
     let records = kit::read_records(app.topic(), 5, WITHIN).await;
     let partition = records[0].partition();
     assert!(records.iter().all(|r| r.partition() == partition));
-    let versions: Vec<u64> = records
+    let versions: Vec<i64> = records
         .iter()
         .map(|r| {
             CustomerChangeEnvelope::decode(r.payload().expect("payload"))
@@ -198,7 +198,7 @@ async fn two_instances_publish_every_change_once_and_in_order_per_customer() {
     futures::future::join_all(writers).await;
 
     let records = kit::read_records(first.topic(), CUSTOMERS * CHANGES, WITHIN).await;
-    let mut by_customer: std::collections::BTreeMap<Vec<u8>, Vec<(i32, u64)>> = Default::default();
+    let mut by_customer: std::collections::BTreeMap<Vec<u8>, Vec<(i32, i64)>> = Default::default();
     for r in &records {
         let version = CustomerChangeEnvelope::decode(r.payload().expect("payload"))
             .expect("event")
@@ -210,9 +210,9 @@ async fn two_instances_publish_every_change_once_and_in_order_per_customer() {
             .push((r.partition(), version));
     }
     assert_eq!(by_customer.len(), CUSTOMERS);
-    let expected: Vec<u64> = (1..=CHANGES as u64).collect();
+    let expected: Vec<i64> = (1..=CHANGES as i64).collect();
     for (key, seen) in by_customer {
-        let versions: Vec<u64> = seen.iter().map(|(_, v)| *v).collect();
+        let versions: Vec<i64> = seen.iter().map(|(_, v)| *v).collect();
         assert_eq!(
             versions,
             expected,
@@ -373,7 +373,7 @@ async fn deleting_publishes_a_deleted_event_and_creating_again_continues_the_ver
     assert_eq!(body["version"], 3);
 
     let records = kit::read_records(app.topic(), 3, WITHIN).await;
-    let events: Vec<(String, u64)> = records
+    let events: Vec<(String, i64)> = records
         .iter()
         .map(|r| {
             let e = CustomerChangeEnvelope::decode(r.payload().expect("payload")).expect("event");

@@ -535,7 +535,7 @@ async fn two_instances_of_each_service_with_one_orders_instance_killed_converge_
     // out; what must never happen is a new version overtaking an older one, or
     // a version missing. So: the first appearance of each version of a
     // customer is in version order, and every version appears.
-    let mut first_seen: std::collections::HashMap<Vec<u8>, Vec<u64>> = Default::default();
+    let mut first_seen: std::collections::HashMap<Vec<u8>, Vec<i64>> = Default::default();
     let mut duplicates = 0u64;
     for record in &records {
         let version =

@@ -197,7 +197,7 @@ impl Platform {
         let response = send(create.json(&customer(&id))).await?;
         let answered = Instant::now();
         let body: Value = response.json().await?;
-        let version = body["version"].as_u64().context("no version answered")?;
+        let version = body["version"].as_i64().context("no version answered")?;
         applied(&self.http, &self.target.orders, &id, version, DEADLINE).await?;
         Ok(answered.elapsed())
     }
@@ -336,7 +336,7 @@ async fn applied(
     http: &reqwest::Client,
     orders: &[String],
     id: &str,
-    version: u64,
+    version: i64,
     within: Duration,
 ) -> Result<()> {
     let deadline = Instant::now() + within;

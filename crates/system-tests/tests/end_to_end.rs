@@ -18,7 +18,7 @@ fn http() -> HttpSettings {
     HttpSettings::default()
 }
 
-async fn orders_view(client: &reqwest::Client, base: &str, version: u64) -> Value {
+async fn orders_view(client: &reqwest::Client, base: &str, version: i64) -> Value {
     kit::eventually(
         WITHIN,
         &format!("orders to show version {version}"),

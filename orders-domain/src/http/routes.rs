@@ -93,7 +93,7 @@ fn customer_orders_example() -> serde_json::Value {
     let data = event.data;
     serde_json::to_value(CustomerOrdersResponse {
         id: data.id,
-        version: i64::try_from(data.version).unwrap_or(i64::MAX),
+        version: data.version,
         name: data.name,
         contact: data.contact,
         addresses: data.addresses,
@@ -138,7 +138,7 @@ async fn list(
 
 /// Largest version a client may ask for: the largest integer JSON clients
 /// represent exactly.
-const MAX_VERSION: u64 = (1 << 53) - 1;
+const MAX_VERSION: i64 = (1 << 53) - 1;
 
 /// Query of a read that must see at least a given version.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -149,8 +149,8 @@ pub struct Consistency {
     /// The read waits (up to `replica.read_wait_ms`) until the replica has
     /// applied it; if it has not by then, 503 with `Retry-After`, or 404 if the
     /// customer is not replicated at all.
-    #[param(minimum = 1, maximum = 9007199254740991_u64)]
-    min_version: Option<u64>,
+    #[param(minimum = 1, maximum = 9007199254740991_i64)]
+    min_version: Option<i64>,
 }
 
 /// One customer with a page of its orders (oldest first; `limit` and
@@ -184,7 +184,6 @@ async fn get_one(
             format!("must be between 1 and {MAX_VERSION}"),
         )));
     }
-    let wanted = i64::try_from(wanted).unwrap_or(i64::MAX);
     let read = state
         .applied
         .read_at_least(

@@ -321,10 +321,7 @@ impl ReplicaProjector {
         tracing::debug!(customer_id = %event.data.id, version = event.data.version,
             ?outcome, "change event handled");
         // Stale too: the replica holds this version or a newer one.
-        self.applied.announce(
-            &event.data.id,
-            i64::try_from(event.data.version).unwrap_or(i64::MAX),
-        );
+        self.applied.announce(&event.data.id, event.data.version);
     }
 
     /// Publishes to the dead-letter topic, retrying until acknowledged: the

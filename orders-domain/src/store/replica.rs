@@ -58,9 +58,9 @@ fn replica_document(envelope: &CustomerChangeEnvelope) -> Result<Document> {
     })
 }
 
-/// The event's version as stored.
+/// The event's version, as stored.
 fn stored_version(envelope: &CustomerChangeEnvelope) -> i64 {
-    i64::try_from(envelope.data.version).unwrap_or(i64::MAX)
+    envelope.data.version
 }
 
 /// A replica collection of one generation.

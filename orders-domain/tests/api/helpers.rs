@@ -112,7 +112,7 @@ impl TestApp {
     pub async fn produce_change(
         &self,
         id: &str,
-        version: u64,
+        version: i64,
         first_name: &str,
         partition: Option<i32>,
     ) {
@@ -129,7 +129,7 @@ impl TestApp {
     }
 
     /// Polls `GET /orders/order/{id}` until it shows `version`.
-    pub async fn replica_at_version(&self, id: &str, version: u64) -> serde_json::Value {
+    pub async fn replica_at_version(&self, id: &str, version: i64) -> serde_json::Value {
         // Generous: joining a new consumer group can take a while on a loaded
         // machine; polling returns as soon as the version shows.
         kit::eventually(
@@ -155,7 +155,7 @@ impl TestApp {
 }
 
 /// A valid change event with two addresses.
-pub fn change_event(id: &str, version: u64, first_name: &str) -> CustomerChangeEnvelope {
+pub fn change_event(id: &str, version: i64, first_name: &str) -> CustomerChangeEnvelope {
     let address = |address_type| Address {
         address_type,
         description: None,

@@ -7,7 +7,7 @@ use shared_events::AddressType;
 use crate::helpers::{TestApp, change_event};
 
 /// Replicates customer `id` at `version` with its shipping address in `city`.
-async fn replicate(app: &TestApp, id: &str, version: u64, city: &str) {
+async fn replicate(app: &TestApp, id: &str, version: i64, city: &str) {
     let mut event = change_event(id, version, "Rajesh");
     for address in &mut event.data.addresses {
         if address.address_type == AddressType::Shipping {
