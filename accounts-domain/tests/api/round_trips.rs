@@ -85,3 +85,35 @@ async fn accounts_operations_take_their_counted_round_trips() {
     store.delete("rt-1", None).await.expect("delete");
     assert_eq!(log.take(), ["update"], "delete");
 }
+
+#[tokio::test]
+async fn the_relay_takes_four_round_trips_per_batch_whatever_its_size() {
+    let (db, log) = kit::counted_mongo_database(&kit::unique("accounts_rt")).await;
+    let store = CustomerStore::new(&db, COLLECTION);
+    store.ensure_indexes().await.expect("indexes");
+    for i in 0..20 {
+        store
+            .upsert(submission(kit::seed_customer(&format!("batch-{i}"))), None)
+            .await
+            .expect("create");
+    }
+    log.take();
+
+    let claimed = store
+        .claim_pending("relay-rt", std::time::Duration::from_secs(30), 100)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 20);
+    // The candidates, then their leases taken in one update.
+    assert_eq!(log.take(), ["find", "update"], "claim");
+    let all: Vec<_> = claimed.iter().collect();
+    let changed = store
+        .mark_all_published("relay-rt", &all)
+        .await
+        .expect("mark");
+    assert!(changed.is_empty());
+    // The history records in one insert, then every outbox emptied in one
+    // update. (Target: 3 per batch. A bounded claim needs its read, since an
+    // update cannot be limited; history and outbox are two collections.)
+    assert_eq!(log.take(), ["insert", "update"], "mark published");
+}
