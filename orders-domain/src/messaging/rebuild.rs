@@ -11,15 +11,17 @@
 //!    topic's end is taken, so everything they came from is in the replay).
 //!    Otherwise the rebuild refuses, leaves reads on the current generation
 //!    and says why; `--force` switches anyway.
-//! 3. Switch the active-replica pointer to the new generation (compare-and-set).
-//!    The switch returns once every process has read the pointer again (each
-//!    caches it for a bounded time, see [`crate::store`]); from then on reads,
-//!    and every projector instance, use the new generation.
-//! 4. Read on up to the end the topic has *after* the switch returned. A live
-//!    projector that used the old pointer may still have written an event to
-//!    the old generation; that event was in the topic before the switch
-//!    returned, so this catch-up applies it to the new generation too (the
-//!    version guard makes the double application harmless).
+//! 3. Read on up to the topic's ends of now, then switch the active-replica
+//!    pointer to the new generation (compare-and-set). The switch settles once
+//!    every process has read the pointer again (each caches it for a bounded
+//!    time, see [`crate::store`]); from then on reads, and every projector
+//!    instance, use the new generation.
+//! 4. Read on up to the ends right after the switch, and once it settled, up
+//!    to the ends the topic has then. A live projector that used the old
+//!    pointer may still have written an event to the old generation; that
+//!    event was in the topic before the switch settled, so this catch-up
+//!    applies it to the new generation too (the version guard makes the
+//!    double application harmless).
 //!
 //! The live projector keeps running throughout, and the orders the service owns
 //! live in their own collection, so a rebuild never touches them. The old
@@ -234,7 +236,7 @@ pub async fn rebuild(
         &target,
         &mut replay,
         &mut progress,
-        || topic_ends(base, topic),
+        || topic_ends(base.clone(), topic),
     )
     .await?;
 
@@ -285,10 +287,14 @@ async fn generations(
     Ok((store, previous, target))
 }
 
-/// Switches reads from `previous` to `target`, then applies what arrived
-/// meanwhile, up to the ends `ends` reads after the switch returned: the live
-/// projectors write `target` from then on, and the version guard orders both
-/// writers.
+/// Switches reads from `previous` to `target` and applies what arrived
+/// meanwhile. First the replay is brought up to the topic's ends of now, while
+/// nothing else writes `target` (bulk), so the switch leaves as little as
+/// possible behind; then the switch; then the catch-up, in two passes: up to
+/// the ends right after the switch (while the switch settles, so that reads
+/// served from `target` trail by little), and, once the switch settled, up to
+/// the ends taken then, which hold every event a projector may have written to
+/// `previous` only. The version guard orders the catch-up and the projectors.
 async fn switch_and_catch_up<F, Fut>(
     store: &CustomerOrdersStore,
     previous: &ReplicaCollection,
@@ -298,16 +304,21 @@ async fn switch_and_catch_up<F, Fut>(
     ends: F,
 ) -> anyhow::Result<()>
 where
-    F: FnOnce() -> Fut,
+    F: Fn() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<Ends>>,
 {
-    if !store.switch_replica(previous.generation(), target).await? {
+    replay.read.extend_to(ends().await?);
+    replay.catch_up(target, progress, Stage::Replaying).await?;
+    let Some(settle) = store.switch_replica(previous.generation(), target).await? else {
         bail!("another rebuild switched the replica first; this one is abandoned");
-    }
+    };
     tracing::info!(
         collection = target.name(),
         "reads switched to the rebuilt replica"
     );
+    replay.read.extend_to(ends().await?);
+    replay.catch_up(target, progress, Stage::CatchingUp).await?;
+    settle.wait().await;
     replay.read.extend_to(ends().await?);
     replay.catch_up(target, progress, Stage::CatchingUp).await?;
     progress.finish();

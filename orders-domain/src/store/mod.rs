@@ -28,7 +28,7 @@ use shared_events::CustomerChangeEnvelope;
 use crate::domain::ApplyOutcome;
 use crate::domain::order::Order;
 pub use orders::OwnedOrders;
-pub use pointer::{POINTER_LIFETIME, ReplicaPointer, SWITCH_SETTLE};
+pub use pointer::{POINTER_LIFETIME, ReplicaPointer, SWITCH_SETTLE, Settle};
 pub use replica::{ReplicaCollection, ReplicaDocument};
 
 /// Why a store operation failed.
@@ -126,11 +126,15 @@ impl CustomerOrdersStore {
     }
 
     /// Points reads and every projector at `to`, if the active generation is
-    /// still `from` (compare-and-set), and returns once no process uses `from`
-    /// any more ([`SWITCH_SETTLE`] after the switch). Returns whether the
-    /// switch happened.
+    /// still `from` (compare-and-set). Returns when no process uses `from` any
+    /// more ([`SWITCH_SETTLE`] after the switch), or `None` if the active
+    /// generation was not `from`.
     #[tracing::instrument(skip(self, to), fields(to = to.name()))]
-    pub async fn switch_replica(&self, from: i64, to: &ReplicaCollection) -> Result<bool> {
+    pub async fn switch_replica(
+        &self,
+        from: i64,
+        to: &ReplicaCollection,
+    ) -> Result<Option<Settle>> {
         self.pointer.switch(from, to.generation(), to.name()).await
     }
 

@@ -4,8 +4,9 @@
 //! event applied and per read. Instead each process keeps the generation it
 //! last read for at most [`POINTER_LIFETIME`], counted from *before* the read
 //! was sent, and reads it again after that. A switch ([`ReplicaPointer::switch`])
-//! returns only once [`SWITCH_SETTLE`] has passed, which is longer than any
-//! process may still use what it read before the switch.
+//! settles [`SWITCH_SETTLE`] after its write was acknowledged ([`Settle`]),
+//! which is longer than any process may still use what it read before the
+//! switch.
 //!
 //! Why a rebuild can then never lose an event: a projector that writes an
 //! event to the retired generation received that event before it checked its
@@ -13,9 +14,10 @@
 //! that the database served before the switch. So the event was in the topic
 //! before the switch plus [`POINTER_LIFETIME`], that is before the switch
 //! settled; the rebuild takes the topic's ends after that and applies
-//! everything up to them to the new generation. And no read is served from
-//! the retired generation once the switch has settled, since every cached
-//! pointer read before the switch has expired by then.
+//! everything up to them to the new generation. Likewise every pointer check
+//! made after the switch settled gives the new generation (a read that
+//! checked before may still be answered from the retired one a little later,
+//! if its query is slow).
 //!
 //! Both durations are measured on each process's own monotonic clock; no
 //! clocks are compared across processes.
@@ -62,9 +64,22 @@ struct Cached {
 pub struct ReplicaPointer {
     meta: Collection<PointerDocument>,
     cached: Mutex<Option<Cached>>,
-    /// One read of the pointer at a time: callers that find the cache expired
-    /// together wait for the same read.
-    refresh: tokio::sync::Mutex<()>,
+}
+
+/// When a switch has settled: no process uses the generation it replaced
+/// once [`Settle::wait`] returns.
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a switch has not settled until `wait` returns"]
+pub struct Settle {
+    at: Instant,
+}
+
+impl Settle {
+    /// Waits until the switch has settled. Not a synchronisation by
+    /// guesswork: the bound every process keeps (module documentation).
+    pub async fn wait(self) {
+        tokio::time::sleep_until(self.at.into()).await;
+    }
 }
 
 impl ReplicaPointer {
@@ -72,7 +87,6 @@ impl ReplicaPointer {
         ReplicaPointer {
             meta: meta.clone_with_type(),
             cached: Mutex::new(None),
-            refresh: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -92,12 +106,11 @@ impl ReplicaPointer {
     }
 
     /// The active generation: from the cache while it is younger than
-    /// [`POINTER_LIFETIME`], otherwise read (one round trip).
+    /// [`POINTER_LIFETIME`], otherwise read (one round trip). Callers that
+    /// find the cache expired at once each read it: at most once a second
+    /// per caller in flight, and none of them waits for another's read (which
+    /// would queue them behind each other's timeouts while MongoDB is down).
     pub async fn generation(&self) -> Result<i64> {
-        if let Some(generation) = self.fresh() {
-            return Ok(generation);
-        }
-        let _one_read = self.refresh.lock().await;
         if let Some(generation) = self.fresh() {
             return Ok(generation);
         }
@@ -107,18 +120,22 @@ impl ReplicaPointer {
             .find_one(doc! { "_id": POINTER_ID })
             .await?
             .ok_or(StoreError::NoPointer)?;
-        *self.lock() = Some(Cached {
-            generation: pointer.generation,
-            read_before,
-        });
+        let mut cached = self.lock();
+        // A read sent earlier than the cached one may answer later; keep the
+        // newer read.
+        if cached.is_none_or(|c| c.read_before < read_before) {
+            *cached = Some(Cached {
+                generation: pointer.generation,
+                read_before,
+            });
+        }
         Ok(pointer.generation)
     }
 
     /// Points every process at `to` (stored in `collection`) if the active
-    /// generation is still `from` (compare-and-set), and returns once no
-    /// process uses `from` any more ([`SWITCH_SETTLE`]). Returns whether the
-    /// switch happened.
-    pub async fn switch(&self, from: i64, to: i64, collection: &str) -> Result<bool> {
+    /// generation is still `from` (compare-and-set). Returns when the switch
+    /// settles, or `None` if the active generation was not `from`.
+    pub async fn switch(&self, from: i64, to: i64, collection: &str) -> Result<Option<Settle>> {
         let result = self
             .meta
             .update_one(
@@ -127,13 +144,9 @@ impl ReplicaPointer {
             )
             .await?;
         *self.lock() = None;
-        if result.matched_count != 1 {
-            return Ok(false);
-        }
-        // Not a synchronisation by guesswork: the bound every process keeps
-        // (module documentation).
-        tokio::time::sleep(SWITCH_SETTLE).await;
-        Ok(true)
+        Ok((result.matched_count == 1).then(|| Settle {
+            at: Instant::now() + SWITCH_SETTLE,
+        }))
     }
 
     /// The cached generation, if still within its lifetime.

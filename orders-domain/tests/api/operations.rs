@@ -184,7 +184,7 @@ async fn redrive_republishes_each_dead_letter_once() {
 }
 
 #[tokio::test]
-async fn once_a_switch_returns_no_process_uses_the_retired_generation() {
+async fn once_a_switch_settles_no_process_uses_the_retired_generation() {
     let db = kit::mongo_database(&kit::unique("orders_switch")).await;
     let projector = CustomerOrdersStore::new(&db, COLLECTION);
     projector.init().await.expect("init");
@@ -197,7 +197,13 @@ async fn once_a_switch_returns_no_process_uses_the_retired_generation() {
         .empty_generation_after(&retired)
         .await
         .expect("generation 2");
-    assert!(rebuilder.switch_replica(1, &next).await.expect("switch"));
+    rebuilder
+        .switch_replica(1, &next)
+        .await
+        .expect("switch")
+        .expect("switched from generation 1")
+        .wait()
+        .await;
 
     assert_eq!(
         projector
@@ -206,7 +212,7 @@ async fn once_a_switch_returns_no_process_uses_the_retired_generation() {
             .expect("pointer")
             .generation(),
         2,
-        "the projector still uses the retired generation after the switch returned"
+        "the projector still uses the retired generation after the switch settled"
     );
     projector
         .apply(&change_event("after-switch", 1, "Moved"))
@@ -215,7 +221,11 @@ async fn once_a_switch_returns_no_process_uses_the_retired_generation() {
     assert!(next.get("after-switch").await.expect("read").is_some());
     assert!(retired.get("after-switch").await.expect("read").is_none());
     assert!(
-        !rebuilder.switch_replica(1, &next).await.expect("switch"),
+        rebuilder
+            .switch_replica(1, &next)
+            .await
+            .expect("switch")
+            .is_none(),
         "a switch from a generation no longer active must fail"
     );
 }
