@@ -6,7 +6,10 @@
 //! newer or equal stored version makes the upsert's insert fail on the key, so
 //! the event is stale. The version guard is enforced by the database
 //! atomically, even with several consumers or a rebuild applying the same
-//! events.
+//! events. (A duplicate key is retried once: two upserts of a customer not
+//! yet stored can race, and the loser's version may be the newer one.)
+
+use std::future::IntoFuture;
 
 use futures::TryStreamExt;
 use mongodb::bson::{self, Bson, Document, doc};
@@ -95,15 +98,25 @@ impl ReplicaCollection {
     /// clears the mark.
     #[tracing::instrument(skip_all, fields(collection = %self.name, customer_id = %envelope.data.id, version = envelope.data.version))]
     pub async fn apply(&self, envelope: &CustomerChangeEnvelope) -> Result<ApplyOutcome> {
+        let document = replica_document(envelope)?;
         let filter = doc! {
             "_id": &envelope.data.id,
             "version": { "$lt": stored_version(envelope) },
         };
-        let replaced = self
-            .raw
-            .replace_one(filter, replica_document(envelope)?)
-            .upsert(true)
-            .await;
+        let upsert = || {
+            self.raw
+                .replace_one(filter.clone(), document.clone())
+                .upsert(true)
+                .into_future()
+        };
+        // A duplicate key means a stored version is newer or equal, except
+        // when another writer inserted the customer between this upsert's
+        // match and its insert: then a second attempt finds the document and
+        // its outcome is final.
+        let replaced = match upsert().await {
+            Err(e) if is_duplicate_key(&e) => upsert().await,
+            first => first,
+        };
         match replaced {
             Ok(result) if result.upserted_id.is_some() => Ok(ApplyOutcome::Inserted),
             Ok(_) => Ok(ApplyOutcome::Updated),
