@@ -99,7 +99,9 @@ impl ProjectorStatus {
         if inner.in_flight.get(&partition) == Some(&offset) {
             inner.in_flight.remove(&partition);
         }
-        inner.applied_next.insert(partition, offset + 1);
+        // Redelivered records may be handled again after newer ones.
+        let next = inner.applied_next.entry(partition).or_insert(offset + 1);
+        *next = (*next).max(offset + 1);
     }
 
     /// The projector gave up a partition's records without handling them

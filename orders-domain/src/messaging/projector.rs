@@ -115,11 +115,28 @@ impl ReplicaProjector {
         let projector = Arc::new(self);
         let mut queues: HashMap<i32, mpsc::Sender<OwnedMessage>> = HashMap::new();
         let mut tasks = JoinSet::new();
+        // Stops the partitions' tasks on shutdown, and also when the
+        // projector stops on its own (a fatal error, a failed task), so that
+        // none keeps retrying a record and holds the process up.
+        let stop_tasks = shutdown.child_token();
         let mut connection_errors = ConnectionErrorLog::default();
         let mut fatal = None;
+        let mut failed = None;
+        let mut report = ProjectorReport::default();
         loop {
             let received = tokio::select! {
+                biased;
                 () = shutdown.cancelled() => break,
+                // Before shutdown, a task ends only by failing.
+                Some(ended) = tasks.join_next(), if !tasks.is_empty() => {
+                    match ended {
+                        Ok(partition_report) if shutdown.is_cancelled() => {
+                            report += partition_report;
+                        }
+                        ended => failed = Some(task_failure(ended)),
+                    }
+                    break;
+                }
                 received = projector.consumer.recv() => received,
             };
             let message = match received {
@@ -147,7 +164,7 @@ impl ReplicaProjector {
             projector.status.queued(partition, message.offset());
             let queue = queues.entry(partition).or_insert_with(|| {
                 let (queue, records) = mpsc::channel(PARTITION_QUEUE);
-                tasks.spawn(Arc::clone(&projector).apply_partition(records, shutdown.clone()));
+                tasks.spawn(Arc::clone(&projector).apply_partition(records, stop_tasks.clone()));
                 queue
             });
             let sent = tokio::select! {
@@ -155,20 +172,17 @@ impl ReplicaProjector {
                 sent = queue.send(message) => sent,
             };
             if sent.is_err() {
-                // Its task ended: it panicked (shutdown is handled above).
+                // Its task ended, which it does before its queue closes only
+                // by failing; the join below reports it.
                 break;
             }
         }
+        stop_tasks.cancel();
         drop(queues);
-        let mut report = ProjectorReport::default();
-        let mut panicked = None;
         while let Some(ended) = tasks.join_next().await {
             match ended {
                 Ok(partition_report) => report += partition_report,
-                Err(e) => {
-                    tracing::error!(error = %e, "a partition's task failed; the projector stops");
-                    panicked = Some(e);
-                }
+                Err(e) => failed = Some(task_failure(Err(e))),
             }
         }
         projector.final_commit();
@@ -176,8 +190,8 @@ impl ReplicaProjector {
         if let Some(code) = fatal {
             anyhow::bail!("fatal consumer error: {code}");
         }
-        if let Some(e) = panicked {
-            anyhow::bail!("a partition's task failed: {e}");
+        if let Some(failure) = failed {
+            anyhow::bail!(failure);
         }
         Ok(report)
     }
@@ -354,6 +368,16 @@ impl ReplicaProjector {
             }
         }
     }
+}
+
+/// Why a partition's task ended while the projector ran, logged.
+fn task_failure(ended: Result<ProjectorReport, tokio::task::JoinError>) -> String {
+    let failure = match ended {
+        Err(e) => format!("a partition's task failed: {e}"),
+        Ok(_) => "a partition's task ended early".to_owned(),
+    };
+    tracing::error!(failure, "the projector stops");
+    failure
 }
 
 /// The record's `traceparent` header: the trace of the request that made the
