@@ -87,7 +87,7 @@ async fn accounts_operations_take_their_counted_round_trips() {
 }
 
 #[tokio::test]
-async fn the_relay_takes_four_round_trips_per_batch_whatever_its_size() {
+async fn the_relay_takes_four_round_trips_for_a_batch_of_twenty_customers() {
     let (db, log) = kit::counted_mongo_database(&kit::unique("accounts_rt")).await;
     let store = CustomerStore::new(&db, COLLECTION);
     store.ensure_indexes().await.expect("indexes");

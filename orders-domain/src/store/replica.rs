@@ -105,7 +105,7 @@ impl ReplicaCollection {
         };
         let upsert = || {
             self.raw
-                .replace_one(filter.clone(), document.clone())
+                .replace_one(filter.clone(), &document)
                 .upsert(true)
                 .into_future()
         };
