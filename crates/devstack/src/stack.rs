@@ -495,6 +495,8 @@ pub async fn bench(out: &Path, tiny: bool) -> anyhow::Result<ExitCode> {
         .arg(absolute(out)?)
         .arg("--bin-dir")
         .arg(bin_dir()?)
+        .arg("--tansu")
+        .arg(&tools.tansu)
         .arg("--note")
         .arg(
             "Services run as release builds with their default settings, on loopback, with \

@@ -15,6 +15,7 @@
 
 pub mod capacity;
 pub mod measure;
+pub mod outage;
 pub mod plots;
 pub mod processes;
 pub mod report;
@@ -24,7 +25,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use measure::{Pace, Run, Summary};
-use processes::Instance;
+use processes::{Instance, Per};
 pub use report::Report;
 use report::{Comparison, Histogram, ResourceRow};
 
@@ -47,9 +48,14 @@ pub struct Target {
     /// `name=pid` of a running process whose RSS and CPU time are sampled; repeat.
     #[arg(long = "pid", value_parser = parse_pid)]
     pub pids: Vec<(String, u32)>,
-    /// Directory with the `accounts-domain` and `orders-domain` executables.
+    /// Directory with the `accounts-domain`, `orders-domain` and
+    /// `naive-dual-write` executables.
     #[arg(long)]
     pub bin_dir: PathBuf,
+    /// The local broker's executable, for the broker outage (scenario 6),
+    /// which runs on a private broker; without it, scenario 6 is skipped.
+    #[arg(long)]
+    pub tansu: Option<PathBuf>,
 }
 
 fn parse_pid(value: &str) -> Result<(String, u32), String> {
@@ -96,6 +102,8 @@ pub struct Plan {
     pub replay_versions: u64,
     /// Scenarios 1 and 2 once more with two instances of each service.
     pub scale_out: bool,
+    /// Scenario 6: the broker outage.
+    pub outage: outage::Shape,
 }
 
 impl Plan {
@@ -114,6 +122,15 @@ impl Plan {
             replay_customers: if tiny { 10 } else { 10_000 },
             replay_versions: if tiny { 2 } else { 5 },
             scale_out: !tiny,
+            outage: outage::Shape {
+                rate: if tiny { 10.0 } else { 20.0 },
+                run: Duration::from_secs(if tiny { 6 } else { 40 }),
+                kill_at: Duration::from_secs(if tiny { 1 } else { 5 }),
+                down_for: Duration::from_secs(if tiny { 3 } else { 20 }),
+                // Shorter than the default (30 s) so that a 20 s outage
+                // outlasts it, as a longer outage outlasts the default.
+                message_timeout: Duration::from_secs(if tiny { 2 } else { 5 }),
+            },
         }
     }
 }
@@ -124,12 +141,17 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", &random[..8])
 }
 
-/// Scenarios and, second, their baselines, as the report names them.
-const WRITES: [&str; 2] = ["1 accounts writes", "raw mongodb upserts"];
+/// Scenarios and, after them, their baselines, as the report names them.
+const WRITES: [&str; 3] = ["1 accounts writes", "raw mongodb upserts", NAIVE];
 const PROPAGATION: [&str; 2] = ["2 end-to-end propagation", "raw produce→consume→upsert"];
-const READ_ONE: [&str; 2] = ["3 orders reads", "raw find_one"];
+const READ_ONE: [&str; 2] = [
+    "3 orders reads",
+    "raw find_one of the customer and find of its orders",
+];
 const READ_PAGE: [&str; 2] = ["3 orders reads", "raw find of 100 sorted by id"];
 const REPLAY: [&str; 2] = ["4 replay", "raw consume + upsert"];
+/// The baseline service of the seed's design (`crates/naive-dual-write`).
+pub const NAIVE: &str = "naive dual-write service";
 
 /// Runs every scenario of `plan`; a failed scenario is recorded and the next
 /// one runs. The report is not yet [`stamped`](Report::stamped).
@@ -146,6 +168,8 @@ pub async fn run(target: &Target, plan: &Plan, log: impl Fn(&str)) -> Report {
     bench.settle(REPLAY[0], result, &log);
     let result = bench.startup(target).await;
     bench.settle("5 start-to-ready", result, &log);
+    let result = bench.outage(target).await;
+    bench.settle("6 broker outage", result, &log);
     if plan.scale_out {
         let result = bench.scale_out(target).await;
         bench.settle("1 and 2 with two instances", result, &log);
@@ -171,43 +195,66 @@ impl Bench<'_> {
         }
     }
 
-    /// Repeats `pair` (a run of the platform, then one of the baseline) and
-    /// adds their comparison as `variant` of `scenario`; for scenario 2, also
-    /// their latency histogram.
-    async fn compare<F>(
+    /// Repeats `pair` (a run of the platform, then one of each baseline) and
+    /// adds the platform's comparison with each baseline as `variant` of
+    /// `scenario`; for scenario 2, also their latency histogram.
+    async fn compare<F, const N: usize>(
         &mut self,
-        [scenario, baseline]: [&str; 2],
+        names: [&str; N],
         variant: String,
         mut pair: F,
     ) -> Result<()>
     where
-        F: AsyncFnMut() -> Result<[Run; 2]>,
+        F: AsyncFnMut() -> Result<[Run; N]>,
     {
-        let mut runs = [Vec::new(), Vec::new()];
+        let mut runs: [Vec<Run>; N] = std::array::from_fn(|_| Vec::new());
         for _ in 0..self.reps {
-            let [platform, raw] = pair().await?;
-            runs[0].push(platform);
-            runs[1].push(raw);
+            for (runs, run) in runs.iter_mut().zip(pair().await?) {
+                runs.push(run);
+            }
         }
-        let [platform, raw] = runs.each_ref().map(|runs| Summary::of(runs));
-        let comparison = Comparison::new([scenario, &variant, baseline], platform, raw);
-        self.report.comparisons.push(comparison);
+        let summaries = runs.each_ref().map(|runs| Summary::of(runs));
+        let scenario = names[0];
+        for (baseline, summary) in names.iter().zip(&summaries).skip(1) {
+            let names = [scenario, &variant, baseline];
+            let comparison = Comparison::new(names, summaries[0].clone(), summary.clone());
+            self.report.comparisons.push(comparison);
+        }
         if scenario == PROPAGATION[0] {
             let title = format!("{scenario}, {variant}");
-            let [platform, raw] = runs.map(|runs| runs.into_iter().flat_map(|r| r.samples_ms));
-            let histogram = Histogram::new(title, platform.collect(), baseline, raw.collect());
+            let samples = |runs: &[Run]| runs.iter().flat_map(|r| r.samples_ms.clone()).collect();
+            let (platform, raw) = (samples(&runs[0]), samples(&runs[1]));
+            let histogram = Histogram::new(title, platform, names[1], raw);
             self.report.histograms.push(histogram);
         }
         Ok(())
     }
 
-    /// Scenario 1 with each count of `clients`.
-    async fn measure_writes(&mut self, target: &Target, clients: &[usize]) -> Result<()> {
+    /// Scenario 1 with each count of `clients`, next to raw upserts and, when
+    /// given, the naive dual-write service at `naive`.
+    async fn measure_writes(
+        &mut self,
+        target: &Target,
+        naive: Option<&Target>,
+        clients: &[usize],
+    ) -> Result<()> {
         for &clients in clients {
             let variant = format!("N={clients}, {}", target.instances());
             let n = self.plan.writes;
-            let pair = async || scenarios::writes(target, unique("bench-w"), clients, n).await;
-            self.compare(WRITES, variant, pair).await?;
+            let run = async |naive| scenarios::writes(target, naive, clients, n).await;
+            match naive {
+                Some(naive) => {
+                    let runs = async || run(Some(naive)).await;
+                    self.compare(WRITES, variant, runs).await?
+                }
+                None => {
+                    let runs = async || {
+                        let [platform, raw, ..] = run(None).await?;
+                        Ok([platform, raw])
+                    };
+                    self.compare([WRITES[0], WRITES[1]], variant, runs).await?
+                }
+            }
         }
         Ok(())
     }
@@ -226,8 +273,30 @@ impl Bench<'_> {
     async fn writes(&mut self, target: &Target) -> Result<()> {
         let plan = self.plan;
         let creates = plan.writes * plan.write_clients.len() * self.reps;
-        let work = self.measure_writes(target, &plan.write_clients);
-        let rows = processes::sampled(&target.pids, "scenario 1", creates, work).await?;
+        let naive = processes::Naive::start(target).await?;
+        let work = self.measure_writes(target, Some(&naive.target), &plan.write_clients);
+        let services = [
+            (
+                "accounts-domain",
+                target.accounts[0].as_str(),
+                Per::Operation,
+            ),
+            (
+                "orders-domain",
+                target.orders[0].as_str(),
+                Per::AppliedEvent,
+            ),
+        ];
+        // Orders must have joined its group for its applies to be counted.
+        scenarios::warm_up(target, Duration::from_secs(180)).await?;
+        let mut rows = Vec::new();
+        let work = async {
+            rows = processes::counted(&services, "scenario 1 (a create)", creates, work).await?;
+            Ok(())
+        };
+        let sampled = processes::sampled(&target.pids, "scenario 1", creates, work).await;
+        naive.stop().await;
+        self.report.resources.extend(sampled?);
         self.report.resources.extend(rows);
         // The writes above were accepted faster than the relay publishes them:
         // let it catch up before anything else is measured, and report how long.
@@ -245,13 +314,24 @@ impl Bench<'_> {
     async fn reads(&mut self, target: &Target) -> Result<()> {
         let (plan, seed) = (self.plan, unique("bench-r"));
         let population = plan.reads.clamp(1, 200);
-        scenarios::writes(target, seed.clone(), 8, population).await?;
+        scenarios::populate(target, &seed, population).await?;
         scenarios::wait_replicated(target, &seed, population).await?;
+        scenarios::index_raw_orders(target).await?;
         let seed = (seed.as_str(), population);
         for &clients in &plan.read_clients {
             let variant = format!("GET /orders/order/{{id}} N={clients}");
             let pair = async || scenarios::reads(target, seed, clients, plan.reads, false).await;
-            self.compare(READ_ONE, variant, pair).await?;
+            let orders = [("orders-domain", target.orders[0].as_str(), Per::Operation)];
+            let during = format!("scenario 3 (GET /orders/order/{{id}}, N={clients})");
+            let reads = plan.reads * self.reps;
+            let mut compared = Ok(());
+            let work = async {
+                compared = self.compare(READ_ONE, variant, pair).await;
+                Ok(())
+            };
+            let rows = processes::counted(&orders, &during, reads, work).await?;
+            compared?;
+            self.report.resources.extend(rows);
             let variant = format!("GET /orders/list?limit=100 N={clients}");
             let n = plan.page_reads;
             let pair = async || scenarios::reads(target, seed, clients, n, true).await;
@@ -303,6 +383,26 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// Scenario 6: the platform and the naive dual-write service through a
+    /// broker outage.
+    async fn outage(&mut self, target: &Target) -> Result<()> {
+        let Some(tansu) = &target.tansu else {
+            let skipped = "Scenario 6 (broker outage) was skipped: no --tansu executable.";
+            self.report.notes.push(skipped.to_owned());
+            return Ok(());
+        };
+        let shape = self.plan.outage;
+        self.report.outage = Some(report::Outage {
+            rate: shape.rate,
+            run_s: shape.run.as_secs_f64(),
+            kill_at_s: shape.kill_at.as_secs_f64(),
+            down_for_s: shape.down_for.as_secs_f64(),
+            message_timeout_s: shape.message_timeout.as_secs_f64(),
+            rows: outage::run(target, tansu, shape).await?,
+        });
+        Ok(())
+    }
+
     /// Scenarios 1 and 2 again with a second instance of each service started
     /// next to the first (same databases, same consumer group).
     async fn scale_out(&mut self, target: &Target) -> Result<()> {
@@ -336,7 +436,7 @@ impl Bench<'_> {
         let paces = [Pace::PerSecond(fastest), saturation];
         let operations = (plan.writes + plan.changes * paces.len()) * self.reps;
         let work = async {
-            self.measure_writes(both, &[clients]).await?;
+            self.measure_writes(both, None, &[clients]).await?;
             scenarios::wait_drained(both, Duration::from_secs(600)).await?;
             self.measure_propagation(both, &paces).await
         };

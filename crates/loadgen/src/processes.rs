@@ -80,6 +80,81 @@ where
     Ok(rows)
 }
 
+/// The sum of the samples of `metric` in a service's metrics text whose
+/// labels contain none of `leave_out`.
+fn metric_sum(text: &str, metric: &str, leave_out: &[&str]) -> f64 {
+    let samples = text.lines().filter_map(|line| {
+        let rest = line.strip_prefix(metric)?;
+        let (labels, value) = rest.rsplit_once(' ')?;
+        let wanted = !leave_out.iter().any(|l| labels.contains(l));
+        wanted.then(|| value.trim().parse::<f64>().ok()).flatten()
+    });
+    samples.sum()
+}
+
+/// What a service's operations are counted in: `commands` sent to MongoDB
+/// (`mongodb_commands_total`, the driver's command monitoring, leaving out the
+/// probes' `ping`s and handshakes, which belong to no operation) and
+/// `applied` events (`projector_events_total{outcome="applied"}`).
+async fn counts(base: &str) -> Result<[f64; 2]> {
+    let url = format!("{base}/actuator/prometheus");
+    let text = reqwest::get(url).await?.error_for_status()?.text().await?;
+    let probes = [r#""ping""#, r#""hello""#, r#""isMaster""#];
+    let commands = metric_sum(&text, "mongodb_commands_total{", &probes);
+    let applied = metric_sum(&text, r#"projector_events_total{outcome="applied"}"#, &[]);
+    Ok([commands, applied])
+}
+
+/// What MongoDB commands are counted per: operations of the work, or events
+/// the service applied meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub enum Per {
+    Operation,
+    AppliedEvent,
+}
+
+/// Runs `work` and adds the MongoDB commands each of the `services` (name,
+/// base URL, and what to count per) sent per operation of `work`
+/// (`operations` in all) or per event it applied (waiting up to 30 s for
+/// `operations` events), as rows for `during`.
+pub async fn counted<W>(
+    services: &[(&str, &str, Per)],
+    during: &str,
+    operations: usize,
+    work: W,
+) -> Result<Vec<ResourceRow>>
+where
+    W: Future<Output = Result<()>>,
+{
+    let mut before = Vec::new();
+    for (_, base, _) in services {
+        before.push(counts(base).await?);
+    }
+    work.await?;
+    let mut rows = Vec::new();
+    for ((name, base, per), [commands, applied]) in services.iter().zip(before) {
+        let mut after = counts(base).await?;
+        // The work's events reach orders a little after the work ends.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while matches!(per, Per::AppliedEvent)
+            && after[1] - applied < operations as f64
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            after = counts(base).await?;
+        }
+        let [commands_after, applied_after] = after;
+        let (per, what) = match per {
+            Per::Operation => (operations as f64, "operation"),
+            Per::AppliedEvent => (applied_after - applied, "applied event"),
+        };
+        let value = (commands_after - commands) / per.max(1.0);
+        let figure = format!("MongoDB commands per {what} during {during}");
+        rows.push(ResourceRow::new(name, figure, [value], ""));
+    }
+    Ok(rows)
+}
+
 /// A service process started by the benchmark, killed on drop at the latest.
 pub struct Instance {
     pub url: String,
@@ -141,6 +216,37 @@ impl Instance {
         if exited.await.is_err() {
             let _ = self.child.kill().await;
         }
+    }
+}
+
+/// The naive dual-write service (`crates/naive-dual-write`) on its own
+/// database and topic of the target's servers, and a target that sends
+/// creates to it.
+pub struct Naive {
+    pub target: Target,
+    instance: Instance,
+}
+
+impl Naive {
+    pub async fn start(target: &Target) -> Result<Naive> {
+        let name = unique("bench_naive").replace('-', "_");
+        crate::scenarios::create_topic(target, &name).await?;
+        let settings = [
+            ("APP__MONGODB__DATABASE", name.as_str()),
+            ("APP__MONGODB__COLLECTION", "customers"),
+            ("APP__KAFKA__TOPIC", name.as_str()),
+        ];
+        let (instance, _) = Instance::start(target, "naive-dual-write", &settings).await?;
+        let mut naive = target.clone();
+        naive.accounts = vec![instance.url.clone()];
+        Ok(Naive {
+            target: naive,
+            instance,
+        })
+    }
+
+    pub async fn stop(self) {
+        self.instance.stop().await;
     }
 }
 

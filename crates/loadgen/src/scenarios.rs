@@ -28,13 +28,39 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// Partitions of the raw topics, as many as the change topic's.
 const RAW_PARTITIONS: i32 = 3;
 
-/// Scenario 1: customers `{prefix}-{i}` created through accounts by `clients`
-/// clients; the baseline upserts the same documents with the raw driver.
-pub async fn writes(target: &Target, prefix: String, clients: usize, n: usize) -> Result<[Run; 2]> {
-    let (pace, platform) = (Pace::Clients(clients), Platform::new(target, &prefix, n));
-    let platform = pace.run(n, platform, Platform::create).await?;
+/// Scenario 1: `n` new customers created through accounts by `clients`
+/// clients; then, once the relay has published them, the baselines: the same
+/// documents upserted with the raw driver, and (when given) created through
+/// the naive dual-write service at `naive`, whose run is otherwise empty.
+pub async fn writes(
+    target: &Target,
+    naive: Option<&Target>,
+    clients: usize,
+    n: usize,
+) -> Result<[Run; 3]> {
+    let (pace, prefix) = (Pace::Clients(clients), unique("bench-w"));
+    let platform = pace.run(n, Platform::new(target, &prefix, n), Platform::create);
+    let platform = platform.await?;
+    // The relay publishes after the answers: let it finish before the
+    // baselines run, so that they do not share the cores with it.
+    wait_drained(target, Duration::from_secs(600)).await?;
     let baseline = Raw::new(target, "customers", &prefix, n).await?;
-    Ok([platform, pace.run(n, baseline, Raw::upsert).await?])
+    let raw = pace.run(n, baseline, Raw::upsert).await?;
+    let naive = match naive {
+        Some(naive) => pace.run(n, Platform::new(naive, &prefix, n), Platform::create),
+        None => return Ok([platform, raw, Run::default()]),
+    };
+    Ok([platform, raw, naive.await?])
+}
+
+/// Creates the customers `{prefix}-0` to `{prefix}-{n - 1}` through accounts,
+/// and the same documents in the raw baseline's collection.
+pub async fn populate(target: &Target, prefix: &str, n: usize) -> Result<()> {
+    let platform = Platform::new(target, prefix, n);
+    Pace::Clients(8).run(n, platform, Platform::create).await?;
+    let raw = Raw::new(target, "customers", prefix, n).await?;
+    Pace::Clients(8).run(n, raw, Raw::upsert).await?;
+    Ok(())
 }
 
 /// Scenario 3 by `clients` clients on the `population` customers written as
@@ -142,6 +168,15 @@ pub async fn fill_replay_topic(
     Ok(customers * versions as usize)
 }
 
+/// Indexes the raw baseline's orders by customer id, as the orders service
+/// indexes its own.
+pub async fn index_raw_orders(target: &Target) -> Result<()> {
+    let raw = Raw::new(target, "customers", "", 1).await?;
+    let index = mongodb::IndexModel::builder().keys(doc! { "customerId": 1 });
+    raw.orders().create_index(index.build()).await?;
+    Ok(())
+}
+
 /// The platform's side of a run: the services over HTTP, on the customers
 /// `{prefix}-0` to `{prefix}-{count - 1}`, operation `i` on customer `i % count`.
 #[derive(Clone)]
@@ -238,11 +273,25 @@ impl Raw {
         Ok(started.elapsed())
     }
 
+    /// The reads behind `GET /orders/order/{id}`: the customer by id, then
+    /// its orders by the indexed customer id.
     async fn find(self, i: usize) -> Result<Duration> {
         let (id, started) = (self.id(i), Instant::now());
         let found = self.collection.find_one(doc! { "_id": &id }).await?;
         anyhow::ensure!(found.is_some(), "{id} missing");
+        let orders = self.orders();
+        let orders = orders.find(doc! { "customerId": &id }).limit(100);
+        let _: Vec<Document> = orders.await?.try_collect().await?;
         Ok(started.elapsed())
+    }
+
+    /// The baseline's orders, one document per order, next to its customers.
+    fn orders(&self) -> Collection<Document> {
+        let name = format!("{}_orders", self.collection.name());
+        self.collection
+            .client()
+            .database("bench_raw")
+            .collection(&name)
     }
 
     async fn page(self, _: usize) -> Result<Duration> {
@@ -301,7 +350,7 @@ async fn apply_raw(consumer: StreamConsumer, raw: Raw, announce: Sender<String>)
 }
 
 /// A customer body of the seed's shape for `id`.
-fn customer(id: &str) -> Value {
+pub(crate) fn customer(id: &str) -> Value {
     // Parsed once: this runs inside the measured loops, on the same 2 cores as
     // the services.
     static PARSED: std::sync::OnceLock<Value> = std::sync::OnceLock::new();

@@ -12,6 +12,7 @@
 //! | `outbox_backlog_customers` | gauge | |
 //! | `projector_events_total` | counter | `outcome` = applied, stale, dead_lettered |
 //! | `projector_consumer_lag` | gauge | `topic`, `partition` |
+//! | `mongodb_commands_total` | counter | `command` (in `mongo.rs`) |
 
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use mongodb::error::{Error, ErrorKind, WriteFailure};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 use secrecy::ExposeSecret;
@@ -13,10 +15,18 @@ use crate::config::MongoSettings;
 pub const DUPLICATE_KEY: i32 = 11000;
 
 /// Connects (lazily: the driver opens sockets on first use) and returns the
-/// configured database.
+/// configured database. Every command the driver sends is counted in
+/// `mongodb_commands_total{command}` (command monitoring): round trips per
+/// operation, as the benchmark reports them.
 pub async fn connect(settings: &MongoSettings, app_name: &str) -> Result<Database, Error> {
     let mut options = ClientOptions::parse(settings.uri.expose_secret()).await?;
     options.app_name = Some(app_name.to_owned());
+    options.command_event_handler = Some(EventHandler::callback(|event| {
+        if let CommandEvent::Started(started) = event {
+            metrics::counter!("mongodb_commands_total", "command" => started.command_name)
+                .increment(1);
+        }
+    }));
     options.server_selection_timeout =
         Some(Duration::from_millis(settings.server_selection_timeout_ms));
     let client = Client::with_options(options)?;

@@ -1,0 +1,284 @@
+//! Scenario 6: creates through a broker outage, the platform next to the
+//! naive dual-write service, each on its own database and topic of a private
+//! broker that is killed (SIGKILL) and restarted mid-run. Afterwards every
+//! customer saved in MongoDB is looked for in its service's topic: the
+//! platform's outbox publishes every accepted change once the broker is back;
+//! the naive service answers 503 for a change it saved but could not publish,
+//! and that change never reaches the event store.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::TryStreamExt;
+use local_servers::free_port;
+use local_servers::servers::{LocalServer, ServerKind};
+use mongodb::bson::{Document, doc};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use crate::processes::Instance;
+use crate::{Result, Target, unique};
+
+/// How long the count waits for a topic that has stopped growing.
+const QUIET: Duration = Duration::from_secs(15);
+
+/// How the outage run is shaped.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Creates offered per second to each service.
+    pub rate: f64,
+    /// Length of the run.
+    pub run: Duration,
+    /// When the broker is killed, and for how long it stays down.
+    pub kill_at: Duration,
+    pub down_for: Duration,
+    /// `kafka.message_timeout_ms` of both services: how long a produce may
+    /// wait for the broker.
+    pub message_timeout: Duration,
+}
+
+/// What one service did through the outage.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct OutageRow {
+    pub service: String,
+    pub requests: usize,
+    /// Answered 2xx.
+    pub accepted: usize,
+    /// Answered otherwise, or not within 30 s.
+    pub refused: usize,
+    /// Customers in the service's database afterwards.
+    pub saved: usize,
+    /// Distinct customers with an event in the service's topic afterwards.
+    pub published: usize,
+    /// Customers saved (the change happened) with no event: lost to every
+    /// consumer and to any replay.
+    pub lost: usize,
+    /// Accepted creates with no event.
+    pub accepted_lost: usize,
+    /// The slowest answer, in milliseconds.
+    pub max_ms: f64,
+    /// How long after the broker's restart the last event was in the topic.
+    pub caught_up_s: f64,
+}
+
+/// One service under test: how it is started and where it keeps its data.
+struct Subject {
+    name: &'static str,
+    instance: Instance,
+    database: String,
+    collection: &'static str,
+    topic: String,
+}
+
+/// Runs the scenario on a private broker from the `tansu` executable and the
+/// target's MongoDB-protocol server.
+pub async fn run(target: &Target, tansu: &Path, shape: Shape) -> Result<Vec<OutageRow>> {
+    let dir = std::env::temp_dir().join(unique("bench_outage"));
+    let mut broker = LocalServer::start(ServerKind::Broker, tansu, &dir, free_port()?).await?;
+    let measured = measure(target, &mut broker, shape).await;
+    broker.stop().await;
+    if measured.is_ok() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    measured.with_context(|| format!("the broker's logs are in {}", dir.display()))
+}
+
+async fn measure(
+    target: &Target,
+    broker: &mut LocalServer,
+    shape: Shape,
+) -> Result<Vec<OutageRow>> {
+    let mut private = target.clone();
+    private.brokers = broker.address();
+    let timeout = shape.message_timeout.as_millis().to_string();
+    let mut subjects = Vec::new();
+    for (name, service, collection) in [
+        ("accounts-domain", "accounts-domain", "customer_accounts"),
+        (crate::NAIVE, "naive-dual-write", "customers"),
+    ] {
+        let (topic, database) = (unique("outage"), unique("bench_outage").replace('-', "_"));
+        let created = crate::scenarios::create_topic(&private, &topic).await;
+        created.context("creating a topic on the private broker")?;
+        let settings = [
+            ("APP__MONGODB__DATABASE", database.as_str()),
+            ("APP__MONGODB__COLLECTION", collection),
+            ("APP__KAFKA__TOPIC", topic.as_str()),
+            ("APP__KAFKA__MESSAGE_TIMEOUT_MS", timeout.as_str()),
+        ];
+        let (instance, _) = Instance::start(&private, service, &settings).await?;
+        subjects.push(Subject {
+            name,
+            instance,
+            database,
+            collection,
+            topic,
+        });
+    }
+    let answers = subjects.iter().map(|s| offer(&s.instance.url, shape));
+    let outage = async {
+        tokio::time::sleep(shape.kill_at).await;
+        broker.kill().await;
+        tokio::time::sleep(shape.down_for).await;
+        broker.restart().await
+    };
+    let (answers, restarted) = tokio::join!(futures::future::join_all(answers), outage);
+    restarted.context("restarting the broker")?;
+    let back = Instant::now();
+    let mut rows = Vec::new();
+    for (subject, answers) in subjects.iter().zip(answers) {
+        let counted = count(&private, subject, answers?, back).await;
+        rows.push(counted.with_context(|| format!("counting {}", subject.name))?);
+    }
+    for subject in subjects {
+        subject.instance.stop().await;
+    }
+    Ok(rows)
+}
+
+/// Latencies of the accepted creates and how many were refused.
+struct Answers {
+    accepted: Vec<f64>,
+    refused: usize,
+}
+
+/// Offers creates of new customers to the service at `base` at the shape's
+/// rate for its run, each on a task of its own.
+async fn offer(base: &str, shape: Shape) -> Result<Answers> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let (prefix, started) = (unique("outage"), Instant::now());
+    let interval = Duration::from_secs_f64(1.0 / shape.rate);
+    let mut tasks = Vec::new();
+    for i in 0.. {
+        let at = interval * i;
+        if at >= shape.run {
+            break;
+        }
+        tokio::time::sleep_until((started + at).into()).await;
+        let body = crate::scenarios::customer(&format!("{prefix}-{i}"));
+        let create = http
+            .post(format!("{base}/accounts/customer/create"))
+            .json(&body);
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let answer = create.send().await;
+            let ok = answer.is_ok_and(|a| a.status().is_success());
+            (ok, sent.elapsed().as_secs_f64() * 1000.0)
+        }));
+    }
+    let mut answers = Answers {
+        accepted: Vec::new(),
+        refused: 0,
+    };
+    for task in tasks {
+        match task.await? {
+            (true, ms) => answers.accepted.push(ms),
+            (false, _) => answers.refused += 1,
+        }
+    }
+    Ok(answers)
+}
+
+/// Compares what `subject` saved with what reached its topic, once nothing
+/// new has arrived in the topic for a while (the platform's relay publishes
+/// its backlog after the broker is back).
+async fn count(
+    target: &Target,
+    subject: &Subject,
+    answers: Answers,
+    back: Instant,
+) -> Result<OutageRow> {
+    let client = mongodb::Client::with_uri_str(&target.mongodb_uri).await?;
+    let customers = client.database(&subject.database);
+    let customers = customers.collection::<Document>(subject.collection);
+    let saved: Vec<Document> = customers
+        .find(doc! {})
+        .projection(doc! { "_id": 1 })
+        .await?
+        .try_collect()
+        .await?;
+    let saved: BTreeSet<String> = saved
+        .iter()
+        .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+        .collect();
+    let (mut published, mut caught_up) = (BTreeSet::new(), back.elapsed());
+    let mut progress = Instant::now();
+    // What the naive service lost never comes: the wait ends when the topic
+    // has not grown for `QUIET`.
+    while !saved.is_subset(&published) && progress.elapsed() < QUIET {
+        // The restarted broker may still refuse a first connection.
+        let keys = match topic_keys(&target.brokers, &subject.topic).await {
+            Err(e) if progress.elapsed() >= QUIET => return Err(e),
+            Err(_) => published.clone(),
+            Ok(keys) => keys,
+        };
+        if keys.len() > published.len() {
+            (caught_up, progress) = (back.elapsed(), Instant::now());
+        }
+        published = keys;
+        if !saved.is_subset(&published) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let lost = saved.difference(&published).count();
+    let accepted = answers.accepted.len();
+    let max_ms = answers.accepted.iter().copied().fold(0.0, f64::max);
+    Ok(OutageRow {
+        service: subject.name.to_owned(),
+        requests: accepted + answers.refused,
+        accepted,
+        refused: answers.refused,
+        saved: saved.len(),
+        published: published.len(),
+        lost,
+        accepted_lost: lost.saturating_sub(answers.refused),
+        max_ms,
+        caught_up_s: caught_up.as_secs_f64(),
+    })
+}
+
+/// The distinct record keys of every partition of `topic`, read from the
+/// beginning up to the ends taken first.
+async fn topic_keys(brokers: &str, topic: &str) -> Result<BTreeSet<String>> {
+    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", unique("outage-count"))
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let timeout = Duration::from_secs(10);
+        let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
+        let partitions = metadata
+            .topics()
+            .first()
+            .map(|t| t.partitions().len())
+            .unwrap_or(0);
+        let (mut assignment, mut ends) = (TopicPartitionList::new(), Vec::new());
+        for partition in 0..partitions as i32 {
+            let (_, high) = consumer.fetch_watermarks(&topic, partition, timeout)?;
+            assignment.add_partition_offset(&topic, partition, Offset::Beginning)?;
+            ends.push(high);
+        }
+        consumer.assign(&assignment)?;
+        let (mut keys, mut positions) = (BTreeSet::new(), vec![0_i64; ends.len()]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while positions.iter().zip(&ends).any(|(p, end)| p < end) {
+            anyhow::ensure!(Instant::now() < deadline, "{topic} not read to its end");
+            let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+                continue;
+            };
+            let message = message?;
+            positions[message.partition() as usize] = message.offset() + 1;
+            if let Some(key) = message.key() {
+                keys.insert(String::from_utf8_lossy(key).into_owned());
+            }
+        }
+        Ok(keys)
+    })
+    .await?
+}
