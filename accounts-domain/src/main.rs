@@ -38,6 +38,8 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&settings.log, "accounts");
     match command {
         Command::Serve => {
+            // Written when the service stops (`./dev bench` profiles).
+            let _profile = platform_infra::profile::start("accounts-domain");
             let app = accounts_domain::build(settings, shutdown::on_signal()).await?;
             app.wait().await
         }

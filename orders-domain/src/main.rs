@@ -37,6 +37,8 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&settings.log, "orders");
     match command {
         Command::Serve => {
+            // Written when the service stops (`./dev bench` profiles).
+            let _profile = platform_infra::profile::start("orders-domain");
             let app = orders_domain::build(settings, shutdown::on_signal()).await?;
             app.wait().await.map(|_| ())
         }

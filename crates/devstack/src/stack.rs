@@ -474,7 +474,16 @@ pub async fn bench(out: &Path, tiny: bool) -> anyhow::Result<ExitCode> {
         accounts: free_port()?,
         orders: free_port()?,
     };
-    let services = match start_services(&addresses, ports, &QUIET).await {
+    // Round trips counted and CPU profiles written, for the report.
+    let profiles = absolute(out)?.join("benchmarks").join("profiles");
+    let _ = std::fs::remove_dir_all(&profiles);
+    let profile_dir = profiles.to_string_lossy().into_owned();
+    let settings = [
+        QUIET[0],
+        ("APP__MONGODB__COUNT_COMMANDS", "true"),
+        (platform_infra::profile::PROFILE_DIR, profile_dir.as_str()),
+    ];
+    let services = match start_services(&addresses, ports, &settings).await {
         Ok(services) => services,
         Err(e) => {
             servers.stop().await;
@@ -497,6 +506,8 @@ pub async fn bench(out: &Path, tiny: bool) -> anyhow::Result<ExitCode> {
         .arg(bin_dir()?)
         .arg("--tansu")
         .arg(&tools.tansu)
+        .arg("--profiles")
+        .arg(&profiles)
         .arg("--note")
         .arg(
             "Services run as release builds with their default settings, on loopback, with \

@@ -56,6 +56,11 @@ pub struct Target {
     /// which runs on a private broker; without it, scenario 6 is skipped.
     #[arg(long)]
     pub tansu: Option<PathBuf>,
+    /// Where the services write their CPU profiles (`PLATFORM_PROFILE_DIR`,
+    /// a build with the `profiling` feature): at the end, the benchmark stops
+    /// every `--pid` service so that they write them, and reports them.
+    #[arg(long)]
+    pub profiles: Option<PathBuf>,
 }
 
 fn parse_pid(value: &str) -> Result<(String, u32), String> {

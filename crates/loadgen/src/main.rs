@@ -30,6 +30,12 @@ async fn main() -> anyhow::Result<ExitCode> {
     let plan = Plan::new(cli.tiny);
     let mut report = run(&cli.target, &plan, |line| eprintln!("loadgen: {line}")).await;
     report.notes.extend(cli.notes);
+    if let Some(dir) = &cli.target.profiles {
+        match loadgen::processes::collect_profiles(&cli.target, dir).await {
+            Ok(profiles) => report.profiles = profiles,
+            Err(e) => report.failures.push(format!("profiles: {e:#}")),
+        }
+    }
     let failed = !report.failures.is_empty();
     report.stamped("./dev bench").write(&cli.out)?;
     eprintln!("loadgen: wrote {}", cli.out.join("BENCHMARKS.md").display());

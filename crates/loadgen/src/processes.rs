@@ -155,6 +155,40 @@ where
     Ok(rows)
 }
 
+/// Stops (SIGTERM) every service among `target.pids`, which makes each write
+/// its CPU profile to `dir`, and returns the profiles written within 30 s.
+pub async fn collect_profiles(
+    target: &Target,
+    dir: &std::path::Path,
+) -> Result<Vec<platform_infra::profile::Hottest>> {
+    let services = target
+        .pids
+        .iter()
+        .filter(|(name, _)| name.ends_with("-domain"));
+    let mut profiles = Vec::new();
+    for (name, pid) in services {
+        if let Ok(pid) = i32::try_from(*pid) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        let path = dir.join(format!("{name}.json"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !path.exists() {
+            let late = format!("{name} wrote no profile to {}", path.display());
+            anyhow::ensure!(Instant::now() < deadline, late);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Written at once, but give the writer a moment to finish the file.
+        let mut read = std::fs::read(&path).map(|bytes| serde_json::from_slice(&bytes));
+        while let Ok(Err(_)) = read {
+            anyhow::ensure!(Instant::now() < deadline, "{name}'s profile is unreadable");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            read = std::fs::read(&path).map(|bytes| serde_json::from_slice(&bytes));
+        }
+        profiles.push(read??);
+    }
+    Ok(profiles)
+}
+
 /// A service process started by the benchmark, killed on drop at the latest.
 pub struct Instance {
     pub url: String,
@@ -264,6 +298,7 @@ fn service_command(target: &Target, service: &str) -> Command {
         .env("APP__KAFKA__BROKERS", &target.brokers)
         .env("APP__LOG__FILTER", "warn")
         .env("APP__CONSUMER__FETCH_WAIT_MAX_MS", FETCH_WAIT_MS)
+        .env("APP__MONGODB__COUNT_COMMANDS", "true")
         .stdin(Stdio::null());
     command
 }

@@ -120,6 +120,9 @@ pub struct Report {
     /// Scenario 6, when it ran.
     #[serde(default)]
     pub outage: Option<Outage>,
+    /// The services' CPU profiles, when they were taken.
+    #[serde(default)]
+    pub profiles: Vec<platform_infra::profile::Hottest>,
 }
 
 /// Scenario 6: how it was shaped, and what each service did.
@@ -139,6 +142,8 @@ pub const PLOT_DIR: &str = "benchmarks";
 const REPORT: &str = include_str!("templates/report.md");
 const EVIDENCE: &str = include_str!("templates/evidence.md");
 const OUTAGE: &str = include_str!("templates/outage.md");
+const PROFILES: &str = "Sampled by pprof-rs at 199 Hz of CPU time over the whole run (`./dev bench` builds the services with the `profiling` feature); the flame graphs are interactive SVGs.\n";
+const PROFILE: &str = include_str!("templates/profile.md");
 
 /// `template` with every `{name}` that `values` names replaced by its value,
 /// in one pass: values are never searched for placeholders.
@@ -230,12 +235,43 @@ impl Report {
             ("resources", resources),
             ("targets", table(self.targets())),
             ("outage", self.outage_section()),
+            ("profiles", self.profiles_section()),
             ("evidence", evidence),
             ("capacity", crate::capacity::model(self)),
             ("histograms", section("Latency distributions", "", plots)),
             ("notes", section("Notes", "", list(&self.notes))),
         ];
         fill(template, &values)
+    }
+
+    /// Each service's hottest functions, and a link to its flame graph.
+    fn profiles_section(&self) -> String {
+        let mut body = String::new();
+        for profile in &self.profiles {
+            let share = |n: i64| 100.0 * n as f64 / profile.samples.max(1) as f64;
+            let rows = |list: &[(String, i64)]| {
+                let rows = list.iter().take(10).map(|(name, n)| {
+                    let mut name = name.replace('|', "\\|").replace('`', "'");
+                    if name.chars().count() > 110 {
+                        name = name.chars().take(110).chain(['…']).collect();
+                    }
+                    [format!("`{name}`"), format!("{:.1} %", share(*n))]
+                });
+                table(rows)
+            };
+            let values = [
+                ("service", profile.service.clone()),
+                ("samples", profile.samples.to_string()),
+                (
+                    "svg",
+                    format!("{PLOT_DIR}/profiles/{}.svg", profile.service),
+                ),
+                ("running", rows(&profile.running)),
+                ("on_stack", rows(&profile.on_stack)),
+            ];
+            body.push_str(&fill(PROFILE, &values));
+        }
+        section("CPU profiles", PROFILES, body)
     }
 
     /// Scenario 6's table, or nothing when it did not run.

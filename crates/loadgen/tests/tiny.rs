@@ -20,7 +20,9 @@ fn bin_dir() -> PathBuf {
 
 #[tokio::test]
 async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
-    let cluster = Cluster::start(1, 1).await;
+    // Round trips are counted by the services only when asked.
+    let count = [("APP__MONGODB__COUNT_COMMANDS", "true")];
+    let cluster = Cluster::start_with_env(1, 1, &count).await;
     let services = [&cluster.accounts[0], &cluster.orders[0]];
     let target = Target {
         accounts: vec![services[0].url()],
@@ -32,6 +34,7 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
             .to_vec(),
         bin_dir: bin_dir(),
         tansu: std::env::var(test_env::TANSU_BIN).ok().map(PathBuf::from),
+        profiles: None,
     };
     let plan = Plan::new(true);
     let report = run(&target, &plan, |line| eprintln!("{line}")).await;

@@ -23,6 +23,7 @@ host = "127.0.0.1"
 [mongodb]
 uri = "mongodb://127.0.0.1:27017"
 server_selection_timeout_ms = 5000
+count_commands = false
 
 [kafka]
 brokers = "127.0.0.1:9092"
@@ -213,6 +214,11 @@ pub struct MongoSettings {
     /// How long an operation waits for a reachable server before failing (and
     /// the API answering 503).
     pub server_selection_timeout_ms: u64,
+    /// Count every command sent in `mongodb_commands_total` (the driver's
+    /// command monitoring, which copies each command: off by default; the
+    /// benchmark turns it on to report round trips per operation).
+    #[serde(default)]
+    pub count_commands: bool,
 }
 
 /// How to reach Kafka.

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod mongo;
 pub mod paging;
 pub mod problem;
+pub mod profile;
 pub mod query;
 pub mod retry;
 pub mod service;

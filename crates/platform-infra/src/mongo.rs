@@ -15,18 +15,21 @@ use crate::config::MongoSettings;
 pub const DUPLICATE_KEY: i32 = 11000;
 
 /// Connects (lazily: the driver opens sockets on first use) and returns the
-/// configured database. Every command the driver sends is counted in
-/// `mongodb_commands_total{command}` (command monitoring): round trips per
-/// operation, as the benchmark reports them.
+/// configured database. With `count_commands`, every command the driver
+/// sends is counted in `mongodb_commands_total{command}` (command
+/// monitoring): round trips per operation, as the benchmark reports them.
 pub async fn connect(settings: &MongoSettings, app_name: &str) -> Result<Database, Error> {
     let mut options = ClientOptions::parse(settings.uri.expose_secret()).await?;
     options.app_name = Some(app_name.to_owned());
-    options.command_event_handler = Some(EventHandler::callback(|event| {
-        if let CommandEvent::Started(started) = event {
-            metrics::counter!("mongodb_commands_total", "command" => started.command_name)
-                .increment(1);
-        }
-    }));
+    if settings.count_commands {
+        // The driver copies each command into the event it hands over.
+        options.command_event_handler = Some(EventHandler::callback(|event| {
+            if let CommandEvent::Started(started) = event {
+                metrics::counter!("mongodb_commands_total", "command" => started.command_name)
+                    .increment(1);
+            }
+        }));
+    }
     options.server_selection_timeout =
         Some(Duration::from_millis(settings.server_selection_timeout_ms));
     let client = Client::with_options(options)?;

@@ -46,6 +46,7 @@ pub fn mongo_settings(database: &str, collection: &str) -> MongoSettings {
         database: database.to_owned(),
         collection: collection.to_owned(),
         server_selection_timeout_ms: 2000,
+        count_commands: false,
     }
 }
 
