@@ -14,6 +14,7 @@
 //! A scenario that fails is reported as failed; the others still run.
 
 pub mod capacity;
+pub mod growth;
 pub mod measure;
 pub mod outage;
 pub mod plots;
@@ -109,6 +110,8 @@ pub struct Plan {
     pub scale_out: bool,
     /// Scenario 6: the broker outage.
     pub outage: outage::Shape,
+    /// Scenario 7: changes of one customer, then orders of that customer.
+    pub growth: (usize, usize),
 }
 
 impl Plan {
@@ -127,6 +130,7 @@ impl Plan {
             replay_customers: if tiny { 10 } else { 10_000 },
             replay_versions: if tiny { 2 } else { 5 },
             scale_out: !tiny,
+            growth: if tiny { (20, 10) } else { (3000, 1000) },
             outage: outage::Shape {
                 rate: if tiny { 10.0 } else { 20.0 },
                 run: Duration::from_secs(if tiny { 6 } else { 40 }),
@@ -175,6 +179,11 @@ pub async fn run(target: &Target, plan: &Plan, log: impl Fn(&str)) -> Report {
     bench.settle("5 start-to-ready", result, &log);
     let result = bench.outage(target).await;
     bench.settle("6 broker outage", result, &log);
+    let (changes, orders) = plan.growth;
+    match growth::run(target, changes, orders).await {
+        Ok(rows) => bench.report.growth = rows,
+        Err(e) => bench.settle("7 growth", Err(e), &log),
+    }
     if plan.scale_out {
         let result = bench.scale_out(target).await;
         bench.settle("1 and 2 with two instances", result, &log);

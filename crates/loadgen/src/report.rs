@@ -120,6 +120,9 @@ pub struct Report {
     /// Scenario 6, when it ran.
     #[serde(default)]
     pub outage: Option<Outage>,
+    /// Scenario 7.
+    #[serde(default)]
+    pub growth: Vec<crate::growth::GrowthRow>,
     /// The services' CPU profiles, when they were taken.
     #[serde(default)]
     pub profiles: Vec<platform_infra::profile::Hottest>,
@@ -144,6 +147,7 @@ const EVIDENCE: &str = include_str!("templates/evidence.md");
 const OUTAGE: &str = include_str!("templates/outage.md");
 const PROFILES: &str = "Sampled by pprof-rs at 199 Hz of CPU time over the whole run (`./dev bench` builds the services with the `profiling` feature); the flame graphs are interactive SVGs.\n";
 const PROFILE: &str = include_str!("templates/profile.md");
+const GROWTH: &str = "Scenario 7: one customer changed again and again, then orders of that customer placed, each request after the previous one answered; the median latency of the first and of the last 100 requests.\n\n| series | requests | first 100 median ms | last 100 median ms | last ÷ first |\n|---|---|---|---|---|\n";
 
 /// `template` with every `{name}` that `values` names replaced by its value,
 /// in one pass: values are never searched for placeholders.
@@ -235,6 +239,7 @@ impl Report {
             ("resources", resources),
             ("targets", table(self.targets())),
             ("outage", self.outage_section()),
+            ("growth", self.growth_section()),
             ("profiles", self.profiles_section()),
             ("evidence", evidence),
             ("capacity", crate::capacity::model(self)),
@@ -272,6 +277,22 @@ impl Report {
             body.push_str(&fill(PROFILE, &values));
         }
         section("CPU profiles", PROFILES, body)
+    }
+
+    /// Scenario 7's table, or nothing when it did not run.
+    fn growth_section(&self) -> String {
+        let rows = self.growth.iter().map(|g| {
+            let ms = |v: f64| format!("{v:.2}");
+            let (requests, ratio) = (g.requests.to_string(), format!("{:.2}", g.ratio()));
+            [
+                g.what.clone(),
+                requests,
+                ms(g.first_ms),
+                ms(g.last_ms),
+                ratio,
+            ]
+        });
+        section("Latency against history", GROWTH, table(rows))
     }
 
     /// Scenario 6's table, or nothing when it did not run.
@@ -350,7 +371,12 @@ impl Report {
             }
         });
         let comparisons = self.comparisons.iter().filter_map(comparison_target);
-        comparisons.chain(resources)
+        let growth = self.growth.iter().map(|g| {
+            let target = format!("latency of the last 100 {} ≤ 1.2× the first 100", g.what);
+            let ratio = g.ratio();
+            [target, format!("{ratio:.2}×"), verdict(ratio <= 1.2)]
+        });
+        comparisons.chain(resources).chain(growth)
     }
 }
 

@@ -381,7 +381,7 @@ async fn timed(request: RequestBuilder) -> Result<Duration> {
 /// Waits up to `within` until some instance in `orders` has applied version
 /// `version` of customer `id`, asking again while they answer 404 (not
 /// replicated yet) or 503 (not applied within the service's own wait).
-async fn applied(
+pub(crate) async fn applied(
     http: &reqwest::Client,
     orders: &[String],
     id: &str,

@@ -44,6 +44,12 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
     every_scenario_is_compared(&report);
     every_service_has_its_resources(&report);
     the_outage_lost_nothing_the_platform_accepted(&report);
+    let growth = &report.growth;
+    assert_eq!(growth.len(), 2, "{growth:?}");
+    assert!(
+        growth.iter().all(|g| g.first_ms > 0.0 && g.last_ms > 0.0),
+        "{growth:?}"
+    );
     assert_eq!(report.histograms.len(), 2);
     assert_eq!(report.histograms[0].platform.len(), plan.changes);
     let notes = &report.notes;
