@@ -474,15 +474,11 @@ pub async fn bench(out: &Path, tiny: bool) -> anyhow::Result<ExitCode> {
         accounts: free_port()?,
         orders: free_port()?,
     };
-    // Round trips counted and CPU profiles written, for the report.
+    // Round trips counted, for the report; loadgen's profile pass writes the
+    // CPU profiles to `profiles`.
     let profiles = absolute(out)?.join("benchmarks").join("profiles");
     let _ = std::fs::remove_dir_all(&profiles);
-    let profile_dir = profiles.to_string_lossy().into_owned();
-    let settings = [
-        QUIET[0],
-        ("APP__MONGODB__COUNT_COMMANDS", "true"),
-        (platform_infra::profile::PROFILE_DIR, profile_dir.as_str()),
-    ];
+    let settings = [QUIET[0], ("APP__MONGODB__COUNT_COMMANDS", "true")];
     let services = match start_services(&addresses, ports, &settings).await {
         Ok(services) => services,
         Err(e) => {

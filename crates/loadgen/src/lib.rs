@@ -57,9 +57,9 @@ pub struct Target {
     /// which runs on a private broker; without it, scenario 6 is skipped.
     #[arg(long)]
     pub tansu: Option<PathBuf>,
-    /// Where the services write their CPU profiles (`PLATFORM_PROFILE_DIR`,
-    /// a build with the `profiling` feature): at the end, the benchmark stops
-    /// every `--pid` service so that they write them, and reports them.
+    /// Where to write CPU profiles: after the measured run, a profiled pass
+    /// on fresh instances (built with the `profiling` feature) writes them
+    /// there, and the report shows them.
     #[arg(long)]
     pub profiles: Option<PathBuf>,
 }

@@ -155,36 +155,50 @@ where
     Ok(rows)
 }
 
-/// Stops (SIGTERM) every service among `target.pids`, which makes each write
-/// its CPU profile to `dir`, and returns the profiles written within 30 s.
-pub async fn collect_profiles(
+/// The profile pass, after the measured run: a fresh instance of each
+/// service with the profiler on (`PLATFORM_PROFILE_DIR` = `dir`; built with
+/// the `profiling` feature), on a database, topic and group of its own,
+/// takes `creates` creates by 8 clients, orders applying them, and `reads`
+/// reads of them; stopped, each writes its profile, which is returned. The
+/// measured instances run without the profiler, whose sample buffer would
+/// count in their memory.
+pub async fn profile(
     target: &Target,
     dir: &std::path::Path,
+    creates: usize,
+    reads: usize,
 ) -> Result<Vec<platform_infra::profile::Hottest>> {
-    let services = target
-        .pids
-        .iter()
-        .filter(|(name, _)| name.ends_with("-domain"));
+    let name = unique("bench_profile").replace('-', "_");
+    crate::scenarios::create_topic(target, &name).await?;
+    let dir_setting = dir.to_string_lossy().into_owned();
+    let settings = [
+        ("APP__MONGODB__DATABASE", name.as_str()),
+        ("APP__KAFKA__TOPIC", name.as_str()),
+        ("APP__CONSUMER__GROUP_ID", name.as_str()),
+        (platform_infra::profile::PROFILE_DIR, dir_setting.as_str()),
+    ];
+    let (accounts, _) = Instance::start(target, "accounts-domain", &settings).await?;
+    let (orders, _) = Instance::start(target, "orders-domain", &settings).await?;
+    let mut profiled = target.clone();
+    (profiled.accounts, profiled.orders) = (vec![accounts.url.clone()], vec![orders.url.clone()]);
+    let load = async {
+        crate::scenarios::warm_up(&profiled, Duration::from_secs(180)).await?;
+        let prefix = unique("profile");
+        crate::scenarios::populate(&profiled, &prefix, creates).await?;
+        crate::scenarios::wait_replicated(&profiled, &prefix, creates).await?;
+        let seed = (prefix.as_str(), creates);
+        crate::scenarios::reads(&profiled, seed, 8, reads, false).await?;
+        anyhow::Ok(())
+    };
+    let loaded = load.await;
+    accounts.stop().await;
+    orders.stop().await;
+    loaded?;
     let mut profiles = Vec::new();
-    for (name, pid) in services {
-        if let Ok(pid) = i32::try_from(*pid) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-        }
-        let path = dir.join(format!("{name}.json"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !path.exists() {
-            let late = format!("{name} wrote no profile to {}", path.display());
-            anyhow::ensure!(Instant::now() < deadline, late);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        // Written at once, but give the writer a moment to finish the file.
-        let mut read = std::fs::read(&path).map(|bytes| serde_json::from_slice(&bytes));
-        while let Ok(Err(_)) = read {
-            anyhow::ensure!(Instant::now() < deadline, "{name}'s profile is unreadable");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            read = std::fs::read(&path).map(|bytes| serde_json::from_slice(&bytes));
-        }
-        profiles.push(read??);
+    for service in ["accounts-domain", "orders-domain"] {
+        let path = dir.join(format!("{service}.json"));
+        let bytes = std::fs::read(&path).with_context(|| format!("{service} wrote no profile"))?;
+        profiles.push(serde_json::from_slice(&bytes)?);
     }
     Ok(profiles)
 }

@@ -145,7 +145,7 @@ pub const PLOT_DIR: &str = "benchmarks";
 const REPORT: &str = include_str!("templates/report.md");
 const EVIDENCE: &str = include_str!("templates/evidence.md");
 const OUTAGE: &str = include_str!("templates/outage.md");
-const PROFILES: &str = "Sampled by pprof-rs at 199 Hz of CPU time over the whole run (`./dev bench` builds the services with the `profiling` feature); the flame graphs are interactive SVGs.\n";
+const PROFILES: &str = "Sampled by pprof-rs at 199 Hz of CPU time in a pass after the measured run, on fresh instances with the profiler on (`./dev bench` builds the services with the `profiling` feature; the measured instances run without it): 3000 creates by 8 clients, orders applying them, and 3000 `GET /orders/order/{id}`. The flame graphs are interactive SVGs.\n";
 const PROFILE: &str = include_str!("templates/profile.md");
 const GROWTH: &str = "Scenario 7: one customer changed again and again, then orders of that customer placed, each request after the previous one answered; the median latency of the first and of the last 100 requests.\n\n| series | requests | first 100 median ms | last 100 median ms | last ÷ first |\n|---|---|---|---|---|\n";
 

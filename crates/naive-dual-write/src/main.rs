@@ -14,7 +14,7 @@
 //! `APP__MONGODB__URI`, `APP__MONGODB__DATABASE`, `APP__MONGODB__COLLECTION`,
 //! `APP__KAFKA__BROKERS`, `APP__KAFKA__TOPIC`, `APP__KAFKA__MESSAGE_TIMEOUT_MS`.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -43,8 +43,27 @@ struct Customer {
 
 struct App {
     customers: Collection<Document>,
-    producer: FutureProducer,
+    /// Replaced by a fresh one after a failed delivery, as the platform's
+    /// relay does: the local broker (tansu) stops serving when an idempotent
+    /// producer bumps its epoch after a crash (docs/local-servers.md).
+    producer: RwLock<FutureProducer>,
     topic: String,
+}
+
+/// The platform's producer settings (`reliable_producer_config`).
+fn producer() -> rdkafka::error::KafkaResult<FutureProducer> {
+    ClientConfig::new()
+        .set(
+            "bootstrap.servers",
+            setting("APP__KAFKA__BROKERS", "127.0.0.1:9092"),
+        )
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            setting("APP__KAFKA__MESSAGE_TIMEOUT_MS", "30000"),
+        )
+        .create()
 }
 
 fn setting(name: &str, default: &str) -> String {
@@ -58,19 +77,7 @@ async fn main() -> anyhow::Result<()> {
     let collection = setting("APP__MONGODB__COLLECTION", "customers");
     let customers = Client::with_uri_str(&uri).await?;
     let customers = customers.database(&database).collection(&collection);
-    // The platform's producer settings (`reliable_producer_config`).
-    let producer = ClientConfig::new()
-        .set(
-            "bootstrap.servers",
-            setting("APP__KAFKA__BROKERS", "127.0.0.1:9092"),
-        )
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set(
-            "message.timeout.ms",
-            setting("APP__KAFKA__MESSAGE_TIMEOUT_MS", "30000"),
-        )
-        .create()?;
+    let producer = RwLock::new(producer()?);
     let topic = setting("APP__KAFKA__TOPIC", "naive.customer.change");
     let app = Arc::new(App {
         customers,
@@ -147,11 +154,18 @@ async fn create(State(app): State<Arc<App>>, Json(customer): Json<Customer>) -> 
     let payload = event.to_json_vec();
     let record = FutureRecord::to(&app.topic).key(&id).payload(&payload);
     // The dual write's gap: the document is saved; if this fails, the event is lost.
-    match app.producer.send(record, Timeout::Never).await {
+    let sender = app.producer.read().map(|p| p.clone());
+    let sender = sender.unwrap_or_else(|poisoned| poisoned.into_inner().clone());
+    match sender.send(record, Timeout::Never).await {
         Ok(_) => (
             StatusCode::CREATED,
             Json(json!({ "id": id, "version": version })),
         ),
-        Err((e, _)) => failed(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err((e, _)) => {
+            if let (Ok(fresh), Ok(mut producer)) = (producer(), app.producer.write()) {
+                *producer = fresh;
+            }
+            failed(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        }
     }
 }
