@@ -141,22 +141,30 @@ impl OutboxRelay {
         let mut report = RelayReport::default();
         let mut backoff = Backoff::new(MAX_BACKOFF);
         let mut failing = false;
+        let mut last_scan = tokio::time::Instant::now();
         loop {
             let wait = if failing {
                 backoff.next_delay()
             } else {
                 self.settings.poll_interval()
             };
-            tokio::select! {
+            // Woken by a write of this process, the relay claims what it
+            // wrote; a retry after a failure scans, and so does at least one
+            // drain per poll interval, however often writes wake it.
+            let woken = tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
+                () = self.wake.notified() => true,
+                () = tokio::time::sleep(wait) => false,
+            };
+            let scan = failing || !woken || last_scan.elapsed() >= self.settings.poll_interval();
+            if scan {
+                last_scan = tokio::time::Instant::now();
             }
             // Abandoning a drain half-way is safe: whatever was not marked
             // published stays in the outbox and is published again later.
             let drained = tokio::select! {
                 () = shutdown.cancelled() => break,
-                drained = self.drain(&mut report) => drained,
+                drained = self.drain(&mut report, scan) => drained,
             };
             match drained {
                 Ok(()) => {
@@ -173,7 +181,8 @@ impl OutboxRelay {
                 }
             }
         }
-        let drain = tokio::time::timeout(self.settings.shutdown_drain(), self.drain(&mut report));
+        let limit = self.settings.shutdown_drain();
+        let drain = tokio::time::timeout(limit, self.drain(&mut report, true));
         if drain.await.is_err() {
             tracing::warn!("shutdown drain timed out; pending events stay in the outbox");
         }
@@ -191,14 +200,33 @@ impl OutboxRelay {
         report
     }
 
-    /// Publishes batches until no customer has pending events. `Err` means a
-    /// batch failed (already logged) and should be retried after a pause.
+    /// Publishes the events this process wrote, claimed without a scan (three
+    /// round trips a batch: claim, history, mark); then, with `scan` or when
+    /// some of them could not be claimed that way, publishes batches until no
+    /// customer has pending events. `Err` means a batch failed (already
+    /// logged) and should be retried after a pause.
     ///
-    /// A batch smaller than the batch size took everything claimable, so the
-    /// drain ends without another scan: a write made meanwhile has left a wake
-    /// permit, and the poll interval catches other instances' writes.
-    async fn drain(&mut self, report: &mut RelayReport) -> Result<(), DrainFailed> {
+    /// A scanned batch smaller than the batch size took everything
+    /// claimable, so the drain ends without another scan: a write made
+    /// meanwhile has left a wake permit, and the poll interval catches other
+    /// instances' writes.
+    async fn drain(&mut self, report: &mut RelayReport, mut scan: bool) -> Result<(), DrainFailed> {
         loop {
+            let claimed = self
+                .store
+                .claim_written(&self.owner, self.lease, self.settings.batch_size)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "cannot claim the events written here");
+                    DrainFailed
+                })?;
+            scan |= claimed.missed;
+            if claimed.batch.is_empty() {
+                break;
+            }
+            self.publish_and_mark(&claimed.batch, report).await?;
+        }
+        while scan {
             let batch = self
                 .store
                 .claim_pending(&self.owner, self.lease, self.settings.batch_size)
@@ -215,15 +243,23 @@ impl OutboxRelay {
                 self.status.drained(true, backlog);
                 return Ok(());
             }
-            let published = self.publish_batch(&batch, report).await;
-            if published.is_err() {
-                self.renew_producer();
-            }
-            published?;
-            if (batch.len() as i64) < self.settings.batch_size {
-                return Ok(());
-            }
+            self.publish_and_mark(&batch, report).await?;
+            scan = (batch.len() as i64) >= self.settings.batch_size;
         }
+        Ok(())
+    }
+
+    /// Publishes a claimed batch; a fresh producer after a failure.
+    async fn publish_and_mark(
+        &mut self,
+        batch: &[PendingEvents],
+        report: &mut RelayReport,
+    ) -> Result<(), DrainFailed> {
+        let published = self.publish_batch(batch, report).await;
+        if published.is_err() {
+            self.renew_producer();
+        }
+        published
     }
 
     /// Publishes a claimed batch and removes what the broker acknowledged

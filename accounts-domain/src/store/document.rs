@@ -170,19 +170,18 @@ pub fn at_version(id: &str, version: i64) -> Document {
     doc! { "_id": id, "version": version }
 }
 
-/// The update that appends `event` (traced as part of `traceparent`) to the
-/// outbox, with `fields` set alongside.
+/// The update that appends `entry`, publishing `event`, to the outbox, with
+/// `fields` set alongside.
 fn with_event(
     mut fields: Document,
     event: &CustomerChangeEnvelope,
-    traceparent: Option<String>,
+    entry: &OutboxEntry,
 ) -> Result<Document> {
-    let entry = OutboxEntry::new(event, traceparent);
     fields.insert("version", entry.version);
     fields.insert("updatedAt", event.time.to_rfc3339());
     fields.insert(
         outbox_path(entry.version),
-        bson::to_bson(&entry).map_err(encode)?,
+        bson::to_bson(entry).map_err(encode)?,
     );
     Ok(doc! { "$set": fields, "$inc": { "pendingEvents": 1 } })
 }
@@ -196,7 +195,7 @@ fn encode(e: bson::ser::Error) -> StoreError {
 pub fn change_update(
     next: &Customer,
     event: &CustomerChangeEnvelope,
-    traceparent: Option<String>,
+    entry: &OutboxEntry,
 ) -> Result<Document> {
     let profile = &next.profile;
     let fields = doc! {
@@ -206,20 +205,14 @@ pub fn change_update(
         "addresses": bson::to_bson(&profile.addresses).map_err(encode)?,
         "creditCards": bson::to_bson(&profile.credit_cards).map_err(encode)?,
     };
-    with_event(fields, event, traceparent)
+    with_event(fields, event, entry)
 }
 
 /// The update that deletes the stored customer as `event` (its last state at
 /// the next version).
-pub fn delete_update(
-    event: &CustomerChangeEnvelope,
-    traceparent: Option<String>,
-) -> Result<Document> {
-    with_event(
-        doc! { "deletedAt": event.time.to_rfc3339() },
-        event,
-        traceparent,
-    )
+pub fn delete_update(event: &CustomerChangeEnvelope, entry: &OutboxEntry) -> Result<Document> {
+    let fields = doc! { "deletedAt": event.time.to_rfc3339() };
+    with_event(fields, event, entry)
 }
 
 /// The update that removes the published `entries` from the outbox and
@@ -250,10 +243,9 @@ impl CustomerDocument {
     pub fn created(
         customer: &Customer,
         event: &CustomerChangeEnvelope,
-        traceparent: Option<String>,
+        entry: &OutboxEntry,
     ) -> Self {
         let profile = &customer.profile;
-        let entry = OutboxEntry::new(event, traceparent);
         CustomerDocument {
             id: customer.id.as_str().to_owned(),
             version: customer.version,
@@ -263,12 +255,22 @@ impl CustomerDocument {
             credit_cards: profile.credit_cards.clone(),
             updated_at: event.time.to_rfc3339(),
             pending_events: 1,
-            outbox: BTreeMap::from([(outbox_key(entry.version), entry)]),
+            outbox: BTreeMap::from([(outbox_key(entry.version), entry.clone())]),
             lease_owner: NO_LEASE_OWNER.to_owned(),
             lease_until_ms: NO_LEASE_UNTIL,
             deleted_at: None,
         }
     }
+    /// Its pending events, as a claim until `until` holds them.
+    pub fn into_pending(self, until: i64) -> super::PendingEvents {
+        super::PendingEvents {
+            entries: self.outbox(),
+            customer_id: self.id,
+            version: self.version,
+            lease_until_ms: until,
+        }
+    }
+
     /// The domain view of this document.
     pub fn to_customer(&self) -> Result<Customer> {
         let corrupt = |message: &str| StoreError::Corrupt {

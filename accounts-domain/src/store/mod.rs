@@ -21,6 +21,7 @@
 mod document;
 mod history;
 mod known;
+mod written;
 
 use std::time::Duration;
 
@@ -37,6 +38,7 @@ use crate::domain::{ChangeOutcome, Customer, CustomerSubmission};
 pub use document::{CustomerDocument, HistoryEntry, OutboxEntry};
 pub use history::CustomerHistory;
 use known::{Known, KnownCustomers};
+use written::WrittenEvents;
 
 /// How often an upsert retries after losing a race with another writer.
 const MAX_WRITE_ATTEMPTS: usize = 8;
@@ -104,12 +106,42 @@ pub struct PendingEvents {
     pub entries: Vec<OutboxEntry>,
 }
 
+/// What a claim of the events this process wrote took.
+#[derive(Debug, Default)]
+pub struct WrittenClaim {
+    pub batch: Vec<PendingEvents>,
+    /// Some customers were not claimed: their outbox holds events this
+    /// process did not write, or another relay holds them. A scan finds them.
+    pub missed: bool,
+}
+
+/// Now, and the end of a lease of `lease` taken now, in epoch milliseconds.
+fn lease_window(lease: Duration) -> (i64, i64) {
+    let now = Utc::now().timestamp_millis();
+    let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+    (now, until)
+}
+
+/// The filter of a customer still at `version` with `pending` events and no
+/// live lease at `now`. Every condition sits inside each `$or` clause it goes
+/// into: the local MongoDB-protocol server ignores conditions next to an
+/// `$or` in updates.
+fn unclaimed(id: &str, version: i64, pending: i64, now: i64) -> bson::Document {
+    doc! {
+        "_id": id,
+        "version": version,
+        "pendingEvents": pending,
+        "leaseUntilMs": { "$lt": now },
+    }
+}
+
 /// The customer collection and the history of published changes.
 #[derive(Debug, Clone)]
 pub struct CustomerStore {
     collection: Collection<CustomerDocument>,
     history: CustomerHistory,
     known: KnownCustomers,
+    written: WrittenEvents,
 }
 
 impl CustomerStore {
@@ -118,6 +150,7 @@ impl CustomerStore {
             collection: database.collection(collection),
             history: CustomerHistory::new(database, collection),
             known: KnownCustomers::default(),
+            written: WrittenEvents::default(),
         }
     }
 
@@ -183,8 +216,10 @@ impl CustomerStore {
                 });
             }
             let event = next.change_event(change_type, Utc::now());
-            let update = document::change_update(&next, &event, traceparent.clone())?;
+            let entry = OutboxEntry::new(&event, traceparent.clone());
+            let update = document::change_update(&next, &event, &entry)?;
             if self.write(&known, update).await? {
+                self.written.add(&id, entry);
                 self.known.remember(Known {
                     customer: next.clone(),
                     deleted: false,
@@ -208,9 +243,11 @@ impl CustomerStore {
     ) -> Result<Option<Upserted>> {
         let customer = Customer::create(submission.clone());
         let event = customer.change_event(CustomerChangeType::Created, Utc::now());
-        let document = CustomerDocument::created(&customer, &event, traceparent);
+        let entry = OutboxEntry::new(&event, traceparent);
+        let document = CustomerDocument::created(&customer, &event, &entry);
         match self.collection.insert_one(&document).await {
             Ok(_) => {
+                self.written.add(&document.id, entry);
                 self.known.remember(Known {
                     customer: customer.clone(),
                     deleted: false,
@@ -279,8 +316,10 @@ impl CustomerStore {
             let current = &known.customer;
             let last = current.succeeded_by(current.profile.clone());
             let event = last.change_event(CustomerChangeType::Deleted, Utc::now());
-            let update = document::delete_update(&event, traceparent.clone())?;
+            let entry = OutboxEntry::new(&event, traceparent.clone());
+            let update = document::delete_update(&event, &entry)?;
             if self.write(&known, update).await? {
+                self.written.add(id, entry);
                 let version = last.version;
                 self.known.remember(Known {
                     customer: last,
@@ -338,8 +377,7 @@ impl CustomerStore {
         lease: Duration,
         limit: i64,
     ) -> Result<Vec<PendingEvents>> {
-        let now = Utc::now().timestamp_millis();
-        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+        let (now, until) = lease_window(lease);
         let expired = doc! { "pendingEvents": { "$gt": 0 }, "leaseUntilMs": { "$lt": now } };
         let candidates: Vec<CustomerDocument> = self
             .collection
@@ -351,49 +389,103 @@ impl CustomerStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
-        // Each document's update is atomic: of several relays that saw the same
-        // expired lease, only the first one's filter still matches. A candidate
-        // is only claimed unchanged since it was read (same version, same
-        // outbox size: within a version the outbox only shrinks), so when all
-        // were claimed, what was read is exactly what is held.
-        // Every condition sits inside each `$or` clause: the local
-        // MongoDB-protocol server ignores conditions next to an `$or` in updates.
-        let unchanged: Vec<bson::Document> = candidates
+        // A candidate is only claimed unchanged since it was read (same
+        // version, same outbox size: within a version the outbox only
+        // shrinks), so when all were claimed, what was read is exactly what is
+        // held.
+        let unchanged = candidates
             .iter()
-            .map(|c| {
-                doc! {
-                    "_id": &c.id,
-                    "version": c.version,
-                    "pendingEvents": c.pending_events,
-                    "leaseUntilMs": { "$lt": now },
-                }
-            })
+            .map(|c| unclaimed(&c.id, c.version, i64::from(c.pending_events), now))
             .collect();
+        let ids: Vec<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+        if self.take_leases(owner, until, unchanged).await? == candidates.len() {
+            return Ok(candidates
+                .into_iter()
+                .map(|document| document.into_pending(until))
+                .collect());
+        }
+        self.held(owner, until, &ids).await
+    }
+
+    /// Claims, like [`CustomerStore::claim_pending`], up to `limit` of the
+    /// customers whose events this process wrote, in one round trip and
+    /// without reading them first: each is claimed only if its outbox holds
+    /// exactly the events written here (its version is the last of them, and
+    /// it has as many pending). A second round trip reads back what was taken
+    /// when some were not; those are left to the scan.
+    #[tracing::instrument(skip(self))]
+    pub async fn claim_written(
+        &self,
+        owner: &str,
+        lease: Duration,
+        limit: i64,
+    ) -> Result<WrittenClaim> {
+        let hints = self.written.take(usize::try_from(limit).unwrap_or(0));
+        let Some(ids) = (!hints.is_empty()).then(|| hints.iter().map(|(id, _)| id.clone())) else {
+            return Ok(WrittenClaim::default());
+        };
+        let ids: Vec<String> = ids.collect();
+        let (now, until) = lease_window(lease);
+        let unchanged = hints.iter().filter_map(|(id, entries)| {
+            let count = i64::try_from(entries.len()).ok()?;
+            Some(unclaimed(id, entries.last()?.version, count, now))
+        });
+        let unchanged: Vec<bson::Document> = unchanged.collect();
+        if self.take_leases(owner, until, unchanged).await? == hints.len() {
+            let batch = hints.into_iter().filter_map(|(customer_id, entries)| {
+                Some(PendingEvents {
+                    version: entries.last()?.version,
+                    customer_id,
+                    lease_until_ms: until,
+                    entries,
+                })
+            });
+            let batch = batch.collect();
+            return Ok(WrittenClaim {
+                batch,
+                missed: false,
+            });
+        }
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let batch = self.held(owner, until, &ids).await?;
+        Ok(WrittenClaim {
+            batch,
+            missed: true,
+        })
+    }
+
+    /// Takes the lease, for `owner` until `until`, of every customer matching
+    /// one of the `unclaimed` filters, in one write; how many it took. Each
+    /// document's update is atomic: of several relays that saw the same
+    /// expired lease, only the first one's filter still matches.
+    async fn take_leases(
+        &self,
+        owner: &str,
+        until: i64,
+        unclaimed: Vec<bson::Document>,
+    ) -> Result<usize> {
         let claimed = self
             .collection
             .update_many(
-                doc! { "$or": unchanged },
+                doc! { "$or": unclaimed },
                 doc! { "$set": { "leaseOwner": owner, "leaseUntilMs": until } },
             )
             .await?;
-        let taken = if usize::try_from(claimed.matched_count).is_ok_and(|n| n == candidates.len()) {
-            candidates
-        } else {
-            self.collection
-                .find(doc! { "_id": { "$in": &ids }, "leaseOwner": owner, "leaseUntilMs": until })
-                .await?
-                .try_collect()
-                .await?
-        };
-        Ok(taken
+        Ok(usize::try_from(claimed.matched_count).unwrap_or(usize::MAX))
+    }
+
+    /// The pending events of those of `ids` that `owner`'s claim until
+    /// `until` holds, read back.
+    async fn held(&self, owner: &str, until: i64, ids: &[&str]) -> Result<Vec<PendingEvents>> {
+        let held: Vec<CustomerDocument> = self
+            .collection
+            .find(doc! { "_id": { "$in": ids }, "leaseOwner": owner, "leaseUntilMs": until })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(held
             .into_iter()
-            .map(|document| PendingEvents {
-                entries: document.outbox(),
-                customer_id: document.id,
-                version: document.version,
-                lease_until_ms: until,
-            })
+            .map(|document| document.into_pending(until))
             .collect())
     }
 

@@ -8,6 +8,9 @@ use rdkafka::Message;
 use reqwest::StatusCode;
 use shared_events::{CustomerChangeEnvelope, CustomerChangeType};
 
+use accounts_domain::domain::{CustomerSubmission, RawCustomer};
+use accounts_domain::store::CustomerStore;
+
 use crate::helpers::{TestApp, fresh_settings};
 
 const WITHIN: Duration = Duration::from_secs(20);
@@ -535,5 +538,40 @@ async fn the_customer_document_does_not_grow_with_changes_and_the_history_is_pag
         .await
         .expect("json");
     assert_eq!(first.as_array().map(Vec::len), Some(30));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_event_written_by_another_instance_is_published_while_own_writes_keep_waking_the_relay()
+{
+    let app = TestApp::spawn().await;
+    // Another instance whose relay does not run: only this app's scan can
+    // publish its event.
+    let elsewhere = CustomerStore::new(&app.db, &app.settings.mongodb.collection);
+    let raw: RawCustomer = serde_json::from_value(kit::seed_customer("elsewhere")).expect("shape");
+    let submission = CustomerSubmission::parse(raw).expect("valid");
+    elsewhere.upsert(submission, None).await.expect("written");
+    // Writes every 20 ms, ten times the relay's poll interval in a second,
+    // each waking the relay, until the other instance's event is out.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writes = {
+        let (stop, client, url) = (stop.clone(), app.client.clone(), app.base.clone());
+        tokio::spawn(async move {
+            let mut body = kit::seed_customer("busy");
+            for change in 0.. {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                body["name"]["lastName"] = format!("L{change}").into();
+                let post = client.post(format!("{url}/accounts/customer/create"));
+                let _ = post.json(&body).send().await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    // Published (the broker acknowledged it) and marked by this app's relay.
+    outbox_drained(&app, "elsewhere").await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writes.await.expect("writer");
     app.stop().await;
 }
