@@ -421,10 +421,10 @@ impl CustomerStore {
         limit: i64,
     ) -> Result<WrittenClaim> {
         let hints = self.written.take(usize::try_from(limit).unwrap_or(0));
-        let Some(ids) = (!hints.is_empty()).then(|| hints.iter().map(|(id, _)| id.clone())) else {
+        if hints.is_empty() {
             return Ok(WrittenClaim::default());
-        };
-        let ids: Vec<String> = ids.collect();
+        }
+        let ids: Vec<String> = hints.iter().map(|(id, _)| id.clone()).collect();
         let (now, until) = lease_window(lease);
         let unchanged = hints.iter().filter_map(|(id, entries)| {
             let count = i64::try_from(entries.len()).ok()?;
