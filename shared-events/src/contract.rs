@@ -16,6 +16,11 @@ use crate::topics::{self, headers};
 /// File name of the JSON Schema under `contract/`.
 pub const SCHEMA_FILE: &str = "customer-change-event.schema.json";
 
+/// Where the released versions of the JSON Schema are kept, relative to the
+/// crate: `NNNN.schema.json`, oldest first. The compatibility gate
+/// (`tests/compatibility.rs`) checks the current schema against each.
+pub const HISTORY_DIR: &str = "contract/history/customer-change-event";
+
 /// File name of the AsyncAPI document under `contract/`.
 pub const ASYNCAPI_FILE: &str = "asyncapi.json";
 
@@ -30,7 +35,9 @@ fn definitions() -> serde_json::Map<String, Value> {
         .schema_from::<Name>()
         .schema_from::<Contact>()
         .schema_from::<Address>()
-        .schema_from::<AddressType>()
+        // Readers keep address types they do not know (a tolerant reader),
+        // so the contract lists them as extensible rather than closed.
+        .schema("AddressType", AddressType::extensible_schema())
         .build();
     components
         .schemas

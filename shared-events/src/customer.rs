@@ -7,6 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use utoipa::openapi::RefOr;
+use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+
 use crate::fields::{Email, OptionalText, Phone, PostalCode, RequiredText};
 
 /// A customer's name. `title`, `middleName` and `suffix` are optional.
@@ -42,24 +46,95 @@ pub struct Contact {
 }
 
 /// What an address is used for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+///
+/// A tolerant reader's enum: a value this build does not know, from a newer
+/// producer, is kept verbatim as [`AddressType::Unrecognized`] (and written
+/// back as received) instead of failing the whole event. Input parsing in
+/// accounts refuses it; the event contract marks the list as extensible
+/// (`x-extensible-enum`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
 pub enum AddressType {
     Billing,
     Shipping,
     ShippingAlternate,
+    /// A value outside [`AddressType::KNOWN`], as received.
+    Unrecognized(String),
 }
 
 impl AddressType {
-    /// The wire name (`BILLING`, `SHIPPING`, `SHIPPING_ALTERNATE`).
-    pub fn as_str(self) -> &'static str {
+    /// Every value this build knows, in wire form.
+    pub const KNOWN: [&'static str; 3] = ["BILLING", "SHIPPING", "SHIPPING_ALTERNATE"];
+
+    /// The wire name (`BILLING`, `SHIPPING`, `SHIPPING_ALTERNATE`, or the
+    /// unrecognized value).
+    pub fn as_str(&self) -> &str {
         match self {
             AddressType::Billing => "BILLING",
             AddressType::Shipping => "SHIPPING",
             AddressType::ShippingAlternate => "SHIPPING_ALTERNATE",
+            AddressType::Unrecognized(value) => value,
+        }
+    }
+
+    /// Whether the value is one of [`AddressType::KNOWN`].
+    pub fn is_known(&self) -> bool {
+        !matches!(self, AddressType::Unrecognized(_))
+    }
+
+    /// The schema of a reader that keeps unknown values: a string, with the
+    /// known values listed as `x-extensible-enum` (an annotation, so a
+    /// schema validator accepts any string, as the reader does).
+    pub fn extensible_schema() -> Schema {
+        let mut schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "What the address is used for. The listed values are the ones known today; \
+                 readers keep any other value as received.",
+            ))
+            .build();
+        schema.extensions = Some(
+            ExtensionsBuilder::new()
+                .add("x-extensible-enum", AddressType::KNOWN.to_vec())
+                .build(),
+        );
+        Schema::Object(schema)
+    }
+}
+
+impl From<String> for AddressType {
+    fn from(value: String) -> Self {
+        match value.as_str() {
+            "BILLING" => AddressType::Billing,
+            "SHIPPING" => AddressType::Shipping,
+            "SHIPPING_ALTERNATE" => AddressType::ShippingAlternate,
+            _ => AddressType::Unrecognized(value),
         }
     }
 }
+
+impl From<AddressType> for String {
+    fn from(value: AddressType) -> Self {
+        match value {
+            AddressType::Unrecognized(value) => value,
+            known => known.as_str().to_owned(),
+        }
+    }
+}
+
+/// The strict schema, of what a producer may write: one of
+/// [`AddressType::KNOWN`].
+impl utoipa::PartialSchema for AddressType {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("What an address is used for."))
+            .enum_values(Some(AddressType::KNOWN))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AddressType {}
 
 /// A postal address of a customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -5,6 +5,7 @@
 //! wire contract: the golden files under `samples/` pin the JSON shape, and the tests
 //! in this crate fail when the serialized form drifts from them.
 
+pub mod compatibility;
 pub mod contract;
 pub mod customer;
 pub mod envelope;

@@ -60,6 +60,26 @@ fn mutated(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
 }
 
 #[test]
+fn decode_keeps_an_unknown_address_type_and_ignores_unknown_fields() {
+    let bytes = mutated(|v| {
+        v["data"]["addresses"][0]["type"] = "HOME".into();
+        v["data"]["loyaltyTier"] = "gold".into();
+        v["data"]["contact"]["fax"] = "+1 555 0100".into();
+        v["extension"] = "x".into();
+    });
+    let event = CustomerChangeEnvelope::decode(&bytes).expect("a tolerant reader decodes it");
+    assert_eq!(
+        event.data.addresses[0].address_type,
+        AddressType::Unrecognized("HOME".into())
+    );
+    assert!(!event.data.addresses[0].address_type.is_known());
+    // Written back as received.
+    let encoded: serde_json::Value = serde_json::from_slice(&event.to_json_vec()).expect("json");
+    assert_eq!(encoded["data"]["addresses"][0]["type"], "HOME");
+    assert!(encoded["data"].get("loyaltyTier").is_none());
+}
+
+#[test]
 fn decode_rejects_unknown_type() {
     let bytes = mutated(|v| v["type"] = "accounts.customer.renamed".into());
     assert!(matches!(

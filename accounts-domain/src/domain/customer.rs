@@ -190,6 +190,14 @@ fn check_addresses(fields: &mut FieldErrors, addresses: &[Address]) {
     }
     for (i, a) in addresses.iter().enumerate() {
         let field = |f: &str| format!("addresses[{i}].{f}");
+        if !a.address_type.is_known() {
+            // The shared type keeps unknown values for readers of newer
+            // events; a producer writes only the known ones.
+            fields.push(
+                &field("type"),
+                "must be one of BILLING, SHIPPING, SHIPPING_ALTERNATE",
+            );
+        }
         fields.check(&field("address1"), RequiredText::parse(&a.address1));
         fields.check_optional(
             &field("address2"),

@@ -11,6 +11,7 @@
 //! | `outbox_publish_duration_seconds` | histogram (enqueue → broker ack) | |
 //! | `outbox_backlog_customers` | gauge | |
 //! | `projector_events_total` | counter | `outcome` = applied, stale, dead_lettered |
+//! | `projector_unknown_types_total` | counter | |
 //! | `projector_consumer_lag` | gauge | `topic`, `partition` |
 //! | `mongodb_commands_total` | counter | `command` (in `mongo.rs`) |
 

@@ -17,7 +17,7 @@ use platform_infra::paging::{BadPaging, Paging};
 use platform_infra::query::{self, PathParams, QueryParams};
 use serde::{Deserialize, Serialize};
 use shared_events::fields::CustomerId;
-use shared_events::{Address, Contact, Name};
+use shared_events::{Address, AddressType, Contact, Name};
 
 use super::error::ApiError;
 use crate::domain::order::{self, Order, OrderSubmission, RawOrder};
@@ -60,9 +60,26 @@ pub fn router(state: AppState) -> Router {
     ),
     tags((name = "orders", description = "Customers with their orders, and placing orders")),
     paths(list, get_one, create_order, get_order),
-    components(schemas(CustomerId))
+    components(schemas(CustomerId)),
+    modifiers(&ExtensibleAddressTypes)
 )]
 pub struct ApiDoc;
+
+/// The replica keeps address types it does not know (a tolerant reader of
+/// newer events) and serves them as received, so this API documents the
+/// type as extensible, where accounts, which writes them, lists a closed set.
+struct ExtensibleAddressTypes;
+
+impl utoipa::Modify for ExtensibleAddressTypes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.schemas.insert(
+                "AddressType".to_owned(),
+                AddressType::extensible_schema().into(),
+            );
+        }
+    }
+}
 
 /// The seed's `CustomerOrders`, plus the replicated `version`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -197,6 +197,7 @@ pub fn register_metrics() {
     metrics::counter!("projector_commit_stalls_total").increment(0);
     metrics::counter!("projector_offset_resets_total").increment(0);
     metrics::counter!("projector_lag_check_failures_total").increment(0);
+    metrics::counter!("projector_unknown_types_total").increment(0);
     for outcome in ["ok", "failed"] {
         metrics::counter!("projector_commits_total", "outcome" => outcome).increment(0);
     }

@@ -33,7 +33,7 @@ use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, OwnedMessage};
-use shared_events::CustomerChangeEnvelope;
+use shared_events::{CustomerChangeEnvelope, DecodeError};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -277,6 +277,13 @@ impl ReplicaProjector {
         let event = match CustomerChangeEnvelope::decode(message.payload().unwrap_or_default()) {
             Ok(event) => event,
             Err(e) => {
+                if let DecodeError::UnknownType(event_type) = &e {
+                    // The policy for a type this build does not know (a newer
+                    // producer's): park it in the dead-letter topic, to be
+                    // re-driven once orders is upgraded.
+                    metrics::counter!("projector_unknown_types_total").increment(1);
+                    tracing::warn!(event_type, "event type unknown to this build; parking it");
+                }
                 return self
                     .dead_letter(message, &e.to_string(), report, shutdown)
                     .await;

@@ -129,6 +129,15 @@ impl TestApp {
     }
 
     /// Polls `GET /orders/order/{id}` until it shows `version`.
+    /// The `/actuator/prometheus` text.
+    pub async fn metrics(&self) -> String {
+        self.get("/actuator/prometheus")
+            .await
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub async fn replica_at_version(&self, id: &str, version: i64) -> serde_json::Value {
         // Generous: joining a new consumer group can take a while on a loaded
         // machine; polling returns as soon as the version shows.

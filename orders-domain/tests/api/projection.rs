@@ -74,6 +74,39 @@ async fn replica_updates_never_touch_the_orders_the_service_owns() {
 }
 
 #[tokio::test]
+async fn a_newer_producers_event_is_applied_keeping_an_unknown_address_type_and_dropping_unknown_fields()
+ {
+    let app = TestApp::spawn().await;
+    let mut newer: Value =
+        serde_json::from_slice(&change_event("c-5", 1, "Newer").to_json_vec()).expect("json");
+    newer["data"]["addresses"][0]["type"] = "HOME".into();
+    newer["data"]["loyaltyTier"] = "gold".into();
+    newer["data"]["name"]["nickname"] = "Nu".into();
+    app.produce_raw("c-5", newer.to_string().as_bytes(), None)
+        .await;
+    let body = app.replica_at_version("c-5", 1).await;
+    assert_eq!(body["name"]["firstName"], "Newer");
+    assert_eq!(body["addresses"][0]["type"], "HOME");
+    assert_eq!(body["addresses"][1]["type"], "SHIPPING");
+    let stored = app
+        .db
+        .collection::<Document>(&format!("{COLLECTION}_replica_1"))
+        .find_one(doc! { "_id": "c-5" })
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        stored.get_array("addresses").expect("addresses")[0]
+            .as_document()
+            .and_then(|a| a.get_str("type").ok()),
+        Some("HOME")
+    );
+    assert!(!stored.contains_key("loyaltyTier"), "{stored:?}");
+    let report = app.stop().await;
+    assert_eq!((report.applied, report.dead_lettered), (1, 0));
+}
+
+#[tokio::test]
 async fn poison_records_go_to_the_dead_letter_topic_and_consumption_continues() {
     let app = TestApp::spawn().await;
     app.produce_raw("junk", b"{not json", Some(0)).await;
@@ -108,6 +141,13 @@ async fn poison_records_go_to_the_dead_letter_topic_and_consumption_continues() 
         assert!(kit::header(record, headers::DLT_TIME).is_some());
     }
     assert_eq!(dead[0].payload(), Some(&b"{not json"[..]));
+    // The unknown type is parked (the policy for a newer producer's type),
+    // and counted apart from the malformed record.
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("projector_unknown_types_total 1"),
+        "{metrics}"
+    );
     assert!(
         app.get("/orders/order/c-3")
             .await
@@ -257,12 +297,7 @@ async fn a_valid_event_waits_for_a_missing_replica_pointer_as_a_visible_stall_an
     .await;
     assert_eq!(health["status"], "DEGRADED", "{health}");
     assert_eq!(health["components"]["projector"]["lag"]["0"], 2, "{health}");
-    let metrics = app
-        .get("/actuator/prometheus")
-        .await
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("projector_stalled_partitions 1"),
         "{metrics}"

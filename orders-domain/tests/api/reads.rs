@@ -68,6 +68,7 @@ async fn projector_metrics_exist_from_start_up_at_zero_before_any_data() {
         "projector_stalls_total 0",
         r#"projector_commits_total{outcome="failed"} 0"#,
         r#"projector_events_total{outcome="applied"} 0"#,
+        "projector_unknown_types_total 0",
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }
