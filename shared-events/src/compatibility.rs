@@ -290,6 +290,13 @@ fn resolve<'v>(root: &'v Value, schema: &'v Value) -> Result<&'v Value, String> 
         let Some(target) = schema.get("$ref").and_then(Value::as_str) else {
             return Ok(schema);
         };
+        let beside = schema.as_object().into_iter().flat_map(|m| m.keys());
+        if let Some(keyword) = beside
+            .into_iter()
+            .find(|k| *k != "$ref" && !ANNOTATIONS.contains(&k.as_str()) && !k.starts_with("x-"))
+        {
+            return Err(format!("cannot check keyword {keyword:?} next to a $ref"));
+        }
         let pointer = target
             .strip_prefix('#')
             .ok_or_else(|| format!("cannot follow the non-local reference {target:?}"))?;

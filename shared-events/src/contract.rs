@@ -8,38 +8,65 @@
 use serde_json::{Value, json};
 use utoipa::openapi::{ComponentsBuilder, RefOr, Schema};
 
+use crate::crypto::{Sealed, WrappedKey};
 use crate::customer::{Address, AddressType, Contact, Name};
 use crate::envelope::{DATA_CONTENT_TYPE, SPEC_VERSION, STRUCTURED_CONTENT_TYPE};
 use crate::event::{CustomerChangeEvent, CustomerChangeType, SOURCE};
+use crate::sealed::{PersonalData, SealedChangeType, SealedCustomerChange};
 use crate::topics::{self, headers};
 
-/// File name of the JSON Schema under `contract/`.
+/// File name of the JSON Schema of version 1 (plaintext) under `contract/`.
 pub const SCHEMA_FILE: &str = "customer-change-event.schema.json";
 
-/// Where the released versions of the JSON Schema are kept, relative to the
-/// crate: `NNNN.schema.json`, oldest first. The compatibility gate
-/// (`tests/compatibility.rs`) checks the current schema against each.
-pub const HISTORY_DIR: &str = "contract/history/customer-change-event";
+/// File name of the JSON Schema of version 2 (sealed) under `contract/`.
+pub const SEALED_SCHEMA_FILE: &str = "customer-change-event.v2.schema.json";
+
+/// File name of the JSON Schema of a keys topic record under `contract/`.
+pub const KEY_SCHEMA_FILE: &str = "customer-key.schema.json";
 
 /// File name of the AsyncAPI document under `contract/`.
 pub const ASYNCAPI_FILE: &str = "asyncapi.json";
 
-/// `$id` of the JSON Schema.
-const SCHEMA_ID: &str = "https://cqrs-platform.example/contract/customer-change-event.schema.json";
+/// `$id` of the schemas, after the file name.
+const SCHEMA_BASE: &str = "https://cqrs-platform.example/contract/";
+
+/// One schema of the contract and the directory of its releases.
+pub struct Subject {
+    /// The schema's file under `contract/`.
+    pub file: &'static str,
+    /// Where its released versions are kept, relative to the crate:
+    /// `NNNN.schema.json`, oldest first. The compatibility gate
+    /// (`tests/compatibility.rs`) checks the current schema against each.
+    pub history: &'static str,
+    /// The current schema, generated from the types.
+    pub schema: fn() -> Value,
+}
+
+/// Every schema of the contract. A breaking change to one of them is a new
+/// subject (new event types), never a new release of an existing one.
+pub const SUBJECTS: [Subject; 3] = [
+    Subject {
+        file: SCHEMA_FILE,
+        history: "contract/history/customer-change-event",
+        schema: json_schema,
+    },
+    Subject {
+        file: SEALED_SCHEMA_FILE,
+        history: "contract/history/customer-change-event.v2",
+        schema: sealed_json_schema,
+    },
+    Subject {
+        file: KEY_SCHEMA_FILE,
+        history: "contract/history/customer-key",
+        schema: key_json_schema,
+    },
+];
 
 /// The data types' schemas, keyed by name, with references between them
 /// pointing into `$defs`.
-fn definitions() -> serde_json::Map<String, Value> {
-    let components = ComponentsBuilder::new()
-        .schema_from::<CustomerChangeEvent>()
-        .schema_from::<Name>()
-        .schema_from::<Contact>()
-        .schema_from::<Address>()
-        // Readers keep address types they do not know (a tolerant reader),
-        // so the contract lists them as extensible rather than closed.
-        .schema("AddressType", AddressType::extensible_schema())
-        .build();
+fn definitions(components: ComponentsBuilder) -> serde_json::Map<String, Value> {
     components
+        .build()
         .schemas
         .into_iter()
         .map(|(name, schema): (String, RefOr<Schema>)| {
@@ -48,6 +75,16 @@ fn definitions() -> serde_json::Map<String, Value> {
             (name, value)
         })
         .collect()
+}
+
+/// The customer value types, with the address type extensible: readers keep
+/// address types they do not know (a tolerant reader).
+fn customer_types(components: ComponentsBuilder) -> ComponentsBuilder {
+    components
+        .schema_from::<Name>()
+        .schema_from::<Contact>()
+        .schema_from::<Address>()
+        .schema("AddressType", AddressType::extensible_schema())
 }
 
 /// utoipa writes OpenAPI references; a standalone schema keeps them in `$defs`.
@@ -64,16 +101,21 @@ fn rewrite_refs(value: &mut Value) {
     }
 }
 
-/// JSON Schema (2020-12) of a record value on the customer change topic: the
-/// CloudEvents envelope with a `CustomerChangeEvent` as `data`.
-pub fn json_schema() -> Value {
-    let types: Vec<&str> = CustomerChangeType::ALL.iter().map(|t| t.as_str()).collect();
+/// A JSON Schema (2020-12) of a CloudEvents envelope of `types` whose `data`
+/// is `$defs/{data}`.
+fn envelope_schema(
+    file: &str,
+    title: &str,
+    description: &str,
+    types: Vec<&str>,
+    data: &str,
+    defs: serde_json::Map<String, Value>,
+) -> Value {
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "CustomerChangeEvent",
-        "description": "A customer's full state after a change, in a CloudEvents 1.0 structured-mode envelope. \
-                        The record key is the customer id; `subject` and `data.id` equal it.",
+        "$id": format!("{SCHEMA_BASE}{file}"),
+        "title": title,
+        "description": description,
         "type": "object",
         "required": ["specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data"],
         "properties": {
@@ -85,18 +127,82 @@ pub fn json_schema() -> Value {
             "subject": { "type": "string", "minLength": 1, "description": "The customer id." },
             "time": { "type": "string", "format": "date-time" },
             "datacontenttype": { "const": DATA_CONTENT_TYPE },
-            "data": { "$ref": "#/$defs/CustomerChangeEvent" }
+            "data": { "$ref": format!("#/$defs/{data}") }
         },
-        "$defs": definitions(),
+        "$defs": defs,
     })
 }
 
-/// AsyncAPI 3.0 document of the customer change topic and its dead-letter topic.
+/// JSON Schema of a version 1 record value on the customer change topic: the
+/// CloudEvents envelope with a plaintext `CustomerChangeEvent` as `data`.
+pub fn json_schema() -> Value {
+    envelope_schema(
+        SCHEMA_FILE,
+        "CustomerChangeEvent",
+        "A customer's full state after a change, in a CloudEvents 1.0 structured-mode envelope. \
+         The record key is the customer id; `subject` and `data.id` equal it.",
+        CustomerChangeType::ALL.iter().map(|t| t.as_str()).collect(),
+        "CustomerChangeEvent",
+        definitions(customer_types(
+            ComponentsBuilder::new().schema_from::<CustomerChangeEvent>(),
+        )),
+    )
+}
+
+/// JSON Schema of a version 2 record value on the customer change topic: the
+/// personal fields sealed with the customer's data key; the erasure event.
+/// `PersonalData` describes the sealed plaintext.
+pub fn sealed_json_schema() -> Value {
+    envelope_schema(
+        SEALED_SCHEMA_FILE,
+        "SealedCustomerChange",
+        "A customer's state after a change, with the personal fields (name, contact, addresses) \
+         encrypted with the customer's data key (AES-256-GCM; `personal.keyId` names the key on \
+         the keys topic; the associated data is the customer id and the version, joined by a \
+         newline). `personal` decrypts to a `PersonalData` JSON document. \
+         accounts.customer.erased.v1 carries no `personal`; its data key is gone.",
+        SealedChangeType::ALL.iter().map(|t| t.as_str()).collect(),
+        "SealedCustomerChange",
+        definitions(customer_types(
+            ComponentsBuilder::new()
+                .schema_from::<SealedCustomerChange>()
+                .schema_from::<Sealed>()
+                .schema_from::<PersonalData>(),
+        )),
+    )
+}
+
+/// JSON Schema of a record value on the keys topic: a customer's data key,
+/// wrapped with the key-encryption key. A tombstone (no value) erases it.
+pub fn key_json_schema() -> Value {
+    let mut defs = definitions(ComponentsBuilder::new().schema_from::<WrappedKey>());
+    let mut schema = defs.remove("WrappedKey").unwrap_or_default();
+    if let Value::Object(map) = &mut schema {
+        map.insert(
+            "$schema".into(),
+            json!("https://json-schema.org/draft/2020-12/schema"),
+        );
+        map.insert(
+            "$id".into(),
+            json!(format!("{SCHEMA_BASE}{KEY_SCHEMA_FILE}")),
+        );
+        map.insert("title".into(), json!("WrappedKey"));
+        map.insert(
+            "description".into(),
+            json!(
+                "A customer's data key, wrapped (AES-256-GCM) with the key-encryption key `kekId`; \
+                   the associated data is the customer id and the key id, joined by a newline. \
+                   The record key is the customer id; a record without a value (a tombstone) \
+                   means the key was erased."
+            ),
+        );
+    }
+    schema
+}
+
+/// AsyncAPI 3.0 document of the customer change topic, its dead-letter
+/// topic and the keys topic.
 pub fn asyncapi() -> Value {
-    let payload = json!({
-        "schemaFormat": "application/schema+json;version=draft-2020-12",
-        "schema": { "$ref": format!("./{SCHEMA_FILE}") }
-    });
     let record_headers = json!({
         "type": "object",
         "properties": {
@@ -107,48 +213,70 @@ pub fn asyncapi() -> Value {
     });
     let key = json!({ "type": "string", "description": "The customer id." });
     let mut messages = serde_json::Map::new();
-    for change in CustomerChangeType::ALL {
-        let name = change.as_str().replace('.', "_");
+    let v1 = CustomerChangeType::ALL.map(|t| (t.as_str(), SCHEMA_FILE));
+    let v2 = SealedChangeType::ALL.map(|t| (t.as_str(), SEALED_SCHEMA_FILE));
+    for (event_type, file) in v1.into_iter().chain(v2) {
+        let name = event_type.replace('.', "_");
         messages.insert(
             name,
             json!({
-                "name": change.as_str(),
-                "title": format!("CloudEvents type {}", change.as_str()),
+                "name": event_type,
+                "title": format!("CloudEvents type {event_type}"),
                 "contentType": STRUCTURED_CONTENT_TYPE,
                 "headers": record_headers,
-                "payload": payload,
+                "payload": {
+                    "schemaFormat": "application/schema+json;version=draft-2020-12",
+                    "schema": { "$ref": format!("./{file}") }
+                },
                 "bindings": { "kafka": { "key": key, "bindingVersion": "0.5.0" } }
             }),
         );
     }
-    let message_refs: serde_json::Map<String, Value> = messages
-        .keys()
-        .map(|name| {
-            (
-                name.clone(),
-                json!({ "$ref": format!("#/components/messages/{name}") }),
-            )
-        })
-        .collect();
-    let channel_refs: Vec<Value> = messages
-        .keys()
-        .map(|name| json!({ "$ref": format!("#/channels/customerChange/messages/{name}") }))
-        .collect();
+    let change_messages: Vec<String> = messages.keys().cloned().collect();
+    messages.insert(
+        "customerKey".to_owned(),
+        json!({
+            "name": "customerKey",
+            "title": "A customer's wrapped data key, or its tombstone",
+            "contentType": "application/json",
+            "payload": {
+                "schemaFormat": "application/schema+json;version=draft-2020-12",
+                "schema": { "$ref": format!("./{KEY_SCHEMA_FILE}") }
+            },
+            "bindings": { "kafka": { "key": key, "bindingVersion": "0.5.0" } }
+        }),
+    );
+    let refs = |names: &[String], under: &str| -> serde_json::Map<String, Value> {
+        names
+            .iter()
+            .map(|name| (name.clone(), json!({ "$ref": format!("{under}/{name}") })))
+            .collect()
+    };
+    let list = |names: &[String], under: &str| -> Vec<Value> {
+        names
+            .iter()
+            .map(|name| json!({ "$ref": format!("{under}/{name}") }))
+            .collect()
+    };
+    let keys = ["customerKey".to_owned()];
     json!({
         "asyncapi": "3.0.0",
         "info": {
             "title": "Customer change events",
-            "version": "1.0.0",
+            "version": "2.0.0",
             "description": "Event-carried state transfer of customers from the accounts service. \
-                            The topic is the event store: infinite retention, not compacted; \
-                            replaying it from offset 0 rebuilds any replica."
+                            The change topic is the event store: infinite retention, not compacted; \
+                            replaying it from offset 0 rebuilds any replica. Since version 2 the \
+                            personal fields are sealed with a per-customer data key, published on \
+                            the keys topic; erasing a customer deletes its key (crypto-shredding)."
         },
         "defaultContentType": STRUCTURED_CONTENT_TYPE,
         "channels": {
             "customerChange": {
                 "address": topics::CUSTOMER_CHANGE,
-                "description": "Every change of every customer, keyed by customer id, in version order per customer.",
-                "messages": message_refs,
+                "description": "Every change of every customer, keyed by customer id, in version order per customer. \
+                                Version 1 (plaintext) and version 2 (sealed) records side by side.",
+                "messages": refs(&change_messages, "#/components/messages"),
                 "bindings": { "kafka": {
                     "topicConfiguration": { "retention.ms": -1, "cleanup.policy": ["delete"] },
                     "bindingVersion": "0.5.0"
@@ -165,6 +293,16 @@ pub fn asyncapi() -> Value {
                     headers::DLT_ORIGINAL_OFFSET,
                     headers::DLT_TIME
                 )
+            },
+            "customerKeys": {
+                "address": topics::CUSTOMER_KEYS,
+                "description": "Each customer's data key, wrapped with the key-encryption key, keyed by customer id; \
+                                published before the first event sealed with it. A tombstone erases the key.",
+                "messages": refs(&keys, "#/components/messages"),
+                "bindings": { "kafka": {
+                    "topicConfiguration": { "cleanup.policy": ["compact"] },
+                    "bindingVersion": "0.5.0"
+                } }
             }
         },
         "operations": {
@@ -172,7 +310,7 @@ pub fn asyncapi() -> Value {
                 "action": "send",
                 "channel": { "$ref": "#/channels/customerChange" },
                 "summary": "The accounts service's outbox relay publishes each change after it is stored.",
-                "messages": channel_refs
+                "messages": list(&change_messages, "#/channels/customerChange/messages")
             },
             "replicateCustomerChange": {
                 "action": "receive",
@@ -181,7 +319,19 @@ pub fn asyncapi() -> Value {
                     "The orders service (consumer group {}) applies each change whose version is newer than its replica's.",
                     topics::ORDERS_CONSUMER_GROUP
                 ),
-                "messages": channel_refs
+                "messages": list(&change_messages, "#/channels/customerChange/messages")
+            },
+            "publishCustomerKey": {
+                "action": "send",
+                "channel": { "$ref": "#/channels/customerKeys" },
+                "summary": "The outbox relay publishes a customer's key before the first event sealed with it, and its tombstone on erasure.",
+                "messages": list(&keys, "#/channels/customerKeys/messages")
+            },
+            "cacheCustomerKey": {
+                "action": "receive",
+                "channel": { "$ref": "#/channels/customerKeys" },
+                "summary": "The orders service reads the whole topic into its key cache, and follows it.",
+                "messages": list(&keys, "#/channels/customerKeys/messages")
             }
         },
         "components": { "messages": messages }

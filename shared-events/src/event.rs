@@ -96,20 +96,26 @@ impl CustomerChangeEnvelope {
     /// non-empty id equal to the subject, version ≥ 1.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let event = Self::from_json_slice(bytes)?;
-        if event.data.id.trim().is_empty() {
-            return Err(DecodeError::Invalid("data.id is empty".into()));
-        }
-        if event.subject != event.data.id {
-            return Err(DecodeError::Invalid(format!(
-                "subject {:?} differs from data.id {:?}",
-                event.subject, event.data.id
-            )));
-        }
-        if event.data.version < 1 {
-            return Err(DecodeError::Invalid(
-                "data.version must be at least 1".into(),
-            ));
-        }
+        check_identity(&event.subject, &event.data.id, event.data.version)?;
         Ok(event)
     }
+}
+
+/// The checks every change event's identity passes, whatever its version:
+/// a non-empty id equal to the subject, and a version of at least 1.
+pub(crate) fn check_identity(subject: &str, id: &str, version: i64) -> Result<(), DecodeError> {
+    if id.trim().is_empty() {
+        return Err(DecodeError::Invalid("data.id is empty".into()));
+    }
+    if subject != id {
+        return Err(DecodeError::Invalid(format!(
+            "subject {subject:?} differs from data.id {id:?}"
+        )));
+    }
+    if version < 1 {
+        return Err(DecodeError::Invalid(
+            "data.version must be at least 1".into(),
+        ));
+    }
+    Ok(())
 }

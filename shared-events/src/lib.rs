@@ -7,13 +7,18 @@
 
 pub mod compatibility;
 pub mod contract;
+pub mod crypto;
 pub mod customer;
 pub mod envelope;
 pub mod event;
 pub mod fields;
 pub mod samples;
+pub mod sealed;
 pub mod topics;
+pub mod upcast;
 
 pub use customer::{Address, AddressType, Contact, Name};
 pub use envelope::{CloudEvent, DecodeError};
 pub use event::{CustomerChangeEnvelope, CustomerChangeEvent, CustomerChangeType};
+pub use sealed::{PersonalData, SealedChangeEnvelope, SealedChangeType, SealedCustomerChange};
+pub use upcast::{ChangeKind, CustomerChange, CustomerRecord};

@@ -7,6 +7,10 @@ pub const CUSTOMER_CHANGE: &str = "accounts.customer.change";
 /// Records of [`CUSTOMER_CHANGE`] that a consumer could not decode or apply.
 pub const CUSTOMER_CHANGE_DLT: &str = "accounts.customer.change.DLT";
 
+/// Each customer's data key, wrapped, keyed by customer id; a tombstone
+/// erases it. Compacted: only the latest record per customer matters.
+pub const CUSTOMER_KEYS: &str = "accounts.customer.keys";
+
 /// The consumer group of the orders service's live projection.
 pub const ORDERS_CONSUMER_GROUP: &str = "orders";
 

@@ -6,16 +6,16 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use shared_events::compatibility;
-use shared_events::contract;
+use shared_events::contract::{self, Subject};
 use shared_events::samples;
 
-/// The released versions of the change event's schema, oldest first.
-fn releases() -> Vec<(String, Value)> {
+/// The released versions of a subject's schema, oldest first.
+fn releases(subject: &Subject) -> Vec<(String, Value)> {
     // The run-time value: a test binary reused from a shared target directory
     // may have been compiled in another checkout of the workspace.
     let root =
         std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
-    let dir = PathBuf::from(root).join(contract::HISTORY_DIR);
+    let dir = PathBuf::from(root).join(subject.history);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
         .map(|entry| entry.expect("directory entry").path())
@@ -40,35 +40,41 @@ fn releases() -> Vec<(String, Value)> {
 }
 
 #[test]
-fn the_current_contract_is_fully_compatible_with_every_released_one() {
-    let current = contract::json_schema();
-    let releases = releases();
-    assert!(
-        !releases.is_empty(),
-        "no released contract under {}",
-        contract::HISTORY_DIR
-    );
-    for (name, released) in &releases {
-        let errors = compatibility::full(&current, released);
-        assert!(errors.is_empty(), "against {name}:\n{}", errors.join("\n"));
+fn every_schema_is_fully_compatible_with_every_one_of_its_releases() {
+    for subject in &contract::SUBJECTS {
+        let current = (subject.schema)();
+        let releases = releases(subject);
+        assert!(!releases.is_empty(), "no release under {}", subject.history);
+        for (name, released) in &releases {
+            let errors = compatibility::full(&current, released);
+            let file = subject.file;
+            assert!(
+                errors.is_empty(),
+                "{file} against {name}:\n{}",
+                errors.join("\n")
+            );
+        }
     }
 }
 
 #[test]
-fn the_current_contract_is_the_latest_release() {
-    let (name, latest) = releases().pop().expect("a release");
-    assert_eq!(
-        latest,
-        contract::json_schema(),
-        "the contract changed since release {name}; once the gate passes, add it to {} as the next release",
-        contract::HISTORY_DIR
-    );
+fn every_schema_is_its_latest_release() {
+    for subject in &contract::SUBJECTS {
+        let (name, latest) = releases(subject).pop().expect("a release");
+        assert_eq!(
+            latest,
+            (subject.schema)(),
+            "{} changed since release {name}; once the gate passes, add it to {} as the next release",
+            subject.file,
+            subject.history
+        );
+    }
 }
 
 #[test]
 fn the_current_schema_and_every_release_accept_the_records_written_today() {
     let current = ("current".to_owned(), contract::json_schema());
-    for (name, released) in std::iter::once(current).chain(releases()) {
+    for (name, released) in std::iter::once(current).chain(releases(&contract::SUBJECTS[0])) {
         let validator = jsonschema::validator_for(&released).expect("a release is a JSON Schema");
         for sample in [samples::CUSTOMER_CREATED, samples::CUSTOMER_UPDATED] {
             let value: Value = serde_json::from_str(sample).expect("sample is JSON");
@@ -86,7 +92,7 @@ type Edit = fn(&mut Value);
 
 #[test]
 fn the_gate_refuses_breaking_changes_to_the_contract() {
-    let (_, released) = releases().pop().expect("a release");
+    let (_, released) = releases(&contract::SUBJECTS[0]).pop().expect("a release");
     let breaking: [(&str, Edit); 5] = [
         ("a new required field", |s| {
             s["$defs"]["CustomerChangeEvent"]["required"]

@@ -4,12 +4,14 @@
 
 use platform_testkit::assert_file_in_sync;
 use serde_json::Value;
-use shared_events::contract::{self, ASYNCAPI_FILE, SCHEMA_FILE};
+use shared_events::contract::{self, ASYNCAPI_FILE};
 use shared_events::{samples, topics};
 
 #[test]
-fn json_schema_file_matches_the_types() {
-    assert_file_in_sync(&format!("contract/{SCHEMA_FILE}"), &contract::json_schema());
+fn json_schema_files_match_the_types() {
+    for subject in contract::SUBJECTS {
+        assert_file_in_sync(&format!("contract/{}", subject.file), &(subject.schema)());
+    }
 }
 
 #[test]
@@ -79,4 +81,11 @@ fn asyncapi_names_the_topics_and_every_event_type() {
     for change in shared_events::CustomerChangeType::ALL {
         assert!(names.contains(&change.as_str()), "{names:?}");
     }
+    for change in shared_events::SealedChangeType::ALL {
+        assert!(names.contains(&change.as_str()), "{names:?}");
+    }
+    assert_eq!(
+        doc["channels"]["customerKeys"]["address"],
+        topics::CUSTOMER_KEYS
+    );
 }
