@@ -80,16 +80,8 @@ impl CustomerChangeEnvelope {
         data: CustomerChangeEvent,
         time: DateTime<Utc>,
     ) -> Self {
-        CloudEvent {
-            specversion: SPEC_VERSION.to_owned(),
-            id: Uuid::new_v4(),
-            source: SOURCE.to_owned(),
-            event_type: change_type,
-            subject: data.id.clone(),
-            time,
-            datacontenttype: DATA_CONTENT_TYPE.to_owned(),
-            data,
-        }
+        let subject = data.id.clone();
+        accounts_event(change_type, Uuid::new_v4(), subject, time, data)
     }
 
     /// Decodes a record value and checks it against the contract: known type,
@@ -98,6 +90,26 @@ impl CustomerChangeEnvelope {
         let event = Self::from_json_slice(bytes)?;
         check_identity(&event.subject, &event.data.id, event.data.version)?;
         Ok(event)
+    }
+}
+
+/// A CloudEvent from the accounts service about customer `subject`.
+pub(crate) fn accounts_event<T, K>(
+    event_type: K,
+    id: Uuid,
+    subject: String,
+    time: DateTime<Utc>,
+    data: T,
+) -> CloudEvent<T, K> {
+    CloudEvent {
+        specversion: SPEC_VERSION.to_owned(),
+        id,
+        source: SOURCE.to_owned(),
+        event_type,
+        subject,
+        time,
+        datacontenttype: DATA_CONTENT_TYPE.to_owned(),
+        data,
     }
 }
 

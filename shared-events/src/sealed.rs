@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::crypto::{CryptoError, DataKey, Sealed};
 use crate::customer::{Address, Contact, Name};
-use crate::envelope::{CloudEvent, DATA_CONTENT_TYPE, DecodeError, SPEC_VERSION};
-use crate::event::{CustomerChangeEnvelope, CustomerChangeType, SOURCE};
+use crate::envelope::{CloudEvent, DecodeError};
+use crate::event::{CustomerChangeEnvelope, CustomerChangeType, accounts_event};
 
 /// A customer's personal fields: what a sealed event encrypts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -146,16 +146,8 @@ impl SealedChangeEnvelope {
         time: DateTime<Utc>,
         data: SealedCustomerChange,
     ) -> Self {
-        CloudEvent {
-            specversion: SPEC_VERSION.to_owned(),
-            id,
-            source: SOURCE.to_owned(),
-            event_type,
-            subject: data.id.clone(),
-            time,
-            datacontenttype: DATA_CONTENT_TYPE.to_owned(),
-            data,
-        }
+        let subject = data.id.clone();
+        accounts_event(event_type, id, subject, time, data)
     }
 
     /// Decodes a record value and checks it against the contract: known type,
