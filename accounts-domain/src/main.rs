@@ -3,7 +3,8 @@
 //! - `accounts-domain` (or `accounts-domain serve`): run the service until
 //!   SIGINT or SIGTERM.
 //! - `accounts-domain create-topics`: create the change topic (the event store)
-//!   and its dead-letter topic, or correct the configs of existing ones; the
+//!   and its dead-letter topic, or correct the configs of existing ones, and
+//!   the keys topic (compacted); the
 //!   code path `./dev up` uses, for compose and the Kubernetes Job.
 
 use accounts_domain::Settings;
@@ -58,6 +59,8 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
                 println!("topic {name} is ready (event-store settings)");
             }
+            kafka::ensure_keys_topic(&settings.kafka, partitions, replication_factor).await?;
+            println!("topic {} is ready (compacted)", settings.kafka.keys_topic);
             Ok(())
         }
     }

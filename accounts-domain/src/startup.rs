@@ -10,6 +10,7 @@ use anyhow::Context;
 use platform_infra::kafka;
 use platform_infra::service::{RunningService, ServiceInfo, ServiceStart};
 use platform_infra::shutdown::CancellationToken;
+use shared_events::crypto::KeyEncryptionKey;
 use tokio::sync::Notify;
 use utoipa::OpenApi;
 
@@ -31,8 +32,10 @@ pub type Application = RunningService;
 /// HTTP server and the outbox relay. Everything stops when `shutdown` is
 /// cancelled.
 pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Application> {
+    let kek = KeyEncryptionKey::from_base64(&settings.crypto.kek_id, settings.crypto.kek_base64()?)
+        .context("crypto.kek")?;
     let mut start = ServiceStart::connect(SERVICE, &settings, shutdown).await?;
-    let store = CustomerStore::new(&start.database, &settings.mongodb.collection);
+    let store = CustomerStore::new(&start.database, &settings.mongodb.collection, Arc::new(kek));
     store
         .ensure_indexes()
         .await
@@ -42,6 +45,7 @@ pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::R
         store.clone(),
         kafka::reliable_producer_config(&settings.kafka),
         settings.kafka.topic.clone(),
+        settings.kafka.keys_topic.clone(),
         relay_wake.clone(),
         settings.relay.clone(),
         Duration::from_millis(settings.kafka.message_timeout_ms),

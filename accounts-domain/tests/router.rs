@@ -17,6 +17,7 @@ use platform_testkit as kit;
 use platform_testkit::router::{call, get, post_json, send, unreachable_database};
 use secrecy::SecretString;
 use serde_json::Value;
+use shared_events::crypto::KeyEncryptionKey;
 use utoipa::OpenApi;
 
 const CREATE: &str = "/accounts/customer/create";
@@ -26,10 +27,16 @@ fn settings() -> Settings {
         .expect("defaults load")
 }
 
+/// A key-encryption key: these tests never reach a database, so never use it.
+fn kek() -> KeyEncryptionKey {
+    let key = KeyEncryptionKey::generate_base64().expect("random");
+    KeyEncryptionKey::from_base64("router-test", &key).expect("a valid key")
+}
+
 fn app_with(settings: &Settings) -> Router {
     let database = unreachable_database();
     let state = AppState {
-        store: CustomerStore::new(&database, "customers"),
+        store: CustomerStore::new(&database, "customers", Arc::new(kek())),
         relay_wake: Arc::default(),
         idempotency: IdempotencyKeys::new(
             &database,

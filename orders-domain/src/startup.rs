@@ -17,7 +17,7 @@ use utoipa::OpenApi;
 
 use crate::http::{ApiDoc, AppState, router};
 use crate::messaging::{
-    AppliedFeed, DeadLetterPublisher, LagWatchdog, ProjectorContext, ProjectorReport,
+    AppliedFeed, DeadLetterPublisher, KeyRing, LagWatchdog, ProjectorContext, ProjectorReport,
     ProjectorStatus, ReplicaProjector, lag,
 };
 use crate::settings::Settings;
@@ -36,6 +36,7 @@ pub type Application = RunningService<ProjectorReport>;
 /// server, the replica projector and its lag watchdog. Everything stops when
 /// `shutdown` is cancelled, or when any of them ends.
 pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Application> {
+    let (keys, keys_consumer) = KeyRing::new(&settings.kafka, &settings.crypto)?;
     let mut start = ServiceStart::connect(SERVICE, &settings, shutdown).await?;
     let store = CustomerOrdersStore::new(&start.database, &settings.mongodb.collection);
     store
@@ -46,7 +47,7 @@ pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     lag::register_metrics();
     let status = ProjectorStatus::default();
     let applied = AppliedFeed::default();
-    let (projector, watchdog) = projector(&settings, &store, &applied, &status)?;
+    let (projector, watchdog) = projector(&settings, &store, &keys, &applied, &status)?;
     start.add_component("projector", move || status.health());
 
     let report = Arc::new(Mutex::new(ProjectorReport::default()));
@@ -55,6 +56,9 @@ pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     start
         .tasks
         .spawn("lag watchdog", watchdog.run(shutdown.clone()));
+    start
+        .tasks
+        .spawn("key ring", keys.follow(keys_consumer, shutdown.clone()));
     start.tasks.spawn("replica projector", async move {
         let report = projector.run(shutdown).await?;
         *projector_report
@@ -80,6 +84,7 @@ pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::R
 fn projector(
     settings: &Settings,
     store: &CustomerOrdersStore,
+    keys: &KeyRing,
     applied: &AppliedFeed,
     status: &ProjectorStatus,
 ) -> anyhow::Result<(ReplicaProjector, LagWatchdog)> {
@@ -98,6 +103,7 @@ fn projector(
     let projector = ReplicaProjector::new(
         consumer.clone(),
         store.clone(),
+        keys.clone(),
         dead_letters,
         settings.consumer.clone(),
         applied.clone(),

@@ -21,4 +21,4 @@ pub use customer::{Address, AddressType, Contact, Name};
 pub use envelope::{CloudEvent, DecodeError};
 pub use event::{CustomerChangeEnvelope, CustomerChangeEvent, CustomerChangeType};
 pub use sealed::{PersonalData, SealedChangeEnvelope, SealedChangeType, SealedCustomerChange};
-pub use upcast::{ChangeKind, CustomerChange, CustomerRecord};
+pub use upcast::{ChangeKind, CustomerChange, CustomerEventType, CustomerRecord};

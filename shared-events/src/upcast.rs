@@ -49,6 +49,23 @@ pub enum CustomerRecord {
     V2(SealedChangeEnvelope),
 }
 
+/// A CloudEvents type of either contract version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum CustomerEventType {
+    V1(CustomerChangeType),
+    V2(SealedChangeType),
+}
+
+impl CustomerEventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CustomerEventType::V1(t) => t.as_str(),
+            CustomerEventType::V2(t) => t.as_str(),
+        }
+    }
+}
+
 /// Just the `type` attribute, to pick the contract.
 #[derive(Deserialize)]
 struct TypeOnly {
@@ -84,6 +101,28 @@ impl CustomerRecord {
         match self {
             CustomerRecord::V1(e) => e.data.version,
             CustomerRecord::V2(e) => e.data.version,
+        }
+    }
+
+    pub fn event_type(&self) -> CustomerEventType {
+        match self {
+            CustomerRecord::V1(e) => CustomerEventType::V1(e.event_type),
+            CustomerRecord::V2(e) => CustomerEventType::V2(e.event_type),
+        }
+    }
+
+    /// The CloudEvents id.
+    pub fn event_id(&self) -> Uuid {
+        match self {
+            CustomerRecord::V1(e) => e.id,
+            CustomerRecord::V2(e) => e.id,
+        }
+    }
+
+    pub fn time(&self) -> DateTime<Utc> {
+        match self {
+            CustomerRecord::V1(e) => e.time,
+            CustomerRecord::V2(e) => e.time,
         }
     }
 

@@ -239,6 +239,16 @@ impl Customer {
         (next, ChangeOutcome::Updated)
     }
 
+    /// The version after `version` of customer `id`, with `profile`: a
+    /// customer created again after it was deleted or erased.
+    pub fn next_of(id: &CustomerId, version: i64, profile: CustomerProfile) -> Customer {
+        Customer {
+            id: id.clone(),
+            version: version + 1,
+            profile,
+        }
+    }
+
     /// The next version of this customer with `profile`, whatever changed:
     /// for creating a deleted customer again and for deleting one.
     pub fn succeeded_by(&self, profile: CustomerProfile) -> Customer {

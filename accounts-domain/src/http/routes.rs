@@ -1,4 +1,5 @@
-//! Routes: customer create-or-update, read, history, list and delete. Health,
+//! Routes: customer create-or-update, read, history, list, delete and
+//! erasure. Health,
 //! metrics and API docs are added by `platform_infra::service`.
 
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use super::error::ApiError;
 use crate::domain::{
     ChangeOutcome, Customer, CustomerId, CustomerSubmission, MaskedCard, RawCustomer,
 };
-use crate::store::{CustomerStore, Deletion, HistoryEntry};
+use crate::store::{CustomerStore, Deletion, Erasure, HistoryEntry};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
             get(get_customer).delete(delete_customer),
         )
         .route("/accounts/customer/{id}/history", get(customer_history))
+        .route("/accounts/customer/{id}/erasure", post(erase_customer))
         .route("/accounts/customers", get(list_customers))
         .with_state(state)
 }
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         create_or_update,
         get_customer,
         delete_customer,
+        erase_customer,
         customer_history,
         list_customers
     ),
@@ -170,6 +173,58 @@ async fn delete_customer(
         Deletion::AlreadyDeleted => Ok(StatusCode::NO_CONTENT),
         Deletion::Missing => Err(ApiError::NotFound(id)),
     }
+}
+
+/// What an erasure request answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErasureResponse {
+    pub id: String,
+    /// The version of the erasure event (`accounts.customer.erased.v1`).
+    #[schema(minimum = 1)]
+    pub version: i64,
+}
+
+/// Erases the customer's personal data (right to erasure, crypto-shredding):
+/// `202`. In one write the data key and the personal fields are removed and
+/// the erasure event is stored; the relay then publishes the key's tombstone
+/// and `accounts.customer.erased.v1`, retrying until the broker takes them,
+/// and orders drops the replica's personal data. Every event of the customer
+/// in the topic is sealed with the deleted key, so none can be read again.
+/// Erasing again is a no-op `202` with the same version. The customer counts
+/// as deleted; creating it again starts a new key.
+#[utoipa::path(
+    post,
+    path = "/accounts/customer/{id}/erasure",
+    tag = "accounts",
+    params(("id" = CustomerId, Path, description = "Customer id")),
+    responses(
+        (status = 202, description = "Erased here (now or before); the erasure reaches consumers through the topic", body = ErasureResponse),
+        (status = 404, description = "Unknown customer", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Concurrent writers kept winning; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "MongoDB unreachable; nothing changed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn erase_customer(
+    State(state): State<AppState>,
+    trace: Option<Extension<TraceParent>>,
+    PathParams(id): PathParams<CustomerId>,
+) -> Result<(StatusCode, Json<ErasureResponse>), ApiError> {
+    let traceparent = trace.map(|Extension(t)| t.to_string());
+    let version = match state.store.erase(id.as_str(), traceparent).await? {
+        Erasure::Erased(version) => {
+            state.relay_wake.notify_one();
+            tracing::info!(customer_id = %id, version, "customer erased");
+            version
+        }
+        Erasure::AlreadyErased(version) => version,
+        Erasure::Missing => return Err(ApiError::NotFound(id)),
+    };
+    let body = ErasureResponse {
+        id: id.into_string(),
+        version,
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
 /// One customer, cards masked.

@@ -27,7 +27,7 @@ use shared_events::topics::headers;
 use tokio::sync::Notify;
 
 use crate::settings::RelaySettings;
-use crate::store::{CustomerStore, PendingEvents};
+use crate::store::{CustomerStore, KeyRecord, OutboxEntry, PendingEvents};
 
 /// Longest pause between retries while Kafka or MongoDB is unavailable.
 const MAX_BACKOFF: Duration = platform_infra::retry::DEFAULT_MAX_DELAY;
@@ -100,6 +100,9 @@ pub struct OutboxRelay {
     /// To replace `producer` after failed deliveries.
     producer_config: ClientConfig,
     topic: String,
+    /// Where data keys and their tombstones go, each before the first event
+    /// that needs it there.
+    keys_topic: String,
     wake: Arc<Notify>,
     settings: RelaySettings,
     status: OutboxStatus,
@@ -112,6 +115,7 @@ impl OutboxRelay {
         store: CustomerStore,
         producer_config: ClientConfig,
         topic: String,
+        keys_topic: String,
         wake: Arc<Notify>,
         settings: RelaySettings,
         message_timeout: Duration,
@@ -123,6 +127,7 @@ impl OutboxRelay {
             producer: producer_config.create()?,
             producer_config,
             topic,
+            keys_topic,
             wake,
             settings,
             status: OutboxStatus::default(),
@@ -338,11 +343,47 @@ impl OutboxRelay {
         }
     }
 
+    /// Publishes the keys topic records `entries` carry, in order, and waits
+    /// for each acknowledgement: a consumer that finds an event must find the
+    /// key it is sealed with (or its tombstone) on the keys topic already.
+    /// Whether all were acknowledged.
+    async fn publish_keys(&self, customer_id: &str, entries: &[OutboxEntry]) -> bool {
+        for entry in entries {
+            let value = match &entry.key {
+                None => continue,
+                Some(KeyRecord::Publish(wrapped)) => {
+                    Some(serde_json::to_vec(wrapped).unwrap_or_default())
+                }
+                Some(KeyRecord::Tombstone) => None,
+            };
+            let mut record = FutureRecord::<str, Vec<u8>>::to(&self.keys_topic).key(customer_id);
+            if let Some(value) = &value {
+                record = record.payload(value);
+            }
+            match self.producer.send(record, Timeout::Never).await {
+                Ok(_) => metrics::counter!("outbox_key_records_published_total").increment(1),
+                Err((e, _)) => {
+                    tracing::warn!(error = %e, version = entry.version,
+                        "broker did not acknowledge a keys topic record; the event waits");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     /// Enqueues all of one customer's pending events in order and returns how
     /// many were acknowledged, stopping at the first failure so the removed
-    /// events are always a prefix of the outbox.
+    /// events are always a prefix of the outbox. The keys topic records the
+    /// events carry go first.
     #[tracing::instrument(skip_all, fields(customer_id = %pending.customer_id))]
     async fn publish(&self, pending: &PendingEvents) -> usize {
+        if !self
+            .publish_keys(&pending.customer_id, &pending.entries)
+            .await
+        {
+            return 0;
+        }
         let enqueued = std::time::Instant::now();
         let mut deliveries = Vec::with_capacity(pending.entries.len());
         for entry in &pending.entries {

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use mongodb::bson::{self, Document, doc};
 use serde::{Deserialize, Serialize};
-use shared_events::{Address, Contact, CustomerChangeEnvelope, CustomerChangeType, Name};
+use shared_events::crypto::WrappedKey;
+use shared_events::{
+    Address, Contact, CustomerEventType, CustomerRecord, Name, SealedChangeEnvelope,
+};
 
 use super::{Result, StoreError};
 use crate::domain::{Customer, CustomerId, CustomerProfile, MaskedCard};
@@ -16,11 +19,20 @@ pub struct CustomerDocument {
     #[serde(rename = "_id")]
     pub id: String,
     pub version: i64,
-    pub name: Name,
-    pub contact: Contact,
+    /// The personal fields: absent once the customer is erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+    #[serde(default)]
     pub addresses: Vec<Address>,
     #[serde(default)]
     pub credit_cards: Vec<MaskedCard>,
+    /// The customer's data key, wrapped with the key-encryption key; absent
+    /// once erased (and for customers stored before keys existed, until
+    /// their next change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key: Option<WrappedKey>,
     /// RFC 3339. A string rather than a BSON date: a change updates this
     /// document in place (a replacement would have to rewrite the outbox the
     /// relay is publishing), and the local MongoDB-protocol server stores a
@@ -54,6 +66,10 @@ pub struct CustomerDocument {
     /// events; creating it again continues its versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    /// RFC 3339 time of the erasure of the personal data; an erased customer
+    /// is also deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<String>,
 }
 
 /// One event waiting in a customer's outbox.
@@ -68,6 +84,21 @@ pub struct OutboxEntry {
     /// W3C `traceparent` of the request that made the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// A record for the keys topic that must be acknowledged before this
+    /// event is published: the data key it is the first event sealed with,
+    /// or the key's tombstone (erasure).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyRecord>,
+}
+
+/// A record of the keys topic, carried by the outbox entry it goes before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KeyRecord {
+    /// The customer's data key, wrapped.
+    Publish(WrappedKey),
+    /// The key is erased: a record without a value.
+    Tombstone,
 }
 
 /// One line of a customer's audit history, as the API shows it.
@@ -75,9 +106,10 @@ pub struct OutboxEntry {
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {
     pub version: i64,
-    /// The CloudEvents type of the change.
+    /// The CloudEvents type of the change (`….v1` before personal data was
+    /// sealed, `….v2` after; `accounts.customer.erased.v1`).
     #[serde(rename = "type")]
-    pub event_type: CustomerChangeType,
+    pub event_type: CustomerEventType,
     /// RFC 3339 time of the change, to the millisecond.
     pub time: String,
     pub event_id: String,
@@ -114,22 +146,26 @@ impl CustomerDocument {
 }
 
 impl OutboxEntry {
-    /// The entry that will publish `event`, traced as part of `traceparent`.
-    pub fn new(event: &CustomerChangeEnvelope, traceparent: Option<String>) -> Self {
+    /// The entry that will publish `event`, traced as part of `traceparent`,
+    /// after the keys topic record `key`, if any.
+    pub fn new(
+        event: &SealedChangeEnvelope,
+        traceparent: Option<String>,
+        key: Option<KeyRecord>,
+    ) -> Self {
         OutboxEntry {
             event_id: event.id.to_string(),
             version: event.data.version,
             payload: String::from_utf8_lossy(&event.to_json_vec()).into_owned(),
             traceparent,
+            key,
         }
     }
-}
 
-impl OutboxEntry {
     /// This entry's event; `None` if its payload does not decode (never, for
     /// entries this service wrote).
-    pub fn event(&self) -> Option<CustomerChangeEnvelope> {
-        CustomerChangeEnvelope::decode(self.payload.as_bytes()).ok()
+    pub fn event(&self) -> Option<CustomerRecord> {
+        CustomerRecord::decode(self.payload.as_bytes()).ok()
     }
 
     /// The history line of this entry's event.
@@ -138,16 +174,16 @@ impl OutboxEntry {
     }
 }
 
-impl From<&CustomerChangeEnvelope> for HistoryEntry {
-    fn from(event: &CustomerChangeEnvelope) -> Self {
+impl From<&CustomerRecord> for HistoryEntry {
+    fn from(event: &CustomerRecord) -> Self {
         HistoryEntry {
-            version: event.data.version,
-            event_type: event.event_type,
+            version: event.version(),
+            event_type: event.event_type(),
             // Milliseconds, as the history collection stores it.
             time: event
-                .time
+                .time()
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            event_id: event.id.to_string(),
+            event_id: event.event_id().to_string(),
         }
     }
 }
@@ -171,14 +207,18 @@ pub fn at_version(id: &str, version: i64) -> Document {
 }
 
 /// The update that appends `entry`, publishing `event`, to the outbox, with
-/// `fields` set alongside.
+/// `fields` set alongside, and the customer's data key if it is `new_key`.
 fn with_event(
     mut fields: Document,
-    event: &CustomerChangeEnvelope,
+    event: &SealedChangeEnvelope,
     entry: &OutboxEntry,
+    new_key: Option<&WrappedKey>,
 ) -> Result<Document> {
     fields.insert("version", entry.version);
     fields.insert("updatedAt", event.time.to_rfc3339());
+    if let Some(key) = new_key {
+        fields.insert("dataKey", bson::to_bson(key).map_err(encode)?);
+    }
     fields.insert(
         outbox_path(entry.version),
         bson::to_bson(entry).map_err(encode)?,
@@ -194,25 +234,46 @@ fn encode(e: bson::ser::Error) -> StoreError {
 /// `event`. The lease is left alone.
 pub fn change_update(
     next: &Customer,
-    event: &CustomerChangeEnvelope,
+    event: &SealedChangeEnvelope,
     entry: &OutboxEntry,
+    new_key: Option<&WrappedKey>,
 ) -> Result<Document> {
     let profile = &next.profile;
     let fields = doc! {
         "deletedAt": bson::Bson::Null,
+        "erasedAt": bson::Bson::Null,
         "name": bson::to_bson(&profile.name).map_err(encode)?,
         "contact": bson::to_bson(&profile.contact).map_err(encode)?,
         "addresses": bson::to_bson(&profile.addresses).map_err(encode)?,
         "creditCards": bson::to_bson(&profile.credit_cards).map_err(encode)?,
     };
-    with_event(fields, event, entry)
+    with_event(fields, event, entry, new_key)
 }
 
 /// The update that deletes the stored customer as `event` (its last state at
 /// the next version).
-pub fn delete_update(event: &CustomerChangeEnvelope, entry: &OutboxEntry) -> Result<Document> {
+pub fn delete_update(
+    event: &SealedChangeEnvelope,
+    entry: &OutboxEntry,
+    new_key: Option<&WrappedKey>,
+) -> Result<Document> {
     let fields = doc! { "deletedAt": event.time.to_rfc3339() };
-    with_event(fields, event, entry)
+    with_event(fields, event, entry, new_key)
+}
+
+/// The update that erases the customer's personal data and data key, as
+/// `event` (`accounts.customer.erased.v1`, whose entry carries the key's
+/// tombstone). The customer is deleted too, if it was not.
+pub fn erase_update(event: &SealedChangeEnvelope, entry: &OutboxEntry) -> Result<Document> {
+    let now = event.time.to_rfc3339();
+    let mut update = with_event(
+        doc! { "erasedAt": &now, "deletedAt": &now, "addresses": [], "creditCards": [] },
+        event,
+        entry,
+        None,
+    )?;
+    update.insert("$unset", doc! { "name": "", "contact": "", "dataKey": "" });
+    Ok(update)
 }
 
 /// The update that removes the published `entries` from the outbox and
@@ -239,28 +300,32 @@ impl CustomerDocument {
     }
 
     /// The document of a newly created customer, with its creation event
-    /// pending.
+    /// pending and its data key.
     pub fn created(
         customer: &Customer,
-        event: &CustomerChangeEnvelope,
+        event: &SealedChangeEnvelope,
         entry: &OutboxEntry,
+        key: WrappedKey,
     ) -> Self {
         let profile = &customer.profile;
         CustomerDocument {
             id: customer.id.as_str().to_owned(),
             version: customer.version,
-            name: profile.name.clone(),
-            contact: profile.contact.clone(),
+            name: Some(profile.name.clone()),
+            contact: Some(profile.contact.clone()),
             addresses: profile.addresses.clone(),
             credit_cards: profile.credit_cards.clone(),
+            data_key: Some(key),
             updated_at: event.time.to_rfc3339(),
             pending_events: 1,
             outbox: BTreeMap::from([(outbox_key(entry.version), entry.clone())]),
             lease_owner: NO_LEASE_OWNER.to_owned(),
             lease_until_ms: NO_LEASE_UNTIL,
             deleted_at: None,
+            erased_at: None,
         }
     }
+
     /// Its pending events, as a claim until `until` holds them.
     pub fn into_pending(self, until: i64) -> super::PendingEvents {
         super::PendingEvents {
@@ -271,8 +336,8 @@ impl CustomerDocument {
         }
     }
 
-    /// The domain view of this document.
-    pub fn to_customer(&self) -> Result<Customer> {
+    /// The domain view of this document; `None` once erased.
+    pub fn to_customer(&self) -> Result<Option<Customer>> {
         let corrupt = |message: &str| StoreError::Corrupt {
             id: self.id.clone(),
             source: <bson::de::Error as serde::de::Error>::custom(message),
@@ -281,16 +346,21 @@ impl CustomerDocument {
         if self.version < 1 {
             return Err(corrupt("version below 1"));
         }
-        let version = self.version;
-        Ok(Customer {
+        let (Some(name), Some(contact)) = (&self.name, &self.contact) else {
+            if self.erased_at.is_none() {
+                return Err(corrupt("name or contact missing"));
+            }
+            return Ok(None);
+        };
+        Ok(Some(Customer {
             id,
-            version,
+            version: self.version,
             profile: CustomerProfile {
-                name: self.name.clone(),
-                contact: self.contact.clone(),
+                name: name.clone(),
+                contact: contact.clone(),
                 addresses: self.addresses.clone(),
                 credit_cards: self.credit_cards.clone(),
             },
-        })
+        }))
     }
 }

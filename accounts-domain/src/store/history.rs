@@ -18,7 +18,7 @@ use mongodb::{Collection, Database, IndexModel};
 use platform_infra::mongo::only_duplicate_keys;
 use platform_infra::paging::Paging;
 use serde::{Deserialize, Serialize};
-use shared_events::{CustomerChangeEnvelope, CustomerChangeType};
+use shared_events::{CustomerEventType, CustomerRecord};
 
 use super::Result;
 use super::document::{HistoryEntry, OutboxEntry};
@@ -32,19 +32,19 @@ struct HistoryDocument {
     customer_id: String,
     version: i64,
     #[serde(rename = "type")]
-    event_type: CustomerChangeType,
+    event_type: CustomerEventType,
     /// The event's time (a BSON date, to the millisecond).
     time: bson::DateTime,
 }
 
 impl HistoryDocument {
-    fn new(customer_id: &str, event: &CustomerChangeEnvelope) -> Self {
+    fn new(customer_id: &str, event: &CustomerRecord) -> Self {
         HistoryDocument {
-            event_id: event.id.to_string(),
+            event_id: event.event_id().to_string(),
             customer_id: customer_id.to_owned(),
-            version: event.data.version,
-            event_type: event.event_type,
-            time: bson::DateTime::from_millis(event.time.timestamp_millis()),
+            version: event.version(),
+            event_type: event.event_type(),
+            time: bson::DateTime::from_millis(event.time().timestamp_millis()),
         }
     }
 

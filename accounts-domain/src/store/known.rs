@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::domain::Customer;
+use shared_events::crypto::DataKey;
+
+use crate::domain::{Customer, CustomerId};
 
 /// Customers remembered per process.
 const CAPACITY: usize = 4096;
@@ -17,8 +19,27 @@ const CAPACITY: usize = 4096;
 /// A stored customer's state, as a write needs it.
 #[derive(Debug, Clone)]
 pub struct Known {
-    pub customer: Customer,
+    pub id: CustomerId,
+    pub version: i64,
+    /// `None` once the personal data is erased.
+    pub customer: Option<Customer>,
     pub deleted: bool,
+    /// The data key, unwrapped; `None` once erased (or before the customer's
+    /// first sealed event).
+    pub key: Option<DataKey>,
+}
+
+impl Known {
+    /// A customer as just written.
+    pub fn written(customer: Customer, deleted: bool, key: DataKey) -> Self {
+        Known {
+            id: customer.id.clone(),
+            version: customer.version,
+            customer: Some(customer),
+            deleted,
+            key: Some(key),
+        }
+    }
 }
 
 /// The customers this process last read or wrote, shared by every clone.
@@ -32,7 +53,7 @@ impl KnownCustomers {
 
     pub fn remember(&self, known: Known) {
         let mut map = self.lock();
-        let id = known.customer.id.as_str();
+        let id = known.id.as_str();
         if map.len() >= CAPACITY
             && !map.contains_key(id)
             && let Some(evicted) = map.keys().next().cloned()
@@ -59,10 +80,8 @@ mod tests {
         body["id"] = id.into();
         let raw: RawCustomer = serde_json::from_value(body).expect("seed shape");
         let submission = CustomerSubmission::parse(raw).expect("valid seed");
-        Known {
-            customer: Customer::create(submission),
-            deleted: false,
-        }
+        let key = DataKey::generate().expect("random");
+        Known::written(Customer::create(submission), false, key)
     }
 
     #[test]

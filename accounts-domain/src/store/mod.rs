@@ -23,6 +23,7 @@ mod history;
 mod known;
 mod written;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -32,10 +33,11 @@ use mongodb::options::IndexOptions;
 use mongodb::{Collection, Database, IndexModel};
 use platform_infra::mongo::is_duplicate_key;
 use platform_infra::paging::Paging;
-use shared_events::CustomerChangeType;
+use shared_events::crypto::{CryptoError, DataKey, KeyEncryptionKey, WrappedKey};
+use shared_events::{CustomerChangeEnvelope, CustomerChangeType, SealedChangeEnvelope};
 
-use crate::domain::{ChangeOutcome, Customer, CustomerSubmission};
-pub use document::{CustomerDocument, HistoryEntry, OutboxEntry};
+use crate::domain::{ChangeOutcome, Customer, CustomerId, CustomerSubmission};
+pub use document::{CustomerDocument, HistoryEntry, KeyRecord, OutboxEntry};
 pub use history::CustomerHistory;
 use known::{Known, KnownCustomers};
 use written::WrittenEvents;
@@ -56,6 +58,10 @@ pub enum StoreError {
     },
     #[error("customer {0} kept changing concurrently; gave up after {MAX_WRITE_ATTEMPTS} attempts")]
     Contended(String),
+    /// A data key could not be made, wrapped or unwrapped (a key-encryption
+    /// key other than the one that wrapped it, for one).
+    #[error("data key: {0}")]
+    Key(#[from] CryptoError),
 }
 
 impl StoreError {
@@ -91,6 +97,16 @@ pub enum Deletion {
     /// Deleted now, at this version.
     Deleted(i64),
     AlreadyDeleted,
+    Missing,
+}
+
+/// The result of an erasure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Erasure {
+    /// Erased now, at this version.
+    Erased(i64),
+    /// Erased before, at this version.
+    AlreadyErased(i64),
     Missing,
 }
 
@@ -142,15 +158,25 @@ pub struct CustomerStore {
     history: CustomerHistory,
     known: KnownCustomers,
     written: WrittenEvents,
+    /// Wraps the customers' data keys.
+    kek: Arc<KeyEncryptionKey>,
+}
+
+/// The data key a write seals its event with, and the wrapped form to store
+/// and publish when the key is new.
+struct SealingKey {
+    key: DataKey,
+    new: Option<WrappedKey>,
 }
 
 impl CustomerStore {
-    pub fn new(database: &Database, collection: &str) -> Self {
+    pub fn new(database: &Database, collection: &str, kek: Arc<KeyEncryptionKey>) -> Self {
         CustomerStore {
             collection: database.collection(collection),
             history: CustomerHistory::new(database, collection),
             known: KnownCustomers::default(),
             written: WrittenEvents::default(),
+            kek,
         }
     }
 
@@ -167,6 +193,34 @@ impl CustomerStore {
             .build();
         self.collection.create_index(index).await?;
         self.history.ensure_indexes().await
+    }
+
+    /// `known`'s data key, or a new one (erased customers, and customers
+    /// stored before keys existed).
+    fn sealing_key(&self, known: Option<&Known>) -> Result<SealingKey> {
+        if let Some(key) = known.and_then(|k| k.key.clone()) {
+            return Ok(SealingKey { key, new: None });
+        }
+        let id = known.map_or("", |k| k.id.as_str());
+        let key = DataKey::generate()?;
+        let wrapped = self.kek.wrap(id, &key)?;
+        Ok(SealingKey {
+            key,
+            new: Some(wrapped),
+        })
+    }
+
+    /// `event` sealed with `key`, and its outbox entry, which carries the key
+    /// to publish first if it is new.
+    fn sealed(
+        event: &CustomerChangeEnvelope,
+        key: &SealingKey,
+        traceparent: Option<String>,
+    ) -> Result<(SealedChangeEnvelope, OutboxEntry)> {
+        let sealed = SealedChangeEnvelope::seal(event, &key.key)?;
+        let record = key.new.clone().map(KeyRecord::Publish);
+        let entry = OutboxEntry::new(&sealed, traceparent, record);
+        Ok((sealed, entry))
     }
 
     /// Creates the customer or applies the submission as its next version, and
@@ -195,13 +249,17 @@ impl CustomerStore {
                 },
                 State::Remembered(known) | State::Read(known) => known,
             };
-            let (next, outcome, change_type) = if known.deleted {
+            let (next, outcome, change_type) = match &known.customer {
+                Some(current) if !known.deleted => {
+                    let (next, outcome) = current.change(submission.profile.clone());
+                    (next, outcome, CustomerChangeType::Updated)
+                }
                 // Created again: the versions continue.
-                let next = known.customer.succeeded_by(submission.profile.clone());
-                (next, ChangeOutcome::Created, CustomerChangeType::Created)
-            } else {
-                let (next, outcome) = known.customer.change(submission.profile.clone());
-                (next, outcome, CustomerChangeType::Updated)
+                _ => (
+                    Customer::next_of(&known.id, known.version, submission.profile.clone()),
+                    ChangeOutcome::Created,
+                    CustomerChangeType::Created,
+                ),
             };
             if outcome == ChangeOutcome::Unchanged {
                 if remembered {
@@ -211,19 +269,18 @@ impl CustomerStore {
                     continue;
                 }
                 return Ok(Upserted {
-                    customer: known.customer,
+                    customer: next,
                     outcome,
                 });
             }
+            let key = self.sealing_key(Some(&known))?;
             let event = next.change_event(change_type, Utc::now());
-            let entry = OutboxEntry::new(&event, traceparent.clone());
-            let update = document::change_update(&next, &event, &entry)?;
+            let (sealed, entry) = Self::sealed(&event, &key, traceparent.clone())?;
+            let update = document::change_update(&next, &sealed, &entry, key.new.as_ref())?;
             if self.write(&known, update).await? {
                 self.written.add(&id, entry);
-                self.known.remember(Known {
-                    customer: next.clone(),
-                    deleted: false,
-                });
+                self.known
+                    .remember(Known::written(next.clone(), false, key.key));
                 return Ok(Upserted {
                     customer: next,
                     outcome,
@@ -234,24 +291,29 @@ impl CustomerStore {
         Err(StoreError::Contended(id))
     }
 
-    /// Inserts a new customer from `submission`; `None` if one with its id is
-    /// stored already.
+    /// Inserts a new customer from `submission`, with a new data key; `None`
+    /// if one with its id is stored already.
     async fn create(
         &self,
         submission: &CustomerSubmission,
         traceparent: Option<String>,
     ) -> Result<Option<Upserted>> {
         let customer = Customer::create(submission.clone());
+        let key = self.sealing_key(None)?;
+        // Bound to the customer: wrapped again now that its id is known.
+        let wrapped = self.kek.wrap(customer.id.as_str(), &key.key)?;
+        let key = SealingKey {
+            key: key.key,
+            new: Some(wrapped.clone()),
+        };
         let event = customer.change_event(CustomerChangeType::Created, Utc::now());
-        let entry = OutboxEntry::new(&event, traceparent);
-        let document = CustomerDocument::created(&customer, &event, &entry);
+        let (sealed, entry) = Self::sealed(&event, &key, traceparent)?;
+        let document = CustomerDocument::created(&customer, &sealed, &entry, wrapped);
         match self.collection.insert_one(&document).await {
             Ok(_) => {
                 self.written.add(&document.id, entry);
-                self.known.remember(Known {
-                    customer: customer.clone(),
-                    deleted: false,
-                });
+                self.known
+                    .remember(Known::written(customer.clone(), false, key.key));
                 Ok(Some(Upserted {
                     customer,
                     outcome: ChangeOutcome::Created,
@@ -265,7 +327,7 @@ impl CustomerStore {
     /// Applies `update` to the customer if it is still at `known`'s version;
     /// whether it was.
     async fn write(&self, known: &Known, update: bson::Document) -> Result<bool> {
-        let filter = document::at_version(known.customer.id.as_str(), known.customer.version);
+        let filter = document::at_version(known.id.as_str(), known.version);
         let result = self.collection.update_one(filter, update).await?;
         Ok(result.matched_count == 1)
     }
@@ -279,22 +341,34 @@ impl CustomerStore {
     }
 
     fn remember(&self, stored: &CustomerDocument) -> Result<Known> {
+        let customer = stored.to_customer()?;
+        let id = CustomerId::parse(&stored.id).map_err(|e| StoreError::Corrupt {
+            id: stored.id.clone(),
+            source: <bson::de::Error as serde::de::Error>::custom(e),
+        })?;
+        let key = match &stored.data_key {
+            Some(wrapped) => Some(self.kek.unwrap(wrapped)?),
+            None => None,
+        };
         let known = Known {
-            customer: stored.to_customer()?,
+            id,
+            version: stored.version,
+            customer,
             deleted: stored.deleted_at.is_some(),
+            key,
         };
         self.known.remember(known.clone());
         Ok(known)
     }
 
-    /// The customer with this id, unless absent or deleted.
+    /// The customer with this id, unless absent, deleted or erased.
     #[tracing::instrument(skip(self))]
     pub async fn get(&self, id: &str) -> Result<Option<Customer>> {
         let Some(stored) = self.collection.find_one(doc! { "_id": id }).await? else {
             return Ok(None);
         };
         let known = self.remember(&stored)?;
-        Ok((!known.deleted).then_some(known.customer))
+        Ok(known.customer.filter(|_| !known.deleted))
     }
 
     /// Deletes the customer: a new version, announced by a `deleted` event
@@ -313,19 +387,57 @@ impl CustomerStore {
                 State::Read(known) if known.deleted => return Ok(Deletion::AlreadyDeleted),
                 State::Remembered(known) | State::Read(known) => known,
             };
-            let current = &known.customer;
+            let Some(current) = &known.customer else {
+                // Erased customers are deleted; a stale memory says otherwise.
+                state = self.read(id).await?;
+                continue;
+            };
             let last = current.succeeded_by(current.profile.clone());
+            let key = self.sealing_key(Some(&known))?;
             let event = last.change_event(CustomerChangeType::Deleted, Utc::now());
-            let entry = OutboxEntry::new(&event, traceparent.clone());
-            let update = document::delete_update(&event, &entry)?;
+            let (sealed, entry) = Self::sealed(&event, &key, traceparent.clone())?;
+            let update = document::delete_update(&sealed, &entry, key.new.as_ref())?;
             if self.write(&known, update).await? {
                 self.written.add(id, entry);
                 let version = last.version;
-                self.known.remember(Known {
-                    customer: last,
-                    deleted: true,
-                });
+                self.known.remember(Known::written(last, true, key.key));
                 return Ok(Deletion::Deleted(version));
+            }
+            state = self.read(id).await?;
+        }
+        Err(StoreError::Contended(id.to_owned()))
+    }
+
+    /// Erases the customer's personal data (crypto-shredding): in one write,
+    /// the data key and the personal fields are removed, and the erasure
+    /// event, carrying the key's tombstone for the keys topic, joins the
+    /// outbox. Events still in the outbox stay, sealed with the key that is
+    /// now gone. Erasing an erased customer changes nothing.
+    #[tracing::instrument(skip(self, traceparent))]
+    pub async fn erase(&self, id: &str, traceparent: Option<String>) -> Result<Erasure> {
+        let mut state = self.read(id).await?;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let known = match state {
+                State::Absent => return Ok(Erasure::Missing),
+                State::Read(known) | State::Remembered(known) if known.customer.is_none() => {
+                    return Ok(Erasure::AlreadyErased(known.version));
+                }
+                State::Read(known) | State::Remembered(known) => known,
+            };
+            let version = known.version + 1;
+            let event = SealedChangeEnvelope::erased(id, version, Utc::now());
+            let entry = OutboxEntry::new(&event, traceparent.clone(), Some(KeyRecord::Tombstone));
+            let update = document::erase_update(&event, &entry)?;
+            if self.write(&known, update).await? {
+                self.written.add(id, entry);
+                self.known.remember(Known {
+                    version,
+                    customer: None,
+                    deleted: true,
+                    key: None,
+                    ..known
+                });
+                return Ok(Erasure::Erased(version));
             }
             state = self.read(id).await?;
         }
@@ -356,10 +468,9 @@ impl CustomerStore {
             .await?
             .try_collect()
             .await?;
-        documents
-            .iter()
-            .map(CustomerDocument::to_customer)
-            .collect()
+        let customers = documents.iter().map(CustomerDocument::to_customer);
+        // Erased customers are deleted, so none is in the page.
+        customers.filter_map(Result::transpose).collect()
     }
 
     /// Claims up to `limit` customers that have events waiting and whose relay

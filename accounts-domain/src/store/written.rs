@@ -65,6 +65,7 @@ mod tests {
             version,
             payload: String::new(),
             traceparent: None,
+            key: None,
         }
     }
 

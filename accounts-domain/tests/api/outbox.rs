@@ -6,10 +6,9 @@ use mongodb::bson::Document;
 use platform_testkit as kit;
 use rdkafka::Message;
 use reqwest::StatusCode;
-use shared_events::{CustomerChangeEnvelope, CustomerChangeType};
+use shared_events::{ChangeKind, CustomerRecord, SealedChangeEnvelope, SealedChangeType};
 
 use accounts_domain::domain::{CustomerSubmission, RawCustomer};
-use accounts_domain::store::CustomerStore;
 
 use crate::helpers::{TestApp, fresh_settings};
 
@@ -45,12 +44,26 @@ async fn created_customer_is_published_keyed_by_id_in_a_cloudevents_envelope() {
     );
     let payload = record.payload().expect("payload");
     kit::assert_no_card_numbers(&String::from_utf8_lossy(payload), "the published event");
-    let event = CustomerChangeEnvelope::decode(payload).expect("valid envelope");
-    assert_eq!(event.event_type, CustomerChangeType::Created);
+    let text = String::from_utf8_lossy(payload);
+    for personal in [
+        "Rajesh",
+        "Iyer",
+        "john.doe@internet.com",
+        "555-666-7777",
+        "Oak Street",
+    ] {
+        assert!(!text.contains(personal), "{personal} in clear in {text}");
+    }
+    let event = SealedChangeEnvelope::decode(payload).expect("valid envelope");
+    assert_eq!(event.event_type, SealedChangeType::Created);
     assert_eq!(event.source, "/accounts");
     assert_eq!(event.subject, "c-9");
     assert_eq!(event.data.version, 1);
-    assert_eq!(event.data.addresses.len(), 2);
+    // Opened with the key the keys topic carries.
+    let (_, change) = app.opened(record).await;
+    let personal = change.personal.expect("personal data");
+    assert_eq!(personal.name.first_name, "Rajesh");
+    assert_eq!(personal.addresses.len(), 2);
     outbox_drained(&app, "c-9").await;
     app.stop().await;
 }
@@ -66,26 +79,19 @@ async fn successive_changes_are_published_in_version_order_on_one_partition() {
     let records = kit::read_records(app.topic(), 5, WITHIN).await;
     let partition = records[0].partition();
     assert!(records.iter().all(|r| r.partition() == partition));
-    let versions: Vec<i64> = records
-        .iter()
-        .map(|r| {
-            CustomerChangeEnvelope::decode(r.payload().expect("payload"))
-                .expect("event")
-                .data
-                .version
-        })
-        .collect();
+    let mut changes = Vec::new();
+    for record in &records {
+        changes.push(app.opened(record).await.1);
+    }
+    let versions: Vec<i64> = changes.iter().map(|c| c.version).collect();
     assert_eq!(versions, [1, 2, 3, 4, 5]);
-    let types: Vec<_> = records
+    let names: Vec<String> = changes
         .iter()
-        .map(|r| {
-            CustomerChangeEnvelope::decode(r.payload().expect("payload"))
-                .expect("event")
-                .event_type
-        })
+        .filter_map(|c| c.personal.as_ref().map(|p| p.name.first_name.clone()))
         .collect();
-    assert_eq!(types[0], CustomerChangeType::Created);
-    assert!(types[1..].iter().all(|t| *t == CustomerChangeType::Updated));
+    assert_eq!(names, ["Name0", "Name1", "Name2", "Name3", "Name4"]);
+    assert_eq!(changes[0].kind, ChangeKind::Created);
+    assert!(changes[1..].iter().all(|c| c.kind == ChangeKind::Updated));
     outbox_drained(&app, "c-10").await;
     app.stop().await;
 }
@@ -146,18 +152,18 @@ async fn history_lists_every_change_in_order_with_the_published_event_ids() {
     assert_eq!(
         lines,
         [
-            (1, "accounts.customer.created.v1"),
-            (2, "accounts.customer.updated.v1"),
-            (3, "accounts.customer.updated.v1")
+            (1, "accounts.customer.created.v2"),
+            (2, "accounts.customer.updated.v2"),
+            (3, "accounts.customer.updated.v2")
         ]
     );
     let records = kit::read_records(app.topic(), 3, WITHIN).await;
     let published: Vec<String> = records
         .iter()
         .map(|r| {
-            CustomerChangeEnvelope::decode(r.payload().expect("payload"))
+            CustomerRecord::decode(r.payload().expect("payload"))
                 .expect("event")
-                .id
+                .event_id()
                 .to_string()
         })
         .collect();
@@ -203,10 +209,9 @@ async fn two_instances_publish_every_change_once_and_in_order_per_customer() {
     let records = kit::read_records(first.topic(), CUSTOMERS * CHANGES, WITHIN).await;
     let mut by_customer: std::collections::BTreeMap<Vec<u8>, Vec<(i32, i64)>> = Default::default();
     for r in &records {
-        let version = CustomerChangeEnvelope::decode(r.payload().expect("payload"))
+        let version = CustomerRecord::decode(r.payload().expect("payload"))
             .expect("event")
-            .data
-            .version;
+            .version();
         by_customer
             .entry(r.key().expect("key").to_vec())
             .or_default()
@@ -278,11 +283,11 @@ async fn the_request_traceparent_continues_into_the_published_record() {
 #[tokio::test]
 async fn a_change_while_the_relay_publishes_keeps_its_own_event_and_brings_back_none_published() {
     use accounts_domain::domain::{CustomerSubmission, RawCustomer};
-    use accounts_domain::store::{CustomerDocument, CustomerStore};
+    use accounts_domain::store::CustomerDocument;
     use mongodb::bson::doc;
 
     let db = kit::mongo_database(&kit::unique("accounts")).await;
-    let store = CustomerStore::new(&db, crate::helpers::COLLECTION);
+    let store = crate::helpers::customer_store(&db, crate::helpers::COLLECTION);
     let submission = |last_name: &str| {
         let mut body = kit::seed_customer("race-1");
         body["name"]["lastName"] = last_name.into();
@@ -306,7 +311,7 @@ async fn a_change_while_the_relay_publishes_keeps_its_own_event_and_brings_back_
         .upsert(submission("Two"), None)
         .await
         .expect("updated");
-    CustomerStore::new(&db, crate::helpers::COLLECTION)
+    crate::helpers::customer_store(&db, crate::helpers::COLLECTION)
         .upsert(submission("Three"), None)
         .await
         .expect("updated elsewhere");
@@ -334,7 +339,7 @@ async fn a_change_while_the_relay_publishes_keeps_its_own_event_and_brings_back_
         "the published event came back or a new one was lost"
     );
     assert_eq!((stored.version, stored.pending_events), (4, 3));
-    assert_eq!(stored.name.last_name, "Four");
+    assert_eq!(stored.name.map(|n| n.last_name).as_deref(), Some("Four"));
 }
 
 #[tokio::test]
@@ -379,22 +384,22 @@ async fn deleting_publishes_a_deleted_event_and_creating_again_continues_the_ver
     let events: Vec<(String, i64)> = records
         .iter()
         .map(|r| {
-            let e = CustomerChangeEnvelope::decode(r.payload().expect("payload")).expect("event");
-            (e.event_type.as_str().to_owned(), e.data.version)
+            let e = CustomerRecord::decode(r.payload().expect("payload")).expect("event");
+            (e.event_type().as_str().to_owned(), e.version())
         })
         .collect();
     assert_eq!(
         events,
         [
-            (CustomerChangeType::Created.as_str().to_owned(), 1),
-            (CustomerChangeType::Deleted.as_str().to_owned(), 2),
-            (CustomerChangeType::Created.as_str().to_owned(), 3),
+            (SealedChangeType::Created.as_str().to_owned(), 1),
+            (SealedChangeType::Deleted.as_str().to_owned(), 2),
+            (SealedChangeType::Created.as_str().to_owned(), 3),
         ]
     );
-    let deleted =
-        CustomerChangeEnvelope::decode(records[1].payload().expect("payload")).expect("event");
+    let (_, deleted) = app.opened(&records[1]).await;
     assert_eq!(
-        deleted.data.name.first_name, "Rajesh",
+        deleted.personal.map(|p| p.name.first_name).as_deref(),
+        Some("Rajesh"),
         "carries the last state"
     );
     let history: Vec<serde_json::Value> = app
@@ -410,11 +415,11 @@ async fn deleting_publishes_a_deleted_event_and_creating_again_continues_the_ver
 #[tokio::test]
 async fn a_batch_mark_empties_unchanged_outboxes_and_leaves_a_changed_one_to_the_single_mark() {
     use accounts_domain::domain::{CustomerSubmission, RawCustomer};
-    use accounts_domain::store::{CustomerDocument, CustomerStore};
+    use accounts_domain::store::CustomerDocument;
     use mongodb::bson::doc;
 
     let db = kit::mongo_database(&kit::unique("accounts")).await;
-    let store = CustomerStore::new(&db, crate::helpers::COLLECTION);
+    let store = crate::helpers::customer_store(&db, crate::helpers::COLLECTION);
     let submission = |id: &str, email: &str| {
         let mut body = kit::seed_customer(id);
         body["contact"]["email"] = email.into();
@@ -547,7 +552,7 @@ async fn an_event_written_by_another_instance_is_published_while_own_writes_keep
     let app = TestApp::spawn().await;
     // Another instance whose relay does not run: only this app's scan can
     // publish its event.
-    let elsewhere = CustomerStore::new(&app.db, &app.settings.mongodb.collection);
+    let elsewhere = crate::helpers::customer_store(&app.db, &app.settings.mongodb.collection);
     let raw: RawCustomer = serde_json::from_value(kit::seed_customer("elsewhere")).expect("shape");
     let submission = CustomerSubmission::parse(raw).expect("valid");
     elsewhere.upsert(submission, None).await.expect("written");

@@ -20,7 +20,7 @@ fn submission(body: serde_json::Value) -> CustomerSubmission {
 #[tokio::test]
 async fn accounts_operations_take_their_counted_round_trips() {
     let (db, log) = kit::counted_mongo_database(&kit::unique("accounts_rt")).await;
-    let store = CustomerStore::new(&db, COLLECTION);
+    let store = crate::helpers::customer_store(&db, COLLECTION);
     store.ensure_indexes().await.expect("indexes");
     log.take();
 
@@ -43,7 +43,7 @@ async fn accounts_operations_take_their_counted_round_trips() {
     // Another instance remembers nothing: it tries an insert first (the
     // common case for an id it has not seen is a new customer), then reads
     // and writes.
-    let other = CustomerStore::new(&db, COLLECTION);
+    let other = crate::helpers::customer_store(&db, COLLECTION);
     changed["name"]["lastName"] = "Third".into();
     other
         .upsert(submission(changed.clone()), None)
@@ -116,7 +116,7 @@ async fn marked(store: &CustomerStore, log: &kit::CommandLog, claimed: &[Pending
 #[tokio::test]
 async fn the_relay_takes_three_round_trips_for_a_batch_of_twenty_customers_written_here() {
     let (db, log) = kit::counted_mongo_database(&kit::unique("accounts_rt")).await;
-    let store = CustomerStore::new(&db, COLLECTION);
+    let store = crate::helpers::customer_store(&db, COLLECTION);
     twenty_created(&store, &log).await;
 
     let claimed = store
@@ -152,8 +152,8 @@ async fn the_relay_takes_three_round_trips_for_a_batch_of_twenty_customers_writt
 async fn a_customer_with_events_written_elsewhere_is_left_to_the_scan() {
     let (db, log) = kit::counted_mongo_database(&kit::unique("accounts_rt")).await;
     let (here, elsewhere) = (
-        CustomerStore::new(&db, COLLECTION),
-        CustomerStore::new(&db, COLLECTION),
+        crate::helpers::customer_store(&db, COLLECTION),
+        crate::helpers::customer_store(&db, COLLECTION),
     );
     here.ensure_indexes().await.expect("indexes");
     elsewhere
@@ -185,7 +185,7 @@ async fn a_customer_with_events_written_elsewhere_is_left_to_the_scan() {
 #[tokio::test]
 async fn a_scan_takes_four_round_trips_for_a_batch_of_twenty_customers() {
     let (db, log) = kit::counted_mongo_database(&kit::unique("accounts_rt")).await;
-    let store = CustomerStore::new(&db, COLLECTION);
+    let store = crate::helpers::customer_store(&db, COLLECTION);
     twenty_created(&store, &log).await;
 
     let claimed = store

@@ -116,13 +116,17 @@ impl TestServers {
     }
 }
 
-/// Creates the customer change topic (the event store) and its dead-letter topic.
+/// Creates the customer change topic (the event store), its dead-letter
+/// topic and the keys topic.
 pub async fn create_topics(brokers: &str) -> anyhow::Result<()> {
     for topic in [topics::CUSTOMER_CHANGE, topics::CUSTOMER_CHANGE_DLT] {
         kafka::ensure_topic(&kafka_settings(brokers), topic, CHANGE_TOPIC_PARTITIONS)
             .await
             .with_context(|| format!("cannot create topic {topic}"))?;
     }
+    kafka::ensure_keys_topic(&kafka_settings(brokers), CHANGE_TOPIC_PARTITIONS, 1)
+        .await
+        .context("cannot create the keys topic")?;
     Ok(())
 }
 
@@ -161,7 +165,17 @@ pub async fn up(
             return Err(e);
         }
     };
-    let settings = [("APP__CONSUMER__INSTANCE_ID", LOCAL_ORDERS_INSTANCE_ID)];
+    let kek = match local_kek(&data_dir) {
+        Ok(kek) => kek,
+        Err(e) => {
+            stop_servers(servers).await;
+            return Err(e);
+        }
+    };
+    let settings = [
+        ("APP__CONSUMER__INSTANCE_ID", LOCAL_ORDERS_INSTANCE_ID),
+        (KEK_VARIABLE, kek.as_str()),
+    ];
     let mut services = match start_services(&addresses, ports, &settings).await {
         Ok(services) => services,
         Err(e) => {
@@ -325,6 +339,37 @@ pub const LOCAL_FETCH_WAIT_MS: &str = "50";
 /// (The accounts service ignores the setting.)
 pub const LOCAL_ORDERS_INSTANCE_ID: &str = "orders-local-0";
 
+/// The variable of the key-encryption key (`crypto.kek`).
+const KEK_VARIABLE: &str = "APP__CRYPTO__KEK";
+
+/// The local stack's key-encryption key: `APP__CRYPTO__KEK` if set, else the
+/// one in `<data_dir>/kek`, made on first use (readable by the owner only).
+/// Losing it makes every customer's personal data in the topic unreadable, as
+/// an erasure would; `--clean` removes it with the data.
+fn local_kek(data_dir: &Path) -> anyhow::Result<String> {
+    if let Ok(kek) = std::env::var(KEK_VARIABLE) {
+        return Ok(kek);
+    }
+    let path = data_dir.join("kek");
+    if let Ok(kek) = std::fs::read_to_string(&path) {
+        return Ok(kek.trim().to_owned());
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let kek = fresh_kek()?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, kek.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(kek)
+}
+
+/// A new random key-encryption key, base64.
+fn fresh_kek() -> anyhow::Result<String> {
+    Ok(shared_events::crypto::KeyEncryptionKey::generate_base64()?)
+}
+
 /// Service settings that keep the logs of a stack run by a command to warnings.
 const QUIET: [(&str, &str); 1] = [("APP__LOG__FILTER", "warn")];
 
@@ -434,7 +479,12 @@ async fn run_api_checks(servers: &ServerAddresses) -> anyhow::Result<()> {
     };
     // Generated `minVersion` reads mostly ask for versions that never come:
     // a short wait keeps each such case fast; the wait itself is tested in Rust.
-    let settings = [QUIET[0], ("APP__REPLICA__READ_WAIT_MS", "20")];
+    let kek = fresh_kek()?;
+    let settings = [
+        QUIET[0],
+        ("APP__REPLICA__READ_WAIT_MS", "20"),
+        (KEK_VARIABLE, kek.as_str()),
+    ];
     let services = start_services(servers, ports, &settings).await?;
     let root = std::env::current_dir()?;
     let accounts = format!("http://127.0.0.1:{}", ports.accounts);
@@ -478,7 +528,13 @@ pub async fn bench(out: &Path, tiny: bool) -> anyhow::Result<ExitCode> {
     // CPU profiles to `profiles`.
     let profiles = absolute(out)?.join("benchmarks").join("profiles");
     let _ = std::fs::remove_dir_all(&profiles);
-    let settings = [QUIET[0], ("APP__MONGODB__COUNT_COMMANDS", "true")];
+    // loadgen's own service instances share it through its environment.
+    let kek = fresh_kek()?;
+    let settings = [
+        QUIET[0],
+        ("APP__MONGODB__COUNT_COMMANDS", "true"),
+        (KEK_VARIABLE, kek.as_str()),
+    ];
     let services = match start_services(&addresses, ports, &settings).await {
         Ok(services) => services,
         Err(e) => {
@@ -488,6 +544,7 @@ pub async fn bench(out: &Path, tiny: bool) -> anyhow::Result<ExitCode> {
     };
     let mut command = Command::new(bin_dir()?.join("loadgen"));
     command
+        .env(KEK_VARIABLE, &kek)
         .arg("--accounts")
         .arg(format!("http://127.0.0.1:{}", ports.accounts))
         .arg("--orders")

@@ -138,6 +138,11 @@ impl Cluster {
                 .await
                 .unwrap_or_else(|e| panic!("cannot create {name}: {e}"));
         }
+        let mut keys = settings.clone();
+        keys.keys_topic = format!("{topic}.keys");
+        platform_infra::kafka::ensure_keys_topic(&keys, 3, 1)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the keys topic: {e}"));
         let log_dir = std::env::temp_dir().join(kit::unique("fault_logs"));
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let mut cluster = Cluster {
@@ -194,9 +199,11 @@ impl Cluster {
             ("APP__CONSUMER__GROUP_ID", self.group.clone()),
             ("APP__CONSUMER__MAX_BACKOFF_MS", "500".to_owned()),
             ("APP__LOG__FILTER", "warn".to_owned()),
+            ("APP__KAFKA__KEYS_TOPIC", format!("{}.keys", self.topic)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(kit::crypto_env())
         .collect()
     }
 

@@ -538,11 +538,9 @@ async fn two_instances_of_each_service_with_one_orders_instance_killed_converge_
     let mut first_seen: std::collections::HashMap<Vec<u8>, Vec<i64>> = Default::default();
     let mut duplicates = 0u64;
     for record in &records {
-        let version =
-            shared_events::CustomerChangeEnvelope::decode(record.payload().expect("payload"))
-                .expect("event")
-                .data
-                .version;
+        let version = shared_events::CustomerRecord::decode(record.payload().expect("payload"))
+            .expect("event")
+            .version();
         let seen = first_seen
             .entry(record.key().expect("key").to_vec())
             .or_default();

@@ -53,6 +53,10 @@ pub struct Target {
     /// `naive-dual-write` executables.
     #[arg(long)]
     pub bin_dir: PathBuf,
+    /// The key-encryption key of the services under test, for the instances
+    /// and commands loadgen starts itself.
+    #[arg(long, env = "APP__CRYPTO__KEK", hide_env_values = true)]
+    pub kek: Option<String>,
     /// The local broker's executable, for the broker outage (scenario 6),
     /// which runs on a private broker; without it, scenario 6 is skipped.
     #[arg(long)]

@@ -223,8 +223,16 @@ impl Instance {
         let port = port?.port();
         let (url, http) = (format!("http://127.0.0.1:{port}"), reqwest::Client::new());
         let started = Instant::now();
-        let mut child = service_command(target, service)
-            .envs(settings.iter().copied())
+        let mut command = service_command(target, service);
+        command.envs(settings.iter().copied());
+        // The keys topic that `scenarios::create_topic` made next to it.
+        let topic = settings
+            .iter()
+            .find(|(name, _)| *name == "APP__KAFKA__TOPIC");
+        if let Some((_, topic)) = topic {
+            command.env("APP__KAFKA__KEYS_TOPIC", keys_topic(topic));
+        }
+        let mut child = command
             .env("APP__HTTP__PORT", port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -314,7 +322,15 @@ fn service_command(target: &Target, service: &str) -> Command {
         .env("APP__CONSUMER__FETCH_WAIT_MAX_MS", FETCH_WAIT_MS)
         .env("APP__MONGODB__COUNT_COMMANDS", "true")
         .stdin(Stdio::null());
+    if let Some(kek) = &target.kek {
+        command.env("APP__CRYPTO__KEK", kek);
+    }
     command
+}
+
+/// The keys topic of a change topic made by `scenarios::create_topic`.
+pub fn keys_topic(topic: &str) -> String {
+    format!("{topic}.keys")
 }
 
 /// How long a fresh instance of `service` takes from `exec` to its readiness
@@ -348,6 +364,7 @@ pub async fn rebuild(target: &Target, topic: &str) -> Result<(usize, Duration)> 
         .env("APP__MONGODB__DATABASE", database)
         .env("APP__HTTP__PORT", "0")
         .env("APP__KAFKA__TOPIC", topic)
+        .env("APP__KAFKA__KEYS_TOPIC", keys_topic(topic))
         .output()
         .await
         .context("cannot run orders-domain rebuild")?;

@@ -35,6 +35,7 @@ async fn a_tiny_benchmark_measures_every_scenario_next_to_its_baseline() {
         bin_dir: bin_dir(),
         tansu: std::env::var(test_env::TANSU_BIN).ok().map(PathBuf::from),
         profiles: None,
+        kek: Some(kit::kek_base64()),
     };
     let plan = Plan::new(true);
     let report = run(&target, &plan, |line| eprintln!("{line}")).await;

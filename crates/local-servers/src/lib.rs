@@ -25,6 +25,7 @@ pub fn kafka_settings(brokers: &str) -> KafkaSettings {
     KafkaSettings {
         brokers: brokers.to_owned(),
         topic: topics::CUSTOMER_CHANGE.to_owned(),
+        keys_topic: topics::CUSTOMER_KEYS.to_owned(),
         message_timeout_ms: 30_000,
         properties: Default::default(),
     }

@@ -30,6 +30,9 @@ brokers = "127.0.0.1:9092"
 topic = "accounts.customer.change"
 message_timeout_ms = 30000
 
+[crypto]
+kek_id = "local-1"
+
 [log]
 format = "pretty"
 filter = "info"
@@ -37,7 +40,8 @@ filter = "info"
 
 /// Settings every service has that have no default (so an example settings
 /// file names them commented out).
-pub const OPTIONAL_SETTINGS: [&str; 13] = [
+pub const OPTIONAL_SETTINGS: [&str; 14] = [
+    "crypto.kek",
     "idempotency.retention_ms",
     "idempotency.pending_timeout_ms",
     "idempotency.sweep_interval_ms",
@@ -228,12 +232,45 @@ pub struct KafkaSettings {
     pub brokers: String,
     /// The customer change topic.
     pub topic: String,
+    /// The keys topic: each customer's wrapped data key, compacted.
+    #[serde(default = "default_keys_topic")]
+    pub keys_topic: String,
     /// How long a produce may wait for the broker's acknowledgement.
     pub message_timeout_ms: u64,
     /// Extra librdkafka properties, passed through verbatim (for example
     /// `security.protocol`). Values never print.
     #[serde(default)]
     pub properties: BTreeMap<String, SecretString>,
+}
+
+fn default_keys_topic() -> String {
+    "accounts.customer.keys".to_owned()
+}
+
+/// The key-encryption key that wraps every customer's data key
+/// (crypto-shredding: see `shared_events::crypto`). Both services need the
+/// same one. It has no default: a service without it does not start.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CryptoSettings {
+    /// Names the key in every wrapped data key, so a rotated key can be told
+    /// from the old one.
+    pub kek_id: String,
+    /// 32 bytes, base64 (`openssl rand -base64 32`). Never prints. Optional
+    /// only for commands that do not need it (`create-topics`).
+    #[serde(default)]
+    pub kek: Option<SecretString>,
+}
+
+impl CryptoSettings {
+    /// The key's base64 form; an error naming the setting when it is unset.
+    pub fn kek_base64(&self) -> anyhow::Result<&str> {
+        self.kek.as_ref().map(|k| k.expose_secret()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "crypto.kek (APP__CRYPTO__KEK) is not set: the key-encryption key, 32 bytes in base64 \
+                 (openssl rand -base64 32); both services need the same one"
+            )
+        })
+    }
 }
 
 impl KafkaSettings {

@@ -92,6 +92,8 @@ macro_rules! service_settings {
             pub mongodb: $crate::config::MongoSettings,
             pub kafka: $crate::config::KafkaSettings,
             pub log: $crate::config::LogSettings,
+            /// The key-encryption key of the customers' data keys.
+            pub crypto: $crate::config::CryptoSettings,
             /// Bearer-JWT authentication; off unless configured.
             #[serde(default)]
             pub auth: $crate::auth::AuthSettings,

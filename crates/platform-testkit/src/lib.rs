@@ -8,7 +8,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use platform_infra::config::{KafkaSettings, LogFormat, LogSettings, MongoSettings};
+use platform_infra::config::{
+    CryptoSettings, KafkaSettings, LogFormat, LogSettings, MongoSettings,
+};
 use secrecy::SecretString;
 
 use local_servers::test_env;
@@ -55,9 +57,48 @@ pub fn kafka_settings(topic: &str) -> KafkaSettings {
     KafkaSettings {
         brokers: kafka_brokers(),
         topic: topic.to_owned(),
+        keys_topic: format!("{topic}.keys"),
         message_timeout_ms: 10_000,
         properties: Default::default(),
     }
+}
+
+/// The key-encryption key every service of this test process shares, in
+/// base64: random per process.
+pub fn kek_base64() -> String {
+    static KEK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEK.get_or_init(|| {
+        use base64::Engine;
+        let bytes: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+            .iter()
+            .flat_map(|u| u.as_bytes().to_vec())
+            .collect();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    })
+    .clone()
+}
+
+/// Crypto settings with [`kek_base64`].
+pub fn crypto_settings() -> CryptoSettings {
+    CryptoSettings {
+        kek_id: "test-1".to_owned(),
+        kek: Some(SecretString::from(kek_base64())),
+    }
+}
+
+/// The same, as `APP__…` variables for a service process.
+pub fn crypto_env() -> [(String, String); 2] {
+    [
+        ("APP__CRYPTO__KEK_ID".to_owned(), "test-1".to_owned()),
+        ("APP__CRYPTO__KEK".to_owned(), kek_base64()),
+    ]
+}
+
+/// Creates the keys topic of a change topic of [`kafka_settings`].
+pub async fn create_keys_topic(topic: &str, partitions: i32) {
+    platform_infra::kafka::ensure_keys_topic(&kafka_settings(topic), partitions, 1)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the keys topic of {topic}: {e}"));
 }
 
 /// Quiet logs unless `RUST_LOG` says otherwise.
@@ -174,6 +215,92 @@ async fn receive(
                 "timed out after {within:?} with {} of {count} records from {what}",
                 records.len()
             ),
+        }
+    }
+    records
+}
+
+/// Every record `topic` at `brokers` holds now: each partition read from its
+/// low watermark to its high watermark, outside any group; panics after
+/// `within`.
+pub async fn read_all(
+    brokers: &str,
+    topic: &str,
+    within: Duration,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+
+    let config = {
+        let mut config = rdkafka::ClientConfig::new();
+        config
+            .set("bootstrap.servers", brokers)
+            .set("group.id", unique("test_read_all"))
+            .set("enable.auto.commit", "false");
+        config
+    };
+    let bounds = {
+        let (config, topic) = (config.clone(), topic.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let metadata: BaseConsumer = config.create().expect("metadata client");
+            let timeout = Duration::from_secs(10);
+            let found = metadata
+                .fetch_metadata(Some(&topic), timeout)
+                .expect("metadata");
+            let partitions: Vec<i32> = found
+                .topics()
+                .iter()
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            partitions
+                .into_iter()
+                .map(|p| {
+                    (
+                        p,
+                        metadata
+                            .fetch_watermarks(&topic, p, timeout)
+                            .expect("watermarks"),
+                    )
+                })
+                .collect::<std::collections::BTreeMap<i32, (i64, i64)>>()
+        })
+        .await
+        .expect("watermark task")
+    };
+    let consumer: StreamConsumer = config.create().expect("test consumer");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    let mut next = std::collections::BTreeMap::new();
+    for (&partition, &(low, high)) in &bounds {
+        if low < high {
+            assignment
+                .add_partition_offset(topic, partition, rdkafka::Offset::Offset(low))
+                .expect("assignment");
+            next.insert(partition, (low, high));
+        }
+    }
+    if next.is_empty() {
+        return Vec::new();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while next.values().any(|(at, high)| at < high) {
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(message)) => {
+                // The local broker sends records again after a gap that
+                // compaction left: each offset is kept once.
+                match next.get_mut(&message.partition()) {
+                    Some((at, _)) if message.offset() >= *at => {
+                        *at = message.offset() + 1;
+                        records.push(message.detach());
+                    }
+                    _ => {}
+                }
+            }
+            Ok(Err(e)) => eprintln!("test consumer error: {e}"),
+            Err(_) => {
+                panic!("timed out after {within:?} reading {topic} to {bounds:?}: at {next:?}")
+            }
         }
     }
     records

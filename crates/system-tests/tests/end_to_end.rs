@@ -10,7 +10,7 @@ use platform_testkit as kit;
 use rdkafka::Message;
 use serde_json::Value;
 use shared_events::topics::dead_letter_topic;
-use shared_events::{CustomerChangeEnvelope, CustomerChangeType};
+use shared_events::{SealedChangeEnvelope, SealedChangeType};
 
 const WITHIN: Duration = Duration::from_secs(30);
 
@@ -39,6 +39,7 @@ async fn orders_view(client: &reqwest::Client, base: &str, version: i64) -> Valu
 async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
     let topic = kit::unique("e2e_change");
     kit::create_topic(&topic, 3).await;
+    kit::create_keys_topic(&topic, 3).await;
     kit::create_topic(&dead_letter_topic(&topic), 1).await;
     let shutdown = CancellationToken::new();
 
@@ -56,6 +57,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
             log: kit::log_settings(),
             auth: Default::default(),
             idempotency: Default::default(),
+            crypto: kit::crypto_settings(),
         },
         shutdown.clone(),
     )
@@ -81,6 +83,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
             log: kit::log_settings(),
             auth: Default::default(),
             idempotency: Default::default(),
+            crypto: kit::crypto_settings(),
         },
         shutdown.clone(),
     )
@@ -128,7 +131,7 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
         assert_eq!(record.key(), Some("123456".as_bytes()));
         let payload = record.payload().expect("payload");
         kit::assert_no_card_numbers(&String::from_utf8_lossy(payload), "a published event");
-        let event = CustomerChangeEnvelope::decode(payload).expect("valid envelope");
+        let event = SealedChangeEnvelope::decode(payload).expect("valid envelope");
         assert_eq!(
             (event.specversion.as_str(), event.source.as_str()),
             ("1.0", "/accounts")
@@ -138,8 +141,8 @@ async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
     assert_eq!(
         kinds,
         [
-            (Some(CustomerChangeType::Created), 1),
-            (Some(CustomerChangeType::Updated), 2)
+            (Some(SealedChangeType::Created), 1),
+            (Some(SealedChangeType::Updated), 2)
         ]
     );
 

@@ -134,7 +134,9 @@ pub struct Order {
     pub total: Decimal,
     /// The customer's SHIPPING address when the order was placed (else BILLING,
     /// else any other address); later address changes do not alter it.
-    pub shipping_address: Address,
+    /// Absent once the customer's personal data is erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_address: Option<Address>,
 }
 
 /// Checked order lines.
@@ -253,7 +255,7 @@ impl Order {
             created_at: now.to_rfc3339(),
             order_items: submission.items,
             total,
-            shipping_address: address,
+            shipping_address: Some(address),
         }
     }
 }

@@ -88,8 +88,14 @@ impl utoipa::Modify for ExtensibleAddressTypes {
 pub struct CustomerOrdersResponse {
     pub id: String,
     pub version: i64,
-    pub name: Name,
-    pub contact: Contact,
+    /// Absent once the customer's personal data is erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Name)]
+    pub name: Option<Name>,
+    /// Absent once the customer's personal data is erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Contact)]
+    pub contact: Option<Contact>,
     pub addresses: Vec<Address>,
     /// The orders this service owns for the customer.
     pub orders: Vec<Order>,
@@ -97,6 +103,10 @@ pub struct CustomerOrdersResponse {
     /// stay readable, new ones are refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// Present and `true` once the customer's personal data was erased: the
+    /// customer is anonymous, its orders stay without their addresses.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
 }
 
 /// The replica of the golden `created` sample, before any order: the example of
@@ -111,11 +121,12 @@ fn customer_orders_example() -> serde_json::Value {
     serde_json::to_value(CustomerOrdersResponse {
         id: data.id,
         version: data.version,
-        name: data.name,
-        contact: data.contact,
+        name: Some(data.name),
+        contact: Some(data.contact),
         addresses: data.addresses,
         orders: Vec::new(),
         deleted: false,
+        erased: false,
     })
     .unwrap_or_default()
 }
@@ -124,6 +135,7 @@ impl From<CustomerOrders> for CustomerOrdersResponse {
     fn from(c: CustomerOrders) -> Self {
         CustomerOrdersResponse {
             deleted: c.customer.deleted_at.is_some(),
+            erased: c.customer.erased_at.is_some(),
             id: c.customer.id,
             version: c.customer.version,
             name: c.customer.name,

@@ -2,6 +2,7 @@
 
 pub mod applied;
 mod dead_letter;
+pub mod keys;
 pub mod lag;
 pub mod offsets;
 mod projector;
@@ -10,6 +11,7 @@ mod redrive;
 
 pub use applied::{AppliedFeed, VersionRead};
 pub use dead_letter::DeadLetterPublisher;
+pub use keys::KeyRing;
 pub use lag::{LagWatchdog, ProjectorContext, ProjectorStatus};
 pub use offsets::topic_ends;
 pub use projector::{ProjectorReport, ReplicaProjector};

@@ -32,7 +32,7 @@ pub async fn topic_starts(config: ClientConfig, topic: &str) -> anyhow::Result<E
 }
 
 /// `partition → (low, high)` watermarks of every partition of `topic`.
-async fn watermarks(
+pub(crate) async fn watermarks(
     config: ClientConfig,
     topic: &str,
 ) -> anyhow::Result<BTreeMap<i32, (i64, i64)>> {

@@ -33,13 +33,14 @@ use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, OwnedMessage};
-use shared_events::{CustomerChangeEnvelope, DecodeError};
+use shared_events::{CustomerChange, CustomerRecord, DecodeError};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::applied::AppliedFeed;
 use super::dead_letter::DeadLetterPublisher;
+use super::keys::KeyRing;
 use super::lag::{ProjectorContext, ProjectorStatus};
 use crate::domain::ApplyOutcome;
 use crate::settings::ConsumerSettings;
@@ -81,6 +82,7 @@ enum Handled {
 pub struct ReplicaProjector {
     consumer: Arc<StreamConsumer<ProjectorContext>>,
     store: CustomerOrdersStore,
+    keys: KeyRing,
     dead_letters: DeadLetterPublisher,
     settings: ConsumerSettings,
     applied: AppliedFeed,
@@ -93,6 +95,7 @@ impl ReplicaProjector {
     pub fn new(
         consumer: Arc<StreamConsumer<ProjectorContext>>,
         store: CustomerOrdersStore,
+        keys: KeyRing,
         dead_letters: DeadLetterPublisher,
         settings: ConsumerSettings,
         applied: AppliedFeed,
@@ -101,6 +104,7 @@ impl ReplicaProjector {
         ReplicaProjector {
             consumer,
             store,
+            keys,
             dead_letters,
             settings,
             applied,
@@ -274,8 +278,8 @@ impl ReplicaProjector {
         report: &mut ProjectorReport,
         shutdown: &CancellationToken,
     ) -> Handled {
-        let event = match CustomerChangeEnvelope::decode(message.payload().unwrap_or_default()) {
-            Ok(event) => event,
+        let record = match CustomerRecord::decode(message.payload().unwrap_or_default()) {
+            Ok(record) => record,
             Err(e) => {
                 if let DecodeError::UnknownType(event_type) = &e {
                     // The policy for a type this build does not know (a newer
@@ -292,27 +296,36 @@ impl ReplicaProjector {
         let mut attempt = 0u32;
         let mut backoff = Backoff::new(self.settings.max_backoff());
         loop {
-            match self.store.apply(&event).await {
-                Ok(outcome) => {
-                    self.count_applied(&event, outcome, report);
-                    if attempt > 0 {
-                        tracing::info!(attempts = attempt + 1, "event applied after retries");
+            let failure = match self.keys.upcast(&record).await {
+                Ok(Ok(change)) => match self.store.apply(&change).await {
+                    Ok(outcome) => {
+                        self.count_applied(&change, outcome, report);
+                        if attempt > 0 {
+                            tracing::info!(attempts = attempt + 1, "event applied after retries");
+                        }
+                        return Handled::Done;
                     }
-                    return Handled::Done;
-                }
-                Err(e) => {
-                    attempt += 1;
                     // A valid event is never dead-lettered for what MongoDB
                     // says: the partition waits, and the watchdog reports it.
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        transient = e.is_transient(),
-                        attempt,
-                        "cannot apply a valid event; retrying it while its partition waits"
-                    );
-                    metrics::counter!("projector_apply_retries_total").increment(1);
+                    Err(e) => format!("{:#}", anyhow::Error::from(e)),
+                },
+                // Sealed data its key does not open: a poison record.
+                Ok(Err(e)) => {
+                    return self
+                        .dead_letter(message, &e.to_string(), report, shutdown)
+                        .await;
                 }
-            }
+                // The keys topic is unreadable, or the key is unusable: never
+                // taken for an erasure; the partition waits.
+                Err(e) => e.to_string(),
+            };
+            attempt += 1;
+            tracing::warn!(
+                error = failure,
+                attempt,
+                "cannot apply a valid event; retrying it while its partition waits"
+            );
+            metrics::counter!("projector_apply_retries_total").increment(1);
             if backoff.pause(shutdown).await.is_err() {
                 return Handled::Interrupted;
             }
@@ -323,7 +336,7 @@ impl ReplicaProjector {
     /// to reads waiting for its version.
     fn count_applied(
         &self,
-        event: &CustomerChangeEnvelope,
+        change: &CustomerChange,
         outcome: ApplyOutcome,
         report: &mut ProjectorReport,
     ) {
@@ -339,10 +352,10 @@ impl ReplicaProjector {
             }
         };
         metrics::counter!("projector_events_total", "outcome" => label).increment(1);
-        tracing::debug!(customer_id = %event.data.id, version = event.data.version,
+        tracing::debug!(customer_id = %change.id, version = change.version,
             ?outcome, "change event handled");
         // Stale too: the replica holds this version or a newer one.
-        self.applied.announce(&event.data.id, event.data.version);
+        self.applied.announce(&change.id, change.version);
     }
 
     /// Publishes to the dead-letter topic, retrying until acknowledged: the

@@ -37,12 +37,14 @@ use futures::{FutureExt, StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use shared_events::CustomerChangeEnvelope;
+use shared_events::{CustomerChange, CustomerRecord};
 
+use super::keys::KeyRing;
 use super::offsets::{Ends, ReadProgress, topic_ends, topic_starts};
 use crate::settings::Settings;
 use crate::store::{CustomerOrdersStore, ReplicaCollection, StoreError};
 use platform_infra::retry;
+use platform_infra::shutdown::CancellationToken;
 
 /// What a rebuild did.
 #[derive(Debug, Clone)]
@@ -201,7 +203,14 @@ pub async fn rebuild(
         .context("cannot read the current generation")?;
     let topic = &settings.kafka.topic;
     let base = platform_infra::kafka::client_config(&settings.kafka);
-    let mut replay = Replay::start(settings, topic_ends(base.clone(), topic).await?)?;
+    // The key ring follows the keys topic until the rebuild ends.
+    let (keys, keys_consumer) = KeyRing::new(&settings.kafka, &settings.crypto)?;
+    let stop_keys = CancellationToken::new();
+    // A follower that fails leaves lookups to time out, which fails the
+    // rebuild with the lookup's error.
+    tokio::spawn(keys.clone().follow(keys_consumer, stop_keys.clone()));
+    let _stop_keys = stop_keys.drop_guard();
+    let mut replay = Replay::start(settings, keys, topic_ends(base.clone(), topic).await?)?;
     replay
         .catch_up(&target, &mut progress, Stage::Replaying)
         .await?;
@@ -336,6 +345,8 @@ struct ReplayCounts {
 /// ends known so far.
 struct Replay {
     consumer: StreamConsumer,
+    /// The customers' data keys, to open sealed records.
+    keys: KeyRing,
     read: ReadProgress,
     counts: ReplayCounts,
 }
@@ -343,7 +354,7 @@ struct Replay {
 impl Replay {
     /// A consumer of its own, unique group, assigned every partition from the
     /// beginning.
-    fn start(settings: &Settings, ends: Ends) -> anyhow::Result<Self> {
+    fn start(settings: &Settings, keys: KeyRing, ends: Ends) -> anyhow::Result<Self> {
         let topic = &settings.kafka.topic;
         let group = format!(
             "{}-rebuild-{}",
@@ -369,6 +380,7 @@ impl Replay {
         consumer.assign(&assignment)?;
         Ok(Replay {
             consumer,
+            keys,
             read: ReadProgress::new(BTreeMap::new(), ends),
             counts: ReplayCounts::default(),
         })
@@ -393,6 +405,7 @@ impl Replay {
     ) -> anyhow::Result<()> {
         let Replay {
             consumer,
+            keys,
             read,
             counts,
         } = self;
@@ -413,27 +426,36 @@ impl Replay {
                     None => break,
                 }
             }
-            let mut newest: HashMap<String, CustomerChangeEnvelope> = HashMap::new();
+            let mut newest: HashMap<String, CustomerRecord> = HashMap::new();
             for message in &round {
                 counts.records += 1;
-                match CustomerChangeEnvelope::decode(message.payload().unwrap_or_default()) {
-                    Ok(event) => match newest.entry(event.data.id.clone()) {
+                match CustomerRecord::decode(message.payload().unwrap_or_default()) {
+                    Ok(record) => match newest.entry(record.customer_id().to_owned()) {
                         Entry::Occupied(mut kept) => {
-                            if kept.get().data.version < event.data.version {
-                                kept.insert(event);
+                            if kept.get().version() < record.version() {
+                                kept.insert(record);
                             }
                         }
                         Entry::Vacant(slot) => {
-                            slot.insert(event);
+                            slot.insert(record);
                         }
                     },
                     Err(_) => counts.skipped += 1,
                 }
             }
+            let mut changes = Vec::with_capacity(newest.len());
+            for record in newest.values() {
+                // Only the newest record of a customer is opened: older ones
+                // may be sealed with a key that is gone since.
+                match keys.upcast(record).await? {
+                    Ok(change) => changes.push(change),
+                    Err(_) => counts.skipped += 1,
+                }
+            }
             match stage {
-                Stage::Replaying => load(target, &newest.values().collect::<Vec<_>>()).await?,
+                Stage::Replaying => load(target, &changes.iter().collect::<Vec<_>>()).await?,
                 Stage::CatchingUp => {
-                    futures::stream::iter(newest.values().map(|event| apply(target, event)))
+                    futures::stream::iter(changes.iter().map(|change| apply(target, change)))
                         .buffer_unordered(APPLY_CONCURRENCY)
                         .try_collect::<Vec<()>>()
                         .await?;
@@ -467,10 +489,7 @@ impl Stage {
 
 /// Bulk-loads a round into the not yet active generation, retrying while
 /// MongoDB is unreachable (the load is idempotent).
-async fn load(
-    target: &ReplicaCollection,
-    events: &[&CustomerChangeEnvelope],
-) -> anyhow::Result<()> {
+async fn load(target: &ReplicaCollection, events: &[&CustomerChange]) -> anyhow::Result<()> {
     retry::while_transient(
         "loading a rebuild round",
         retry::DEFAULT_MAX_DELAY,
@@ -482,7 +501,7 @@ async fn load(
 }
 
 /// Applies one event, retrying while MongoDB is unreachable.
-async fn apply(target: &ReplicaCollection, event: &CustomerChangeEnvelope) -> anyhow::Result<()> {
+async fn apply(target: &ReplicaCollection, event: &CustomerChange) -> anyhow::Result<()> {
     retry::while_transient(
         "applying a catch-up event",
         retry::DEFAULT_MAX_DELAY,

@@ -7,7 +7,8 @@
 //!   document per order, indexed by customer (see [`orders`]). This service is
 //!   the system of record for it; the projection never writes it.
 //! - **replica generations**, `<collection>_replica_<n>`: the customer fields
-//!   replicated from accounts, `{_id, version, name, contact, addresses}`. A
+//!   replicated from accounts, `{_id, version, name, contact, addresses}`
+//!   (no personal fields once the customer is erased). A
 //!   rebuild fills generation n+1 from the event store while generation n keeps
 //!   serving.
 //! - **meta**, `<collection>_meta`: the pointer to the active replica generation.
@@ -23,7 +24,7 @@ use std::sync::Arc;
 
 use mongodb::Database;
 use platform_infra::paging::Paging;
-use shared_events::CustomerChangeEnvelope;
+use shared_events::{ChangeKind, CustomerChange};
 
 use crate::domain::ApplyOutcome;
 use crate::domain::order::Order;
@@ -139,9 +140,14 @@ impl CustomerOrdersStore {
     }
 
     /// Applies a change event to the active replica (see
-    /// [`ReplicaCollection::apply`]).
-    pub async fn apply(&self, event: &CustomerChangeEnvelope) -> Result<ApplyOutcome> {
-        self.active_replica().await?.apply(event).await
+    /// [`ReplicaCollection::apply`]). An erasure also removes the shipping
+    /// addresses from the customer's orders, which stay.
+    pub async fn apply(&self, change: &CustomerChange) -> Result<ApplyOutcome> {
+        let outcome = self.active_replica().await?.apply(change).await?;
+        if change.kind == ChangeKind::Erased {
+            self.owned.erase_addresses(&[change.id.as_str()]).await?;
+        }
+        Ok(outcome)
     }
 
     /// One customer with a page of its orders, if the customer is in the

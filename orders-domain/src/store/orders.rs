@@ -100,6 +100,21 @@ impl OwnedOrders {
         Ok(by_customer)
     }
 
+    /// Removes the shipping address from every order of `customer_ids`
+    /// (erased customers): the orders stay, without personal data.
+    pub async fn erase_addresses(&self, customer_ids: &[&str]) -> Result<()> {
+        if customer_ids.is_empty() {
+            return Ok(());
+        }
+        self.collection
+            .update_many(
+                doc! { "customerId": { "$in": customer_ids } },
+                doc! { "$unset": { "shippingAddress": "" } },
+            )
+            .await?;
+        Ok(())
+    }
+
     /// One order of a customer.
     pub async fn get(&self, customer_id: &str, guid: &str) -> Result<Option<Order>> {
         let found = self

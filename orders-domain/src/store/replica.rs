@@ -17,7 +17,7 @@ use mongodb::{Collection, Database};
 use platform_infra::mongo::{is_duplicate_key, only_duplicate_keys};
 use platform_infra::paging::Paging;
 use serde::{Deserialize, Serialize};
-use shared_events::{Address, Contact, CustomerChangeEnvelope, CustomerChangeType, Name};
+use shared_events::{Address, ChangeKind, Contact, CustomerChange, Name};
 
 use super::Result;
 use crate::domain::ApplyOutcome;
@@ -29,41 +29,53 @@ pub struct ReplicaDocument {
     #[serde(rename = "_id")]
     pub id: String,
     pub version: i64,
-    pub name: Name,
-    pub contact: Contact,
+    /// The personal fields: absent once the customer's personal data is
+    /// erased (or its data key is gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Name>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
     #[serde(default)]
     pub addresses: Vec<Address>,
     /// When the customer was deleted in accounts; new orders are refused from
     /// then on, placed ones are kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<bson::DateTime>,
+    /// When the personal data was erased: set from the erasure event, or
+    /// from any event whose data key is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased_at: Option<bson::DateTime>,
 }
 
-/// The whole stored document for `envelope`. A `deleted` event marks the
-/// customer deleted; any other clears the mark. Times are BSON dates (whole
-/// documents are written, so the local server keeps them as dates too).
-fn replica_document(envelope: &CustomerChangeEnvelope) -> Result<Document> {
-    let event = &envelope.data;
-    let deleted_at = match envelope.event_type {
-        CustomerChangeType::Deleted => Bson::DateTime(bson::DateTime::from_millis(
-            envelope.time.timestamp_millis(),
-        )),
-        _ => Bson::Null,
+/// The whole stored document for `change`. A `deleted` or `erased` change
+/// marks the customer deleted; any other clears the mark. A change without
+/// personal data (the erasure, or an event whose data key is gone) stores
+/// none and marks the customer erased. Times are BSON dates (whole documents
+/// are written, so the local server keeps them as dates too).
+fn replica_document(change: &CustomerChange) -> Result<Document> {
+    let time = Bson::DateTime(bson::DateTime::from_millis(change.time.timestamp_millis()));
+    let deleted_at = match change.kind {
+        ChangeKind::Deleted | ChangeKind::Erased => time.clone(),
+        ChangeKind::Created | ChangeKind::Updated => Bson::Null,
     };
-    Ok(doc! {
-        "_id": &event.id,
-        "version": stored_version(envelope),
-        "name": bson::to_bson(&event.name)?,
-        "contact": bson::to_bson(&event.contact)?,
-        "addresses": bson::to_bson(&event.addresses)?,
+    let mut document = doc! {
+        "_id": &change.id,
+        "version": change.version,
         "deletedAt": deleted_at,
         "updatedAt": bson::DateTime::now(),
-    })
-}
-
-/// The event's version, as stored.
-fn stored_version(envelope: &CustomerChangeEnvelope) -> i64 {
-    envelope.data.version
+    };
+    match &change.personal {
+        Some(personal) => {
+            document.insert("name", bson::to_bson(&personal.name)?);
+            document.insert("contact", bson::to_bson(&personal.contact)?);
+            document.insert("addresses", bson::to_bson(&personal.addresses)?);
+        }
+        None => {
+            document.insert("addresses", Bson::Array(Vec::new()));
+            document.insert("erasedAt", time);
+        }
+    }
+    Ok(document)
 }
 
 /// A replica collection of one generation.
@@ -96,12 +108,12 @@ impl ReplicaCollection {
     /// Applies a change event if its version is newer than the stored one. A
     /// `deleted` event marks the customer deleted; a later `created` one
     /// clears the mark.
-    #[tracing::instrument(skip_all, fields(collection = %self.name, customer_id = %envelope.data.id, version = envelope.data.version))]
-    pub async fn apply(&self, envelope: &CustomerChangeEnvelope) -> Result<ApplyOutcome> {
-        let document = replica_document(envelope)?;
+    #[tracing::instrument(skip_all, fields(collection = %self.name, customer_id = %change.id, version = change.version))]
+    pub async fn apply(&self, change: &CustomerChange) -> Result<ApplyOutcome> {
+        let document = replica_document(change)?;
         let filter = doc! {
-            "_id": &envelope.data.id,
-            "version": { "$lt": stored_version(envelope) },
+            "_id": &change.id,
+            "version": { "$lt": change.version },
         };
         let upsert = || {
             self.raw
@@ -132,7 +144,7 @@ impl ReplicaCollection {
     /// insert that meets a newer or equal stored version fails on its key and
     /// is skipped. A handful of round trips for the whole batch, instead of one
     /// or two per event.
-    pub async fn load(&self, events: &[&CustomerChangeEnvelope]) -> Result<()> {
+    pub async fn load(&self, events: &[&CustomerChange]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
@@ -140,7 +152,7 @@ impl ReplicaCollection {
         for chunk in events.chunks(250) {
             let older: Vec<Document> = chunk
                 .iter()
-                .map(|e| doc! { "_id": &e.data.id, "version": { "$lt": stored_version(e) } })
+                .map(|e| doc! { "_id": &e.id, "version": { "$lt": e.version } })
                 .collect();
             self.raw.delete_many(doc! { "$or": older }).await?;
         }

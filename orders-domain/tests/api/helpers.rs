@@ -10,10 +10,11 @@ use platform_infra::shutdown::CancellationToken;
 use platform_testkit as kit;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
+use shared_events::crypto::{DataKey, KeyEncryptionKey};
 use shared_events::topics::dead_letter_topic;
 use shared_events::{
-    Address, AddressType, Contact, CustomerChangeEnvelope, CustomerChangeEvent, CustomerChangeType,
-    Name,
+    Address, AddressType, Contact, CustomerChange, CustomerChangeEnvelope, CustomerChangeEvent,
+    CustomerChangeType, CustomerRecord, Name, SealedChangeEnvelope,
 };
 
 /// Collection name on the local server (it rejects dotted names).
@@ -41,6 +42,7 @@ impl TestApp {
     pub async fn spawn_with_mongodb(uri: Option<String>) -> TestApp {
         let topic = kit::unique("orders_test_change");
         kit::create_topic(&topic, 3).await;
+        kit::create_keys_topic(&topic, 3).await;
         kit::create_topic(&dead_letter_topic(&topic), 1).await;
         let settings = Settings {
             http: HttpSettings::default(),
@@ -60,6 +62,7 @@ impl TestApp {
             log: kit::log_settings(),
             auth: Default::default(),
             idempotency: Default::default(),
+            crypto: kit::crypto_settings(),
         };
         let mut settings = settings;
         if let Some(uri) = uri {
@@ -118,6 +121,47 @@ impl TestApp {
     ) {
         let event = change_event(id, version, first_name);
         self.produce_raw(id, &event.to_json_vec(), partition).await;
+    }
+
+    /// Publishes `key` of customer `id` on the keys topic, wrapped with the
+    /// test key-encryption key, as accounts does.
+    pub async fn produce_key(&self, id: &str, key: &DataKey) {
+        let crypto = kit::crypto_settings();
+        let kek = KeyEncryptionKey::from_base64(&crypto.kek_id, crypto.kek_base64().expect("set"))
+            .expect("a valid key");
+        let wrapped = serde_json::to_vec(&kek.wrap(id, key).expect("wrapped")).expect("json");
+        let record = FutureRecord::to(&self.settings.kafka.keys_topic)
+            .key(id)
+            .payload(&wrapped);
+        self.producer
+            .send(record, Timeout::After(Duration::from_secs(10)))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("key acknowledged");
+    }
+
+    /// Erases customer `id`'s key: a tombstone on the keys topic.
+    pub async fn produce_key_tombstone(&self, id: &str) {
+        let record = FutureRecord::<str, [u8]>::to(&self.settings.kafka.keys_topic).key(id);
+        self.producer
+            .send(record, Timeout::After(Duration::from_secs(10)))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("tombstone acknowledged");
+    }
+
+    /// Produces [`change_event`] sealed with `key` (its key must be on the
+    /// keys topic first).
+    pub async fn produce_sealed(&self, id: &str, version: i64, first_name: &str, key: &DataKey) {
+        let sealed = SealedChangeEnvelope::seal(&change_event(id, version, first_name), key)
+            .expect("sealed");
+        self.produce_raw(id, &sealed.to_json_vec(), None).await;
+    }
+
+    /// Produces the erasure of customer `id` at `version`.
+    pub async fn produce_erased(&self, id: &str, version: i64) {
+        let erased = SealedChangeEnvelope::erased(id, version, chrono::Utc::now());
+        self.produce_raw(id, &erased.to_json_vec(), None).await;
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -207,6 +251,13 @@ pub fn change_event(id: &str, version: i64, first_name: &str) -> CustomerChangeE
 
 /// A complete stored order document of `customer_id` with no items, as the
 /// service writes them, for tests that put orders in place directly.
+/// The change [`change_event`] announces, as readers work with it.
+pub fn change(id: &str, version: i64, first_name: &str) -> CustomerChange {
+    CustomerRecord::V1(change_event(id, version, first_name))
+        .upcast(None)
+        .expect("a plaintext event upcasts")
+}
+
 pub fn stored_order(customer_id: &str, guid: &str) -> mongodb::bson::Document {
     mongodb::bson::doc! {
         "_id": guid,

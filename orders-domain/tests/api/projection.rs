@@ -8,7 +8,7 @@ use rdkafka::Message;
 use serde_json::Value;
 use shared_events::topics::{dead_letter_topic, headers};
 
-use crate::helpers::{COLLECTION, TestApp, change_event, stored_order};
+use crate::helpers::{COLLECTION, TestApp, change, change_event, stored_order};
 
 #[tokio::test]
 async fn change_event_appears_in_the_replica_with_contact_and_addresses() {
@@ -216,15 +216,15 @@ async fn a_bulk_load_ends_as_applying_each_event_would() {
     let loaded = ReplicaCollection::new(&db, "loaded", 1);
     let applied = ReplicaCollection::new(&db, "applied", 1);
     let before = [
-        change_event("a", 3, "A3"),
-        change_event("b", 1, "B1"),
-        change_event("d", 2, "D2"),
+        change("a", 3, "A3"),
+        change("b", 1, "B1"),
+        change("d", 2, "D2"),
     ];
     let round = [
-        change_event("a", 2, "A2"),
-        change_event("b", 2, "B2"),
-        change_event("c", 1, "C1"),
-        change_event("d", 2, "D2"),
+        change("a", 2, "A2"),
+        change("b", 2, "B2"),
+        change("c", 1, "C1"),
+        change("d", 2, "D2"),
     ];
     for replica in [&loaded, &applied] {
         for event in &before {
@@ -246,7 +246,13 @@ async fn a_bulk_load_ends_as_applying_each_event_would() {
                 .await
                 .expect("read")
                 .into_iter()
-                .map(|d| (d.id, d.version, d.name.first_name))
+                .map(|d| {
+                    (
+                        d.id,
+                        d.version,
+                        d.name.map(|n| n.first_name).unwrap_or_default(),
+                    )
+                })
                 .collect::<Vec<_>>()
         }
     };

@@ -13,7 +13,7 @@ use orders_domain::store::{CustomerOrdersStore, POINTER_LIFETIME};
 use platform_infra::paging::Paging;
 use platform_testkit::{self as kit, CommandLog};
 
-use crate::helpers::{COLLECTION, change_event};
+use crate::helpers::{COLLECTION, change};
 
 #[tokio::test]
 async fn orders_operations_take_their_counted_round_trips() {
@@ -25,14 +25,14 @@ async fn orders_operations_take_their_counted_round_trips() {
     let mut pointer = PointerReads::start();
     for version in 1..=5 {
         store
-            .apply(&change_event("rt-1", version, "Name"))
+            .apply(&change("rt-1", version, "Name"))
             .await
             .expect("apply");
     }
     // One conditional replace-or-insert per event.
     assert_eq!(pointer.others(&log), ["update"; 5], "apply");
     store
-        .apply(&change_event("rt-1", 3, "Stale"))
+        .apply(&change("rt-1", 3, "Stale"))
         .await
         .expect("apply");
     // Refused on the key, then once more, since the refusal may have been a

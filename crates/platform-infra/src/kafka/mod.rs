@@ -141,6 +141,40 @@ pub async fn ensure_topic_replicated(
     Ok(())
 }
 
+/// Topic configs of the keys topic: compacted (only each customer's latest
+/// key, or its tombstone, matters), and kept for ever until compacted.
+pub const KEYS_TOPIC_CONFIG: [(&str, &str); 2] = [
+    ("cleanup.policy", "compact"),
+    ("retention.ms", RETENTION_FOREVER_MS),
+];
+
+/// Creates the keys topic (`settings.keys_topic`) with `partitions`
+/// partitions and `replication` copies, compacted; an existing one is left
+/// as it is.
+pub async fn ensure_keys_topic(
+    settings: &KafkaSettings,
+    partitions: i32,
+    replication: i32,
+) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config(settings).create()?;
+    let topic = &settings.keys_topic;
+    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    for (key, value) in KEYS_TOPIC_CONFIG {
+        new_topic = new_topic.set(key, value);
+    }
+    let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
+    for result in admin.create_topics([&new_topic], &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                tracing::error!(topic = %name, %code, "cannot create topic");
+                return Err(KafkaError::AdminOp(code).into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// How long an admin request may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -248,6 +282,7 @@ mod tests {
         let settings = KafkaSettings {
             brokers: "127.0.0.1:1".into(),
             topic: "t".into(),
+            keys_topic: "k".into(),
             message_timeout_ms: 1000,
             properties,
         };
