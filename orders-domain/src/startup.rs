@@ -36,7 +36,11 @@ pub type Application = RunningService<ProjectorReport>;
 /// server, the replica projector and its lag watchdog. Everything stops when
 /// `shutdown` is cancelled, or when any of them ends.
 pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<Application> {
-    let (keys, keys_consumer) = KeyRing::new(&settings.kafka, &settings.crypto)?;
+    let (keys, keys_consumer) = KeyRing::new(
+        &settings.kafka,
+        &settings.crypto,
+        settings.consumer.fetch_wait_max_ms,
+    )?;
     let mut start = ServiceStart::connect(SERVICE, &settings, shutdown).await?;
     let store = CustomerOrdersStore::new(&start.database, &settings.mongodb.collection);
     store

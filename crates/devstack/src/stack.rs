@@ -403,7 +403,11 @@ async fn start_services(
             .env("APP__CONSUMER__FETCH_WAIT_MAX_MS", LOCAL_FETCH_WAIT_MS);
         command.envs(settings.iter().copied());
         let mut service = Supervised::spawn(name, command, Output::Prefixed)?;
-        if let Err(e) = wait_healthy(&mut service, port).await {
+        let mut ready = wait_healthy(&mut service, port).await;
+        if ready.is_ok() && name == "orders-domain" {
+            ready = local_servers::wait_projector_assigned(port).await;
+        }
+        if let Err(e) = ready {
             service.stop(Duration::from_secs(5)).await;
             for s in services {
                 s.stop(Duration::from_secs(5)).await;

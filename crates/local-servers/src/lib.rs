@@ -59,6 +59,35 @@ pub async fn wait_healthy(service: &mut Supervised, port: u16) -> anyhow::Result
     }
 }
 
+/// Polls the orders service's health until its projector has partitions of
+/// the change topic assigned: the consumer group takes a few seconds to form
+/// on the local broker (about 5 s), and until then no change reaches the
+/// replica, so a stack reported up before it would not yet replicate.
+pub async fn wait_projector_assigned(port: u16) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{port}/actuator/health");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let health: Option<serde_json::Value> = match client.get(&url).send().await {
+            Ok(response) => response.json().await.ok(),
+            Err(_) => None,
+        };
+        let assigned = health
+            .as_ref()
+            .and_then(|h| h["components"]["projector"]["assignedPartitions"].as_array())
+            .is_some_and(|partitions| !partitions.is_empty());
+        if assigned {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the orders projector got no partition within {READY_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Environment variables through which `devstack test` tells the tests where
 /// the servers and their executables are.
 pub mod test_env {

@@ -122,6 +122,19 @@ impl LocalStack {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+        // Up once it says so: after the services answer, it waits for orders'
+        // projector to get its partitions.
+        while !stack.output().contains("The stack is up") {
+            if let Ok(Some(_)) = stack.child.try_wait() {
+                return None;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the stack did not say it is up within {START_WITHIN:?}:\n{}",
+                stack.output()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         Some(stack)
     }
 

@@ -23,8 +23,8 @@ use anyhow::Context;
 use platform_infra::config::{CryptoSettings, KafkaSettings};
 use platform_infra::kafka;
 use platform_infra::shutdown::CancellationToken;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use shared_events::crypto::{DataKey, KeyEncryptionKey, WrappedKey};
 use shared_events::{CustomerChange, CustomerRecord, DecodeError};
 use tokio::sync::Notify;
@@ -55,8 +55,8 @@ pub struct KeyRing {
     ring: Arc<Mutex<Ring>>,
     progressed: Arc<Notify>,
     kek: Arc<KeyEncryptionKey>,
-    /// For reading the keys topic's watermarks.
-    metadata: ClientConfig,
+    /// Reads the keys topic's watermarks; one client for the ring's life.
+    metadata: Arc<BaseConsumer>,
     topic: String,
 }
 
@@ -73,26 +73,41 @@ impl KeyRing {
     /// An empty ring for `kafka.keys_topic`, unwrapping with the key of
     /// `crypto`, and the consumer to pass to [`KeyRing::follow`], which
     /// fills it.
+    /// `fetch_wait_max_ms` is the follower's `fetch.wait.max.ms`: how long a
+    /// new key may take to reach the ring (the local broker holds every fetch
+    /// for the whole wait).
     pub fn new(
         kafka: &KafkaSettings,
         crypto: &CryptoSettings,
+        fetch_wait_max_ms: u64,
     ) -> anyhow::Result<(KeyRing, StreamConsumer)> {
         let kek = KeyEncryptionKey::from_base64(&crypto.kek_id, crypto.kek_base64()?)
             .context("crypto.kek")?;
         // Assigned, not subscribed: the group only names the client.
         let group = format!("key-ring-{}", uuid::Uuid::new_v4().simple());
         let consumer = kafka::consumer_config(kafka, &group)
-            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", fetch_wait_max_ms.to_string())
             .create()
             .context("cannot create the keys topic consumer")?;
+        let metadata = kafka::client_config(kafka)
+            .create()
+            .context("cannot create the keys topic metadata client")?;
         let ring = KeyRing {
             ring: Arc::default(),
             progressed: Arc::default(),
             kek: Arc::new(kek),
-            metadata: kafka::client_config(kafka),
+            metadata: Arc::new(metadata),
             topic: kafka.keys_topic.clone(),
         };
         Ok((ring, consumer))
+    }
+
+    /// `partition → (low, high)` watermarks of the keys topic now.
+    async fn watermarks(&self) -> anyhow::Result<BTreeMap<i32, (i64, i64)>> {
+        let (client, topic) = (self.metadata.clone(), self.topic.clone());
+        tokio::task::spawn_blocking(move || offsets::watermarks_with(&client, &topic))
+            .await
+            .context("watermark task")?
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
@@ -108,7 +123,7 @@ impl KeyRing {
         consumer: StreamConsumer,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let starts = offsets::watermarks(self.metadata.clone(), &self.topic).await?;
+        let starts = self.watermarks().await?;
         let mut assignment = TopicPartitionList::new();
         for (&partition, &(low, _)) in &starts {
             assignment.add_partition_offset(&self.topic, partition, Offset::Offset(low))?;
@@ -192,7 +207,8 @@ impl KeyRing {
         if let Some(found) = self.find(customer, key_id)? {
             return Ok(Some(found));
         }
-        let ends = offsets::watermarks(self.metadata.clone(), &self.topic)
+        let ends = self
+            .watermarks()
             .await
             .map_err(KeyLookupError::Unavailable)?;
         let caught_up = async {

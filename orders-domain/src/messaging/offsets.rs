@@ -39,28 +39,36 @@ pub(crate) async fn watermarks(
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = config.create().context("cannot create a metadata client")?;
-        let timeout = Duration::from_secs(10);
-        let metadata = consumer
-            .fetch_metadata(Some(&topic), timeout)
-            .with_context(|| format!("cannot read metadata of {topic}"))?;
-        let partitions = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
-            .unwrap_or_default();
-        anyhow::ensure!(!partitions.is_empty(), "topic {topic} has no partitions");
-        let mut marks = BTreeMap::new();
-        for partition in partitions {
-            let bounds = consumer
-                .fetch_watermarks(&topic, partition, timeout)
-                .with_context(|| format!("cannot read watermarks of {topic}/{partition}"))?;
-            marks.insert(partition, bounds);
-        }
-        Ok(marks)
+        watermarks_with(&consumer, &topic)
     })
     .await
     .context("watermark task")?
+}
+
+/// [`watermarks`] through an existing client (blocking).
+pub(crate) fn watermarks_with(
+    consumer: &BaseConsumer,
+    topic: &str,
+) -> anyhow::Result<BTreeMap<i32, (i64, i64)>> {
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .with_context(|| format!("cannot read metadata of {topic}"))?;
+    let partitions = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    anyhow::ensure!(!partitions.is_empty(), "topic {topic} has no partitions");
+    let mut marks = BTreeMap::new();
+    for partition in partitions {
+        let bounds = consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .with_context(|| format!("cannot read watermarks of {topic}/{partition}"))?;
+        marks.insert(partition, bounds);
+    }
+    Ok(marks)
 }
 
 /// Tracks how far each partition has been read towards its end, and the

@@ -204,7 +204,11 @@ pub async fn rebuild(
     let topic = &settings.kafka.topic;
     let base = platform_infra::kafka::client_config(&settings.kafka);
     // The key ring follows the keys topic until the rebuild ends.
-    let (keys, keys_consumer) = KeyRing::new(&settings.kafka, &settings.crypto)?;
+    let (keys, keys_consumer) = KeyRing::new(
+        &settings.kafka,
+        &settings.crypto,
+        settings.consumer.fetch_wait_max_ms,
+    )?;
     let stop_keys = CancellationToken::new();
     // A follower that fails leaves lookups to time out, which fails the
     // rebuild with the lookup's error.
