@@ -405,7 +405,7 @@ async fn start_services(
         let mut service = Supervised::spawn(name, command, Output::Prefixed)?;
         let mut ready = wait_healthy(&mut service, port).await;
         if ready.is_ok() && name == "orders-domain" {
-            ready = local_servers::wait_projector_assigned(port).await;
+            ready = local_servers::wait_projector_assigned(&mut service, port).await;
         }
         if let Err(e) = ready {
             service.stop(Duration::from_secs(5)).await;

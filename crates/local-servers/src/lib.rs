@@ -33,6 +33,30 @@ pub fn kafka_settings(brokers: &str) -> KafkaSettings {
 
 /// Polls a service's health endpoint until it answers 200.
 pub async fn wait_healthy(service: &mut Supervised, port: u16) -> anyhow::Result<()> {
+    wait_for_health(service, port, "healthy", |_| true).await
+}
+
+/// Polls the orders service's health until its projector has partitions of
+/// the change topic assigned: the consumer group takes a few seconds to form
+/// on the local broker (about 5 s), and until then no change reaches the
+/// replica, so a stack reported up before it would not yet replicate.
+pub async fn wait_projector_assigned(service: &mut Supervised, port: u16) -> anyhow::Result<()> {
+    wait_for_health(service, port, "assigned partitions", |health| {
+        health["components"]["projector"]["assignedPartitions"]
+            .as_array()
+            .is_some_and(|partitions| !partitions.is_empty())
+    })
+    .await
+}
+
+/// Polls `service`'s health endpoint until it answers 200 with a body for
+/// which `done` holds; fails if the service exits or after [`READY_TIMEOUT`].
+async fn wait_for_health(
+    service: &mut Supervised,
+    port: u16,
+    what: &str,
+    done: fn(&serde_json::Value) -> bool,
+) -> anyhow::Result<()> {
     let url = format!("http://127.0.0.1:{port}/actuator/health");
     // Longer than the health endpoint's own checks (2 s each, in parallel):
     // with the broker down the Kafka check takes all of its 2 s.
@@ -44,45 +68,14 @@ pub async fn wait_healthy(service: &mut Supervised, port: u16) -> anyhow::Result
         if let Some(status) = service.exited() {
             bail!("{} exited during start-up ({status})", service.name);
         }
-        if client
-            .get(&url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
+        if let Ok(response) = client.get(&url).send().await
+            && response.status().is_success()
+            && response.json().await.is_ok_and(|health| done(&health))
         {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("{} not healthy within {READY_TIMEOUT:?}", service.name);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Polls the orders service's health until its projector has partitions of
-/// the change topic assigned: the consumer group takes a few seconds to form
-/// on the local broker (about 5 s), and until then no change reaches the
-/// replica, so a stack reported up before it would not yet replicate.
-pub async fn wait_projector_assigned(port: u16) -> anyhow::Result<()> {
-    let url = format!("http://127.0.0.1:{port}/actuator/health");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        let health: Option<serde_json::Value> = match client.get(&url).send().await {
-            Ok(response) => response.json().await.ok(),
-            Err(_) => None,
-        };
-        let assigned = health
-            .as_ref()
-            .and_then(|h| h["components"]["projector"]["assignedPartitions"].as_array())
-            .is_some_and(|partitions| !partitions.is_empty());
-        if assigned {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("the orders projector got no partition within {READY_TIMEOUT:?}");
+            bail!("{} not {what} within {READY_TIMEOUT:?}", service.name);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
