@@ -22,6 +22,7 @@ Python clients into a cached virtualenv).
 """
 
 import argparse
+import base64
 import json
 import os
 import signal
@@ -194,8 +195,12 @@ def main():
                                  str(mongo_port), "--data-dir", os.path.join(work, "mongo")],
                     work, env, work)
 
+    # Both services share one key-encryption key, new for this run.
+    kek = base64.b64encode(os.urandom(32)).decode()
+
     def service(name, port, collection):
         service_env = dict(env, APP__HTTP__PORT=str(port), APP__MONGODB__URI=mongo_uri,
+                           APP__CRYPTO__KEK=kek,
                            APP__MONGODB__COLLECTION=collection, APP__KAFKA__BROKERS=brokers,
                            APP__CONSUMER__FETCH_WAIT_MAX_MS="50", APP__LOG__FILTER="warn",
                            # As ./dev up sets it: static membership of the one
@@ -215,6 +220,10 @@ def main():
         topics = [NewTopic(t, 3, 1, config={"retention.ms": RETENTION_FOREVER_MS,
                                             "cleanup.policy": "delete"})
                   for t in (TOPIC, TOPIC + ".DLT")]
+        # The keys and state topics, compacted (tansu creates no topic by itself).
+        topics += [NewTopic(t, 3, 1, config={"retention.ms": RETENTION_FOREVER_MS,
+                                             "cleanup.policy": "compact"})
+                   for t in ("accounts.customer.keys", "accounts.customer.state")]
         for future in admin.create_topics(topics).values():
             future.result()
         for svc, port in ((accounts, accounts_port), (orders, orders_port)):

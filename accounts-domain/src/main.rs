@@ -4,7 +4,7 @@
 //!   SIGINT or SIGTERM.
 //! - `accounts-domain create-topics`: create the change topic (the event store)
 //!   and its dead-letter topic, or correct the configs of existing ones, and
-//!   the keys topic (compacted); the
+//!   the keys and state topics (compacted); the
 //!   code path `./dev up` uses, for compose and the Kubernetes Job.
 
 use accounts_domain::Settings;
@@ -59,8 +59,10 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
                 println!("topic {name} is ready (event-store settings)");
             }
-            kafka::ensure_keys_topic(&settings.kafka, partitions, replication_factor).await?;
-            println!("topic {} is ready (compacted)", settings.kafka.keys_topic);
+            kafka::ensure_compacted_topics(&settings.kafka, partitions, replication_factor).await?;
+            for name in [&settings.kafka.keys_topic, &settings.kafka.state_topic] {
+                println!("topic {name} is ready (compacted)");
+            }
             Ok(())
         }
     }

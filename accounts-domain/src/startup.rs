@@ -4,10 +4,8 @@
 //! and the routes.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use platform_infra::kafka;
 use platform_infra::service::{RunningService, ServiceInfo, ServiceStart};
 use platform_infra::shutdown::CancellationToken;
 use shared_events::crypto::KeyEncryptionKey;
@@ -43,12 +41,9 @@ pub async fn build(settings: Settings, shutdown: CancellationToken) -> anyhow::R
     let relay_wake = Arc::new(Notify::new());
     let relay = OutboxRelay::new(
         store.clone(),
-        kafka::reliable_producer_config(&settings.kafka),
-        settings.kafka.topic.clone(),
-        settings.kafka.keys_topic.clone(),
+        &settings.kafka,
         relay_wake.clone(),
         settings.relay.clone(),
-        Duration::from_millis(settings.kafka.message_timeout_ms),
     )
     .context("invalid Kafka producer settings")?;
     let outbox = relay.status();

@@ -2,13 +2,14 @@
 //!
 //! - `orders-domain` (or `orders-domain serve`): run the service until SIGINT or
 //!   SIGTERM.
-//! - `orders-domain rebuild`: rebuild the customer replica from the event store
-//!   and switch reads to it, while running instances keep serving.
+//! - `orders-domain rebuild [--from-state]`: rebuild the customer replica from
+//!   the event store (or from the state topic) and switch reads to it, while
+//!   running instances keep serving.
 //! - `orders-domain redrive-dlt`: republish dead letters to the change topic.
 
 use clap::Subcommand;
 use orders_domain::Settings;
-use orders_domain::messaging::{Progress, rebuild, redrive_dead_letters};
+use orders_domain::messaging::{Progress, Source, rebuild, redrive_dead_letters};
 use platform_infra::{service, shutdown, telemetry};
 
 #[derive(Subcommand)]
@@ -21,6 +22,10 @@ enum Command {
         /// Switch even when verification finds problems.
         #[arg(long)]
         force: bool,
+        /// Fill the new generation from the compacted state topic (one record
+        /// per customer), then follow the change topic from where it ended.
+        #[arg(long)]
+        from_state: bool,
     },
     /// Republish the dead-letter topic's records to the change topic.
     RedriveDlt,
@@ -42,8 +47,13 @@ async fn main() -> anyhow::Result<()> {
             let app = orders_domain::build(settings, shutdown::on_signal()).await?;
             app.wait().await.map(|_| ())
         }
-        Command::Rebuild { force } => {
-            let report = rebuild(&settings, Progress::for_terminal(), force).await?;
+        Command::Rebuild { force, from_state } => {
+            let source = if from_state {
+                Source::StateTopic
+            } else {
+                Source::ChangeTopic
+            };
+            let report = rebuild(&settings, Progress::for_terminal(), force, source).await?;
             println!(
                 "rebuilt generation {} ({}) from {} records ({} skipped) in {:.1?}; generation {} is kept",
                 report.generation,

@@ -252,13 +252,23 @@ pub fn asyncapi() -> Value {
             .map(|name| (name.clone(), json!({ "$ref": format!("{under}/{name}") })))
             .collect()
     };
-    let list = |names: &[String], under: &str| -> Vec<Value> {
-        names
+    let operation = |action: &str, channel: &str, summary: String, names: &[String]| {
+        let messages: Vec<Value> = names
             .iter()
-            .map(|name| json!({ "$ref": format!("{under}/{name}") }))
-            .collect()
+            .map(|name| json!({ "$ref": format!("#/channels/{channel}/messages/{name}") }))
+            .collect();
+        json!({
+            "action": action,
+            "channel": { "$ref": format!("#/channels/{channel}") },
+            "summary": summary,
+            "messages": messages
+        })
     };
     let keys = ["customerKey".to_owned()];
+    let sealed: Vec<String> = SealedChangeType::ALL
+        .iter()
+        .map(|t| t.as_str().replace('.', "_"))
+        .collect();
     json!({
         "asyncapi": "3.0.0",
         "info": {
@@ -294,6 +304,18 @@ pub fn asyncapi() -> Value {
                     headers::DLT_TIME
                 )
             },
+            "customerState": {
+                "address": topics::CUSTOMER_STATE,
+                "description": "Each customer's newest state: the record value of its newest change event \
+                                (version 2), keyed by customer id, published before the events it covers. \
+                                An erased customer's state is its erasure event, which holds no personal data. \
+                                A rebuild from it reads one record per customer.",
+                "messages": refs(&sealed, "#/components/messages"),
+                "bindings": { "kafka": {
+                    "topicConfiguration": { "cleanup.policy": ["compact"] },
+                    "bindingVersion": "0.5.0"
+                } }
+            },
             "customerKeys": {
                 "address": topics::CUSTOMER_KEYS,
                 "description": "Each customer's data key, wrapped with the key-encryption key, keyed by customer id; \
@@ -306,33 +328,27 @@ pub fn asyncapi() -> Value {
             }
         },
         "operations": {
-            "publishCustomerChange": {
-                "action": "send",
-                "channel": { "$ref": "#/channels/customerChange" },
-                "summary": "The accounts service's outbox relay publishes each change after it is stored.",
-                "messages": list(&change_messages, "#/channels/customerChange/messages")
-            },
-            "replicateCustomerChange": {
-                "action": "receive",
-                "channel": { "$ref": "#/channels/customerChange" },
-                "summary": format!(
+            "publishCustomerChange": operation("send", "customerChange",
+                "The accounts service's outbox relay publishes each change after it is stored.".to_owned(),
+                &change_messages),
+            "replicateCustomerChange": operation("receive", "customerChange",
+                format!(
                     "The orders service (consumer group {}) applies each change whose version is newer than its replica's.",
                     topics::ORDERS_CONSUMER_GROUP
                 ),
-                "messages": list(&change_messages, "#/channels/customerChange/messages")
-            },
-            "publishCustomerKey": {
-                "action": "send",
-                "channel": { "$ref": "#/channels/customerKeys" },
-                "summary": "The outbox relay publishes a customer's key before the first event sealed with it, and its tombstone on erasure.",
-                "messages": list(&keys, "#/channels/customerKeys/messages")
-            },
-            "cacheCustomerKey": {
-                "action": "receive",
-                "channel": { "$ref": "#/channels/customerKeys" },
-                "summary": "The orders service reads the whole topic into its key cache, and follows it.",
-                "messages": list(&keys, "#/channels/customerKeys/messages")
-            }
+                &change_messages),
+            "publishCustomerState": operation("send", "customerState",
+                "The outbox relay publishes a customer's newest state before the events of each batch.".to_owned(),
+                &sealed),
+            "rebuildFromState": operation("receive", "customerState",
+                "`orders-domain rebuild --from-state` reads the whole topic into a new replica generation.".to_owned(),
+                &sealed),
+            "publishCustomerKey": operation("send", "customerKeys",
+                "The outbox relay publishes a customer's key before the first event sealed with it, and its tombstone on erasure.".to_owned(),
+                &keys),
+            "cacheCustomerKey": operation("receive", "customerKeys",
+                "The orders service reads the whole topic into its key cache, and follows it.".to_owned(),
+                &keys)
         },
         "components": { "messages": messages }
     })

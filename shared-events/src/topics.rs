@@ -11,6 +11,11 @@ pub const CUSTOMER_CHANGE_DLT: &str = "accounts.customer.change.DLT";
 /// erases it. Compacted: only the latest record per customer matters.
 pub const CUSTOMER_KEYS: &str = "accounts.customer.keys";
 
+/// Each customer's latest sealed state (the newest change event's record
+/// value), keyed by customer id. Compacted: a rebuild from it reads one
+/// record per customer.
+pub const CUSTOMER_STATE: &str = "accounts.customer.state";
+
 /// The consumer group of the orders service's live projection.
 pub const ORDERS_CONSUMER_GROUP: &str = "orders";
 

@@ -88,4 +88,8 @@ fn asyncapi_names_the_topics_and_every_event_type() {
         doc["channels"]["customerKeys"]["address"],
         topics::CUSTOMER_KEYS
     );
+    assert_eq!(
+        doc["channels"]["customerState"]["address"],
+        topics::CUSTOMER_STATE
+    );
 }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use platform_infra::config::KafkaSettings;
 use platform_infra::retry::Backoff;
 use platform_infra::shutdown::CancellationToken;
 use platform_infra::trace_context::{TRACEPARENT, TraceParent};
@@ -103,6 +104,9 @@ pub struct OutboxRelay {
     /// Where data keys and their tombstones go, each before the first event
     /// that needs it there.
     keys_topic: String,
+    /// Where each customer's newest event also goes (compacted), before the
+    /// events: what a rebuild from state reads.
+    state_topic: String,
     wake: Arc<Notify>,
     settings: RelaySettings,
     status: OutboxStatus,
@@ -113,21 +117,21 @@ impl OutboxRelay {
     /// published at once instead of at the next poll.
     pub fn new(
         store: CustomerStore,
-        producer_config: ClientConfig,
-        topic: String,
-        keys_topic: String,
+        kafka: &KafkaSettings,
         wake: Arc<Notify>,
         settings: RelaySettings,
-        message_timeout: Duration,
     ) -> anyhow::Result<Self> {
+        let producer_config = platform_infra::kafka::reliable_producer_config(kafka);
+        let message_timeout = Duration::from_millis(kafka.message_timeout_ms);
         Ok(OutboxRelay {
             owner: format!("relay-{}", uuid::Uuid::new_v4().simple()),
             lease: message_timeout * 2 + Duration::from_secs(5),
             store,
             producer: producer_config.create()?,
             producer_config,
-            topic,
-            keys_topic,
+            topic: kafka.topic.clone(),
+            keys_topic: kafka.keys_topic.clone(),
+            state_topic: kafka.state_topic.clone(),
             wake,
             settings,
             status: OutboxStatus::default(),
@@ -372,15 +376,44 @@ impl OutboxRelay {
         true
     }
 
+    /// Publishes the newest of `entries` on the state topic and waits for the
+    /// acknowledgement. Before the events, so that a rebuild from state, which
+    /// reads the state topic after noting the change topic's ends, finds a
+    /// state at least as new as every event below those ends. Whether it was
+    /// acknowledged.
+    async fn publish_state(&self, customer_id: &str, entries: &[OutboxEntry]) -> bool {
+        let Some(newest) = entries.last() else {
+            return true;
+        };
+        let record = FutureRecord::to(&self.state_topic)
+            .key(customer_id)
+            .payload(&newest.payload)
+            .headers(OwnedHeaders::new().insert(Header {
+                key: headers::CONTENT_TYPE,
+                value: Some(STRUCTURED_CONTENT_TYPE),
+            }));
+        match self.producer.send(record, Timeout::Never).await {
+            Ok(_) => {
+                metrics::counter!("outbox_state_records_published_total").increment(1);
+                true
+            }
+            Err((e, _)) => {
+                tracing::warn!(error = %e, version = newest.version,
+                    "broker did not acknowledge a state record; the events wait");
+                false
+            }
+        }
+    }
+
     /// Enqueues all of one customer's pending events in order and returns how
     /// many were acknowledged, stopping at the first failure so the removed
     /// events are always a prefix of the outbox. The keys topic records the
-    /// events carry go first.
+    /// events carry go first, then the newest state.
     #[tracing::instrument(skip_all, fields(customer_id = %pending.customer_id))]
     async fn publish(&self, pending: &PendingEvents) -> usize {
-        if !self
-            .publish_keys(&pending.customer_id, &pending.entries)
-            .await
+        let (customer_id, entries) = (&pending.customer_id, &pending.entries);
+        if !self.publish_keys(customer_id, entries).await
+            || !self.publish_state(customer_id, entries).await
         {
             return 0;
         }

@@ -31,7 +31,7 @@ pub struct TestApp {
 pub async fn fresh_settings() -> Settings {
     let topic = kit::unique("accounts_test_change");
     kit::create_topic(&topic, 3).await;
-    kit::create_keys_topic(&topic, 3).await;
+    kit::create_compacted_topics(&topic, 3).await;
     Settings {
         http: HttpSettings::default(),
         mongodb: kit::mongo_settings(&kit::unique("accounts"), COLLECTION),

@@ -117,16 +117,16 @@ impl TestServers {
 }
 
 /// Creates the customer change topic (the event store), its dead-letter
-/// topic and the keys topic.
+/// topic, and the keys and state topics.
 pub async fn create_topics(brokers: &str) -> anyhow::Result<()> {
     for topic in [topics::CUSTOMER_CHANGE, topics::CUSTOMER_CHANGE_DLT] {
         kafka::ensure_topic(&kafka_settings(brokers), topic, CHANGE_TOPIC_PARTITIONS)
             .await
             .with_context(|| format!("cannot create topic {topic}"))?;
     }
-    kafka::ensure_keys_topic(&kafka_settings(brokers), CHANGE_TOPIC_PARTITIONS, 1)
+    kafka::ensure_compacted_topics(&kafka_settings(brokers), CHANGE_TOPIC_PARTITIONS, 1)
         .await
-        .context("cannot create the keys topic")?;
+        .context("cannot create the keys and state topics")?;
     Ok(())
 }
 

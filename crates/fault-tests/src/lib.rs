@@ -138,11 +138,12 @@ impl Cluster {
                 .await
                 .unwrap_or_else(|e| panic!("cannot create {name}: {e}"));
         }
-        let mut keys = settings.clone();
-        keys.keys_topic = format!("{topic}.keys");
-        platform_infra::kafka::ensure_keys_topic(&keys, 3, 1)
+        let mut compacted = settings.clone();
+        compacted.keys_topic = format!("{topic}.keys");
+        compacted.state_topic = format!("{topic}.state");
+        platform_infra::kafka::ensure_compacted_topics(&compacted, 3, 1)
             .await
-            .unwrap_or_else(|e| panic!("cannot create the keys topic: {e}"));
+            .unwrap_or_else(|e| panic!("cannot create the keys and state topics: {e}"));
         let log_dir = std::env::temp_dir().join(kit::unique("fault_logs"));
         std::fs::create_dir_all(&log_dir).expect("log dir");
         let mut cluster = Cluster {
@@ -200,6 +201,7 @@ impl Cluster {
             ("APP__CONSUMER__MAX_BACKOFF_MS", "500".to_owned()),
             ("APP__LOG__FILTER", "warn".to_owned()),
             ("APP__KAFKA__KEYS_TOPIC", format!("{}.keys", self.topic)),
+            ("APP__KAFKA__STATE_TOPIC", format!("{}.state", self.topic)),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

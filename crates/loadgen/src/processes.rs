@@ -225,12 +225,13 @@ impl Instance {
         let started = Instant::now();
         let mut command = service_command(target, service);
         command.envs(settings.iter().copied());
-        // The keys topic that `scenarios::create_topic` made next to it.
+        // The keys and state topics that `scenarios::create_topic` made
+        // next to it.
         let topic = settings
             .iter()
             .find(|(name, _)| *name == "APP__KAFKA__TOPIC");
         if let Some((_, topic)) = topic {
-            command.env("APP__KAFKA__KEYS_TOPIC", keys_topic(topic));
+            command.envs(compacted_topics_env(topic));
         }
         let mut child = command
             .env("APP__HTTP__PORT", port.to_string())
@@ -328,9 +329,19 @@ fn service_command(target: &Target, service: &str) -> Command {
     command
 }
 
-/// The keys topic of a change topic made by `scenarios::create_topic`.
-pub fn keys_topic(topic: &str) -> String {
-    format!("{topic}.keys")
+/// The keys and state topics of a change topic made by
+/// `scenarios::create_topic`.
+pub fn compacted_topics(topic: &str) -> [String; 2] {
+    [format!("{topic}.keys"), format!("{topic}.state")]
+}
+
+/// The settings naming [`compacted_topics`].
+fn compacted_topics_env(topic: &str) -> [(&'static str, String); 2] {
+    let [keys, state] = compacted_topics(topic);
+    [
+        ("APP__KAFKA__KEYS_TOPIC", keys),
+        ("APP__KAFKA__STATE_TOPIC", state),
+    ]
 }
 
 /// How long a fresh instance of `service` takes from `exec` to its readiness
@@ -364,7 +375,7 @@ pub async fn rebuild(target: &Target, topic: &str) -> Result<(usize, Duration)> 
         .env("APP__MONGODB__DATABASE", database)
         .env("APP__HTTP__PORT", "0")
         .env("APP__KAFKA__TOPIC", topic)
-        .env("APP__KAFKA__KEYS_TOPIC", keys_topic(topic))
+        .envs(compacted_topics_env(topic))
         .output()
         .await
         .context("cannot run orders-domain rebuild")?;

@@ -496,14 +496,14 @@ fn raw_producer(target: &Target) -> Result<FutureProducer> {
 }
 
 /// Creates `topic` with the raw topics' partitions (and no event-store
-/// settings, which the benchmark does not need), and its keys topic (the
-/// local broker creates no topic by itself).
+/// settings, which the benchmark does not need), and its keys and state
+/// topics (the local broker creates no topic by itself).
 pub async fn create_topic(target: &Target, topic: &str) -> Result<()> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     let mut config = ClientConfig::new();
     let admin: AdminClient<_> = config.set("bootstrap.servers", &target.brokers).create()?;
-    let keys = crate::processes::keys_topic(topic);
-    let topics = [topic, keys.as_str()]
+    let [keys, state] = crate::processes::compacted_topics(topic);
+    let topics = [topic, keys.as_str(), state.as_str()]
         .map(|name| NewTopic::new(name, RAW_PARTITIONS, TopicReplication::Fixed(1)));
     for result in admin.create_topics(&topics, &AdminOptions::new()).await? {
         result.map_err(|(name, e)| anyhow::anyhow!("cannot create {name}: {e}"))?;

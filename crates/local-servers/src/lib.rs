@@ -26,6 +26,7 @@ pub fn kafka_settings(brokers: &str) -> KafkaSettings {
         brokers: brokers.to_owned(),
         topic: topics::CUSTOMER_CHANGE.to_owned(),
         keys_topic: topics::CUSTOMER_KEYS.to_owned(),
+        state_topic: topics::CUSTOMER_STATE.to_owned(),
         message_timeout_ms: 30_000,
         properties: Default::default(),
     }

@@ -235,6 +235,10 @@ pub struct KafkaSettings {
     /// The keys topic: each customer's wrapped data key, compacted.
     #[serde(default = "default_keys_topic")]
     pub keys_topic: String,
+    /// The state topic: each customer's latest sealed state, compacted; what
+    /// `orders-domain rebuild --from-state` reads.
+    #[serde(default = "default_state_topic")]
+    pub state_topic: String,
     /// How long a produce may wait for the broker's acknowledgement.
     pub message_timeout_ms: u64,
     /// Extra librdkafka properties, passed through verbatim (for example
@@ -245,6 +249,10 @@ pub struct KafkaSettings {
 
 fn default_keys_topic() -> String {
     "accounts.customer.keys".to_owned()
+}
+
+fn default_state_topic() -> String {
+    "accounts.customer.state".to_owned()
 }
 
 /// The key-encryption key that wraps every customer's data key

@@ -58,6 +58,7 @@ pub fn kafka_settings(topic: &str) -> KafkaSettings {
         brokers: kafka_brokers(),
         topic: topic.to_owned(),
         keys_topic: format!("{topic}.keys"),
+        state_topic: format!("{topic}.state"),
         message_timeout_ms: 10_000,
         properties: Default::default(),
     }
@@ -94,11 +95,11 @@ pub fn crypto_env() -> [(String, String); 2] {
     ]
 }
 
-/// Creates the keys topic of a change topic of [`kafka_settings`].
-pub async fn create_keys_topic(topic: &str, partitions: i32) {
-    platform_infra::kafka::ensure_keys_topic(&kafka_settings(topic), partitions, 1)
+/// Creates the keys and state topics of a change topic of [`kafka_settings`].
+pub async fn create_compacted_topics(topic: &str, partitions: i32) {
+    platform_infra::kafka::ensure_compacted_topics(&kafka_settings(topic), partitions, 1)
         .await
-        .unwrap_or_else(|e| panic!("cannot create the keys topic of {topic}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot create the keys and state topics of {topic}: {e}"));
 }
 
 /// Quiet logs unless `RUST_LOG` says otherwise.

@@ -39,7 +39,7 @@ async fn orders_view(client: &reqwest::Client, base: &str, version: i64) -> Valu
 async fn seed_customer_flows_from_accounts_to_orders_and_changes_follow() {
     let topic = kit::unique("e2e_change");
     kit::create_topic(&topic, 3).await;
-    kit::create_keys_topic(&topic, 3).await;
+    kit::create_compacted_topics(&topic, 3).await;
     kit::create_topic(&dead_letter_topic(&topic), 1).await;
     let shutdown = CancellationToken::new();
 

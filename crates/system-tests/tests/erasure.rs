@@ -325,7 +325,8 @@ async fn an_erased_customer_is_in_no_record_document_or_log_line_and_a_rebuild_k
         let all = kit::read_all(&brokers, topic, WITHIN).await;
         records += all.len();
         record_hits += all.iter().map(|r| hits(&needles, &text(r))).sum::<usize>();
-        if *topic == cluster.topic {
+        // The person's sealed records: on the change topic and the state topic.
+        if *topic == cluster.topic || *topic == format!("{}.state", cluster.topic) {
             sealed_of_person.extend(
                 all.iter()
                     .filter_map(|r| CustomerRecord::decode(r.payload()?).ok())

@@ -15,5 +15,5 @@ pub use keys::KeyRing;
 pub use lag::{LagWatchdog, ProjectorContext, ProjectorStatus};
 pub use offsets::topic_ends;
 pub use projector::{ProjectorReport, ReplicaProjector};
-pub use rebuild::{Progress, RebuildRefused, RebuildReport, rebuild, verify_rebuild};
+pub use rebuild::{Progress, RebuildRefused, RebuildReport, Source, rebuild, verify_rebuild};
 pub use redrive::redrive_dead_letters;

@@ -186,13 +186,24 @@ impl Progress {
     }
 }
 
-/// Rebuilds the replica into the next generation, verifies it and switches to
-/// it; with `force`, switches even when verification finds problems. A
-/// refusal is a [`RebuildRefused`] error.
+/// What a rebuild reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Every record of the change topic from offset 0: O(changes).
+    ChangeTopic,
+    /// The compacted state topic (each customer's newest sealed state), then
+    /// the change topic from where it ended when the rebuild began: O(customers).
+    StateTopic,
+}
+
+/// Rebuilds the replica into the next generation from `source`, verifies it
+/// and switches to it; with `force`, switches even when verification finds
+/// problems. A refusal is a [`RebuildRefused`] error.
 pub async fn rebuild(
     settings: &Settings,
     mut progress: Progress,
     force: bool,
+    source: Source,
 ) -> anyhow::Result<RebuildReport> {
     let started = Instant::now();
     let (store, previous, target) = generations(settings).await?;
@@ -214,7 +225,26 @@ pub async fn rebuild(
     // rebuild with the lookup's error.
     tokio::spawn(keys.clone().follow(keys_consumer, stop_keys.clone()));
     let _stop_keys = stop_keys.drop_guard();
-    let mut replay = Replay::start(settings, keys, topic_ends(base.clone(), topic).await?)?;
+    let change_ends = topic_ends(base.clone(), topic).await?;
+    let (mut replay, state_records) = match source {
+        Source::ChangeTopic => (Replay::start(settings, keys, topic, None, change_ends)?, 0),
+        Source::StateTopic => {
+            // The state topic read after the change topic's ends were noted:
+            // the relay publishes a customer's state before its events, so
+            // every event below those ends has a state at least as new on
+            // the state topic now; the change topic from those ends brings
+            // the rest (the version guard makes any overlap harmless).
+            let state_topic = &settings.kafka.state_topic;
+            let state_ends = topic_ends(base.clone(), state_topic).await?;
+            let mut state = Replay::start(settings, keys.clone(), state_topic, None, state_ends)?;
+            state
+                .catch_up(&target, &mut progress, Stage::Replaying)
+                .await?;
+            let from = change_ends.clone();
+            let replay = Replay::start(settings, keys, topic, Some(&from), change_ends)?;
+            (replay, state.counts.records)
+        }
+    };
     replay
         .catch_up(&target, &mut progress, Stage::Replaying)
         .await?;
@@ -223,13 +253,18 @@ pub async fn rebuild(
         .versions()
         .await
         .context("cannot read the rebuilt generation")?;
-    let problems = verify_rebuild(
-        &topic_starts(base.clone(), topic).await?,
-        replay.read.ends(),
-        replay.read.first_offsets(),
-        &current,
-        &rebuilt,
-    );
+    // A replay from offset 0 must have read the change topic from its
+    // start; a rebuild from state reads a compacted topic, whose gaps are
+    // expected, and the change topic from the middle.
+    let (starts, ends, first) = match source {
+        Source::ChangeTopic => (
+            topic_starts(base.clone(), topic).await?,
+            replay.read.ends().clone(),
+            replay.read.first_offsets().clone(),
+        ),
+        Source::StateTopic => Default::default(),
+    };
+    let problems = verify_rebuild(&starts, &ends, &first, &current, &rebuilt);
     if !problems.is_empty() && !force {
         progress.finish();
         return Err(RebuildRefused {
@@ -257,7 +292,7 @@ pub async fn rebuild(
         previous_generation: previous.generation(),
         generation: target.generation(),
         collection: target.name().to_owned(),
-        records: replay.counts.records,
+        records: state_records + replay.counts.records,
         skipped: replay.counts.skipped,
         new_customers: rebuilt
             .keys()
@@ -356,10 +391,15 @@ struct Replay {
 }
 
 impl Replay {
-    /// A consumer of its own, unique group, assigned every partition from the
-    /// beginning.
-    fn start(settings: &Settings, keys: KeyRing, ends: Ends) -> anyhow::Result<Self> {
-        let topic = &settings.kafka.topic;
+    /// A consumer of `topic` in its own, unique group, assigned every
+    /// partition from `from` (the beginning if `None`), to read up to `ends`.
+    fn start(
+        settings: &Settings,
+        keys: KeyRing,
+        topic: &str,
+        from: Option<&Ends>,
+        ends: Ends,
+    ) -> anyhow::Result<Self> {
         let group = format!(
             "{}-rebuild-{}",
             settings.consumer.group_id,
@@ -379,13 +419,17 @@ impl Replay {
                 .context("cannot create the rebuild consumer")?;
         let mut assignment = TopicPartitionList::new();
         for partition in ends.keys() {
-            assignment.add_partition_offset(topic, *partition, Offset::Beginning)?;
+            let offset = match from.and_then(|from| from.get(partition)) {
+                Some(&offset) => Offset::Offset(offset),
+                None => Offset::Beginning,
+            };
+            assignment.add_partition_offset(topic, *partition, offset)?;
         }
         consumer.assign(&assignment)?;
         Ok(Replay {
             consumer,
             keys,
-            read: ReadProgress::new(BTreeMap::new(), ends),
+            read: ReadProgress::new(from.cloned().unwrap_or_default(), ends),
             counts: ReplayCounts::default(),
         })
     }

@@ -42,7 +42,7 @@ impl TestApp {
     pub async fn spawn_with_mongodb(uri: Option<String>) -> TestApp {
         let topic = kit::unique("orders_test_change");
         kit::create_topic(&topic, 3).await;
-        kit::create_keys_topic(&topic, 3).await;
+        kit::create_compacted_topics(&topic, 3).await;
         kit::create_topic(&dead_letter_topic(&topic), 1).await;
         let settings = Settings {
             http: HttpSettings::default(),
@@ -109,6 +109,19 @@ impl TestApp {
             .await
             .map_err(|(e, _)| e)
             .expect("record acknowledged");
+    }
+
+    /// Produces `payload` onto the service's state topic, as the relay does
+    /// before the events.
+    pub async fn produce_state(&self, key: &str, payload: &[u8]) {
+        let record = FutureRecord::to(&self.settings.kafka.state_topic)
+            .key(key)
+            .payload(payload);
+        self.producer
+            .send(record, Timeout::After(Duration::from_secs(10)))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("state acknowledged");
     }
 
     /// Produces a change event of customer `id` at `version` with `first_name`.

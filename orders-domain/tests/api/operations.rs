@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use mongodb::bson::Document;
-use orders_domain::messaging::{Progress, RebuildRefused, rebuild, redrive_dead_letters};
+use orders_domain::messaging::{Progress, RebuildRefused, Source, rebuild, redrive_dead_letters};
 use orders_domain::store::CustomerOrdersStore;
 use platform_testkit as kit;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -71,7 +71,7 @@ async fn a_rebuild_over_a_log_of_plaintext_and_sealed_events_gives_the_live_repl
         .await
         .expect("live");
 
-    let report = rebuild(&app.settings, Progress::Silent, false)
+    let report = rebuild(&app.settings, Progress::Silent, false, Source::ChangeTopic)
         .await
         .expect("rebuild succeeds");
     assert_eq!((report.generation, report.skipped), (2, 0), "{report:?}");
@@ -79,6 +79,72 @@ async fn a_rebuild_over_a_log_of_plaintext_and_sealed_events_gives_the_live_repl
     assert_eq!(rebuilt.generation(), 2);
     assert_eq!(rebuilt.all().await.expect("rebuilt"), live);
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rebuild_from_state_reads_a_record_per_customer_and_joins_the_change_stream() {
+    let app = Arc::new(TestApp::spawn().await);
+    const CUSTOMERS: i64 = 20;
+    const VERSIONS: i64 = 5;
+    let id = |c: i64| format!("st-{c:02}");
+    // As the relay does: each customer's newest state on the state topic
+    // before its events (here, the newest of five).
+    for c in 0..CUSTOMERS {
+        let newest = change_event(&id(c), VERSIONS, &format!("v{VERSIONS}"));
+        app.produce_state(&id(c), &newest.to_json_vec()).await;
+        for v in 1..=VERSIONS {
+            app.produce_change(&id(c), v, &format!("v{v}"), None).await;
+        }
+    }
+    for c in 0..CUSTOMERS {
+        app.replica_at_version(&id(c), VERSIONS).await;
+    }
+    // Writes go on during the rebuild: the next version of everyone.
+    let writer = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            for c in 0..CUSTOMERS {
+                let next = change_event(&id(c), VERSIONS + 1, "next");
+                app.produce_state(&id(c), &next.to_json_vec()).await;
+                app.produce_raw(&id(c), &next.to_json_vec(), None).await;
+            }
+        })
+    };
+    let report = rebuild(&app.settings, Progress::Silent, false, Source::StateTopic)
+        .await
+        .expect("rebuild from state succeeds");
+    writer.await.expect("writer");
+    for c in 0..CUSTOMERS {
+        let body = app.replica_at_version(&id(c), VERSIONS + 1).await;
+        assert_eq!(body["name"]["firstName"], "next", "{body}");
+    }
+    assert_eq!(report.generation, 2);
+    // The state topic holds at most two records per customer here (no
+    // compaction ran); the change topic's 100 records before the rebuild
+    // were not read.
+    let per_customer = report.records as f64 / CUSTOMERS as f64;
+    assert!(
+        per_customer <= 3.0,
+        "{} records read for {CUSTOMERS} customers",
+        report.records
+    );
+    let full = rebuild(&app.settings, Progress::Silent, false, Source::ChangeTopic)
+        .await
+        .expect("full rebuild succeeds");
+    assert!(
+        full.records >= (CUSTOMERS * (VERSIONS + 1)) as u64,
+        "{full:?}"
+    );
+    let store = CustomerOrdersStore::new(&app.db, COLLECTION);
+    assert_eq!(
+        store.active_replica().await.expect("pointer").generation(),
+        3
+    );
+    println!(
+        "REBUILD FROM STATE records={} vs full replay records={}",
+        report.records, full.records
+    );
+    Arc::into_inner(app).expect("only owner").stop().await;
 }
 
 #[tokio::test]
@@ -127,7 +193,7 @@ async fn rebuild_while_events_flow_gives_the_live_state_keeps_orders_and_reads_n
             }
         })
     };
-    let report = rebuild(&app.settings, Progress::Silent, false)
+    let report = rebuild(&app.settings, Progress::Silent, false, Source::ChangeTopic)
         .await
         .expect("rebuild succeeds");
     writer.await.expect("writer");
@@ -185,7 +251,7 @@ async fn a_rebuild_that_would_drop_a_current_customer_is_refused_and_force_switc
         .await
         .expect("written to the current generation");
 
-    let refused = rebuild(&app.settings, Progress::Silent, false)
+    let refused = rebuild(&app.settings, Progress::Silent, false, Source::ChangeTopic)
         .await
         .expect_err("the rebuild must refuse");
     let refused = refused
@@ -203,7 +269,7 @@ async fn a_rebuild_that_would_drop_a_current_customer_is_refused_and_force_switc
     );
     assert_eq!(app.get("/orders/order/ghost-1").await.status(), 200);
 
-    let forced = rebuild(&app.settings, Progress::Silent, true)
+    let forced = rebuild(&app.settings, Progress::Silent, true, Source::ChangeTopic)
         .await
         .expect("--force switches");
     assert_eq!(forced.generation, 2);

@@ -141,29 +141,33 @@ pub async fn ensure_topic_replicated(
     Ok(())
 }
 
-/// Topic configs of the keys topic: compacted (only each customer's latest
-/// key, or its tombstone, matters), and kept for ever until compacted.
-pub const KEYS_TOPIC_CONFIG: [(&str, &str); 2] = [
+/// Topic configs of the keys and state topics: compacted (only each
+/// customer's latest record matters), and kept for ever until compacted.
+pub const COMPACTED_TOPIC_CONFIG: [(&str, &str); 2] = [
     ("cleanup.policy", "compact"),
     ("retention.ms", RETENTION_FOREVER_MS),
 ];
 
-/// Creates the keys topic (`settings.keys_topic`) with `partitions`
-/// partitions and `replication` copies, compacted; an existing one is left
-/// as it is.
-pub async fn ensure_keys_topic(
+/// Creates the keys topic and the state topic (`settings.keys_topic`,
+/// `settings.state_topic`) with `partitions` partitions and `replication`
+/// copies, compacted; existing ones are left as they are.
+pub async fn ensure_compacted_topics(
     settings: &KafkaSettings,
     partitions: i32,
     replication: i32,
 ) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = client_config(settings).create()?;
-    let topic = &settings.keys_topic;
-    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
-    for (key, value) in KEYS_TOPIC_CONFIG {
-        new_topic = new_topic.set(key, value);
-    }
+    let new_topics: Vec<NewTopic> = [&settings.keys_topic, &settings.state_topic]
+        .into_iter()
+        .map(|topic| {
+            let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+            COMPACTED_TOPIC_CONFIG
+                .iter()
+                .fold(new_topic, |t, (key, value)| t.set(key, value))
+        })
+        .collect();
     let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
-    for result in admin.create_topics([&new_topic], &options).await? {
+    for result in admin.create_topics(&new_topics, &options).await? {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => {
@@ -283,6 +287,7 @@ mod tests {
             brokers: "127.0.0.1:1".into(),
             topic: "t".into(),
             keys_topic: "k".into(),
+            state_topic: "s".into(),
             message_timeout_ms: 1000,
             properties,
         };
