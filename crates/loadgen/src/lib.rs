@@ -132,7 +132,7 @@ impl Plan {
             saturation_clients: if tiny { 2 } else { 32 },
             changes: if tiny { 5 } else { 200 },
             replay_customers: if tiny { 10 } else { 10_000 },
-            replay_versions: if tiny { 2 } else { 5 },
+            replay_versions: if tiny { 2 } else { 20 },
             scale_out: !tiny,
             growth: if tiny { (20, 10) } else { (3000, 1000) },
             outage: outage::Shape {
@@ -378,7 +378,12 @@ impl Bench<'_> {
         let versions = self.plan.replay_versions;
         let events = scenarios::fill_replay_topic(target, &topic, customers, versions).await?;
         let variant = format!("orders-domain rebuild, {events} events of {customers} customers");
-        let pair = async || scenarios::replay(target, &topic, events).await;
+        let pair = async || scenarios::replay(target, &topic, events, false).await;
+        self.compare(REPLAY, variant, pair).await?;
+        // The same history through the state topic: one record per customer.
+        let variant =
+            format!("orders-domain rebuild --from-state, the {customers} customers' state");
+        let pair = async || scenarios::replay(target, &topic, customers, true).await;
         self.compare(REPLAY, variant, pair).await
     }
 

@@ -365,13 +365,16 @@ pub async fn start_to_ready(target: &Target, service: &str) -> Result<(Duration,
     Ok((ready, idle))
 }
 
-/// Runs `orders-domain rebuild` over `topic` into a fresh database and returns
-/// the records it read and how long the command took.
-pub async fn rebuild(target: &Target, topic: &str) -> Result<(usize, Duration)> {
+/// Runs `orders-domain rebuild` (with `--from-state` if `from_state`) over
+/// `topic` into a fresh database and returns the records it read and how
+/// long the command took.
+pub async fn rebuild(target: &Target, topic: &str, from_state: bool) -> Result<(usize, Duration)> {
     let database = unique("bench_replay").replace('-', "_");
     let started = Instant::now();
+    let from_state = from_state.then_some("--from-state");
     let output = service_command(target, "orders-domain")
         .arg("rebuild")
+        .args(from_state)
         .env("APP__MONGODB__DATABASE", database)
         .env("APP__HTTP__PORT", "0")
         .env("APP__KAFKA__TOPIC", topic)

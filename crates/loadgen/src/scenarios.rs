@@ -116,26 +116,38 @@ pub async fn propagation(target: &Target, pace: Pace, n: usize) -> Result<[Run; 
 /// Scenario 4: `orders-domain rebuild` over `topic`, which holds `events`
 /// events; the baseline consumes it from the beginning and upserts every
 /// record into a fresh collection with the raw driver.
-pub async fn replay(target: &Target, topic: &str, events: usize) -> Result<[Run; 2]> {
-    let (records, elapsed) = processes::rebuild(target, topic).await?;
-    let read_all = records == events;
-    anyhow::ensure!(read_all, "the rebuild read {records} records of {events}");
-    let raw = Raw::new(target, &unique("raw_replay"), "", events).await?;
-    let consumer = raw_consumer(target, topic)?;
+pub async fn replay(
+    target: &Target,
+    topic: &str,
+    records: usize,
+    from_state: bool,
+) -> Result<[Run; 2]> {
+    let (read, elapsed) = processes::rebuild(target, topic, from_state).await?;
+    anyhow::ensure!(
+        read == records,
+        "the rebuild read {read} records of {records}"
+    );
+    // The baseline reads what the rebuild reads: the change topic, or the
+    // state topic.
+    let [_, state] = processes::compacted_topics(topic);
+    let source = if from_state { state.as_str() } else { topic };
+    let raw = Raw::new(target, &unique("raw_replay"), "", records).await?;
+    let consumer = raw_consumer(target, source)?;
     let started = Instant::now();
-    for _ in 0..events {
+    for _ in 0..records {
         let message = tokio::time::timeout(DEADLINE, consumer.recv()).await;
         let message = message.context("the raw replay stalled")??;
         let (key, document) = raw_document(&message).context("unreadable replay record")?;
         upsert(&raw.collection, &key, document).await?;
     }
-    let baseline = Run::new(events, started.elapsed(), Vec::new());
-    Ok([Run::new(records, elapsed, Vec::new()), baseline])
+    let baseline = Run::new(records, started.elapsed(), Vec::new());
+    Ok([Run::new(read, elapsed, Vec::new()), baseline])
 }
 
 /// Fills `topic` for scenario 4 with `versions` change events of each of
 /// `customers` customers, each version of every customer before the next
-/// version of any, as the accounts relay would publish them; returns how many.
+/// version of any, as the accounts relay would publish them, and its state
+/// topic with the newest version of each; returns how many events.
 pub async fn fill_replay_topic(
     target: &Target,
     topic: &str,
@@ -144,6 +156,7 @@ pub async fn fill_replay_topic(
 ) -> Result<usize> {
     let producer = raw_producer(target)?;
     let template: Value = serde_json::from_str(shared_events::samples::CUSTOMER_CREATED)?;
+    let [_, state] = processes::compacted_topics(topic);
     for version in 1..=versions {
         let mut deliveries = Vec::with_capacity(customers);
         for c in 0..customers {
@@ -157,6 +170,10 @@ pub async fn fill_replay_topic(
                 event["type"] = shared_events::CustomerChangeType::Updated.as_str().into();
             }
             let payload = event.to_string();
+            if version == versions {
+                let record = FutureRecord::to(&state).key(&id).payload(&payload);
+                deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+            }
             let record = FutureRecord::to(topic).key(&id).payload(&payload);
             deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
         }

@@ -62,9 +62,14 @@ fn every_scenario_is_compared(report: &Report) {
     let scenarios = report.comparisons.iter().map(|c| c.scenario.as_str());
     let (reads, e2e) = ("3 orders reads", "2 end-to-end propagation");
     let writes = "1 accounts writes";
-    let expected = [writes, writes, reads, reads, e2e, e2e, "4 replay"];
+    // Scenario 4 twice: the full replay and the rebuild from state.
+    let expected = [
+        writes, writes, reads, reads, e2e, e2e, "4 replay", "4 replay",
+    ];
     assert_eq!(scenarios.collect::<Vec<_>>(), expected);
     assert_eq!(report.comparisons[1].baseline_name, loadgen::NAIVE);
+    let from_state = &report.comparisons[7].variant;
+    assert!(from_state.contains("--from-state"), "{from_state}");
     for c in &report.comparisons {
         assert!(c.platform.throughput.median > 0.0, "{c:?}");
         assert!(c.baseline.throughput.median > 0.0, "{c:?}");
