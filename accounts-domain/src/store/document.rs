@@ -305,7 +305,7 @@ impl CustomerDocument {
         customer: &Customer,
         event: &SealedChangeEnvelope,
         entry: &OutboxEntry,
-        key: WrappedKey,
+        key: Option<WrappedKey>,
     ) -> Self {
         let profile = &customer.profile;
         CustomerDocument {
@@ -315,7 +315,7 @@ impl CustomerDocument {
             contact: Some(profile.contact.clone()),
             addresses: profile.addresses.clone(),
             credit_cards: profile.credit_cards.clone(),
-            data_key: Some(key),
+            data_key: key,
             updated_at: event.time.to_rfc3339(),
             pending_events: 1,
             outbox: BTreeMap::from([(outbox_key(entry.version), entry.clone())]),

@@ -195,13 +195,12 @@ impl CustomerStore {
         self.history.ensure_indexes().await
     }
 
-    /// `known`'s data key, or a new one (erased customers, and customers
-    /// stored before keys existed).
-    fn sealing_key(&self, known: Option<&Known>) -> Result<SealingKey> {
+    /// Customer `id`'s data key as `known` holds it, or a new one (new and
+    /// erased customers, and customers stored before keys existed).
+    fn sealing_key(&self, id: &str, known: Option<&Known>) -> Result<SealingKey> {
         if let Some(key) = known.and_then(|k| k.key.clone()) {
             return Ok(SealingKey { key, new: None });
         }
-        let id = known.map_or("", |k| k.id.as_str());
         let key = DataKey::generate()?;
         let wrapped = self.kek.wrap(id, &key)?;
         Ok(SealingKey {
@@ -273,7 +272,7 @@ impl CustomerStore {
                     outcome,
                 });
             }
-            let key = self.sealing_key(Some(&known))?;
+            let key = self.sealing_key(&id, Some(&known))?;
             let event = next.change_event(change_type, Utc::now());
             let (sealed, entry) = Self::sealed(&event, &key, traceparent.clone())?;
             let update = document::change_update(&next, &sealed, &entry, key.new.as_ref())?;
@@ -299,16 +298,10 @@ impl CustomerStore {
         traceparent: Option<String>,
     ) -> Result<Option<Upserted>> {
         let customer = Customer::create(submission.clone());
-        let key = self.sealing_key(None)?;
-        // Bound to the customer: wrapped again now that its id is known.
-        let wrapped = self.kek.wrap(customer.id.as_str(), &key.key)?;
-        let key = SealingKey {
-            key: key.key,
-            new: Some(wrapped.clone()),
-        };
+        let key = self.sealing_key(customer.id.as_str(), None)?;
         let event = customer.change_event(CustomerChangeType::Created, Utc::now());
         let (sealed, entry) = Self::sealed(&event, &key, traceparent)?;
-        let document = CustomerDocument::created(&customer, &sealed, &entry, wrapped);
+        let document = CustomerDocument::created(&customer, &sealed, &entry, key.new);
         match self.collection.insert_one(&document).await {
             Ok(_) => {
                 self.written.add(&document.id, entry);
@@ -393,7 +386,7 @@ impl CustomerStore {
                 continue;
             };
             let last = current.succeeded_by(current.profile.clone());
-            let key = self.sealing_key(Some(&known))?;
+            let key = self.sealing_key(id, Some(&known))?;
             let event = last.change_event(CustomerChangeType::Deleted, Utc::now());
             let (sealed, entry) = Self::sealed(&event, &key, traceparent.clone())?;
             let update = document::delete_update(&sealed, &entry, key.new.as_ref())?;
