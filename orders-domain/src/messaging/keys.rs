@@ -22,6 +22,7 @@ use std::time::Duration;
 use anyhow::Context;
 use platform_infra::config::{CryptoSettings, KafkaSettings};
 use platform_infra::kafka;
+use platform_infra::retry::{self, Backoff};
 use platform_infra::shutdown::CancellationToken;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -123,7 +124,23 @@ impl KeyRing {
         consumer: StreamConsumer,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let starts = self.watermarks().await?;
+        // The broker may be down at start-up: the ring waits for it, as the
+        // projector does, instead of ending (which would stop the service).
+        let mut backoff = Backoff::new(retry::DEFAULT_MAX_DELAY);
+        let starts = loop {
+            match self.watermarks().await {
+                Ok(starts) => break starts,
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "cannot read the keys topic's offsets; retrying"
+                    );
+                    if backoff.pause(&shutdown).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        };
         let mut assignment = TopicPartitionList::new();
         for (&partition, &(low, _)) in &starts {
             assignment.add_partition_offset(&self.topic, partition, Offset::Offset(low))?;
