@@ -82,7 +82,7 @@ async fn a_rebuild_over_a_log_of_plaintext_and_sealed_events_gives_the_live_repl
 }
 
 #[tokio::test]
-async fn a_rebuild_from_state_reads_a_record_per_customer_and_joins_the_change_stream() {
+async fn a_rebuild_from_state_reads_the_state_not_the_history_and_joins_the_change_stream() {
     let app = Arc::new(TestApp::spawn().await);
     const CUSTOMERS: i64 = 20;
     const VERSIONS: i64 = 5;
