@@ -31,9 +31,9 @@ async fn main() -> anyhow::Result<ExitCode> {
     let mut report = run(&cli.target, &plan, |line| eprintln!("loadgen: {line}")).await;
     report.notes.extend(cli.notes);
     if let Some(dir) = &cli.target.profiles {
-        let (creates, reads) = if cli.tiny { (20, 20) } else { (3000, 3000) };
-        match loadgen::processes::profile(&cli.target, dir, creates, reads).await {
-            Ok(profiles) => report.profiles = profiles,
+        let n = if cli.tiny { 20 } else { 3000 };
+        match loadgen::processes::profile(&cli.target, dir, n, n).await {
+            Ok(profiles) => (report.profiles, report.profiled_operations) = (profiles, n),
             Err(e) => report.failures.push(format!("profiles: {e:#}")),
         }
     }

@@ -127,11 +127,16 @@ async fn measure(
     let (answers, restarted) = tokio::join!(futures::future::join_all(answers), outage);
     restarted.context("restarting the broker")?;
     let back = Instant::now();
-    let mut rows = Vec::new();
-    for (subject, answers) in subjects.iter().zip(answers) {
-        let counted = count(&private, subject, answers?, back).await;
-        rows.push(counted.with_context(|| format!("counting {}", subject.name))?);
-    }
+    // Counted side by side: each one's catch-up time is its own.
+    let counts = subjects
+        .iter()
+        .zip(answers)
+        .map(async |(subject, answers)| {
+            let counted = count(&private, subject, answers?, back).await;
+            counted.with_context(|| format!("counting {}", subject.name))
+        });
+    let rows = futures::future::join_all(counts).await;
+    let rows = rows.into_iter().collect::<Result<Vec<_>>>()?;
     for subject in subjects {
         subject.instance.stop().await;
     }

@@ -329,6 +329,10 @@ fn service_command(target: &Target, service: &str) -> Command {
     command
 }
 
+/// The id of the key-encryption key that wraps scenario 4's data keys, given
+/// to the rebuild with the target's key.
+pub const REPLAY_KEK_ID: &str = "loadgen-replay";
+
 /// The keys and state topics of a change topic made by
 /// `scenarios::create_topic`.
 pub fn compacted_topics(topic: &str) -> [String; 2] {
@@ -378,6 +382,7 @@ pub async fn rebuild(target: &Target, topic: &str, from_state: bool) -> Result<(
         .env("APP__MONGODB__DATABASE", database)
         .env("APP__HTTP__PORT", "0")
         .env("APP__KAFKA__TOPIC", topic)
+        .env("APP__CRYPTO__KEK_ID", REPLAY_KEK_ID)
         .envs(compacted_topics_env(topic))
         .output()
         .await

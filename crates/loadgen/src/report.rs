@@ -126,6 +126,9 @@ pub struct Report {
     /// The services' CPU profiles, when they were taken.
     #[serde(default)]
     pub profiles: Vec<platform_infra::profile::Hottest>,
+    /// How many creates and reads the profiled pass made.
+    #[serde(default)]
+    pub profiled_operations: usize,
 }
 
 /// Scenario 6: how it was shaped, and what each service did.
@@ -145,9 +148,9 @@ pub const PLOT_DIR: &str = "benchmarks";
 const REPORT: &str = include_str!("templates/report.md");
 const EVIDENCE: &str = include_str!("templates/evidence.md");
 const OUTAGE: &str = include_str!("templates/outage.md");
-const PROFILES: &str = "Sampled by pprof-rs at 199 Hz of CPU time in a pass after the measured run, on fresh instances with the profiler on (`./dev bench` builds the services with the `profiling` feature; the measured instances run without it): 3000 creates by 8 clients, orders applying them, and 3000 `GET /orders/order/{id}`. The flame graphs are interactive SVGs.\n";
+const PROFILES: &str = include_str!("templates/profiles.md");
 const PROFILE: &str = include_str!("templates/profile.md");
-const GROWTH: &str = "Scenario 7: one customer changed again and again, then orders of that customer placed, each request after the previous one answered; the median latency of the first and of the last 100 requests.\n\n| series | requests | first 100 median ms | last 100 median ms | last ÷ first |\n|---|---|---|---|---|\n";
+const GROWTH: &str = include_str!("templates/growth.md");
 
 /// `template` with every `{name}` that `values` names replaced by its value,
 /// in one pass: values are never searched for placeholders.
@@ -276,7 +279,9 @@ impl Report {
             ];
             body.push_str(&fill(PROFILE, &values));
         }
-        section("CPU profiles", PROFILES, body)
+        let n = self.profiled_operations.to_string();
+        let intro = fill(PROFILES, &[("n", n)]);
+        section("CPU profiles", &intro, body)
     }
 
     /// Scenario 7's table, or nothing when it did not run.

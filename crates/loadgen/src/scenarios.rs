@@ -17,6 +17,9 @@ use rdkafka::util::Timeout;
 use rdkafka::{ClientConfig, Message};
 use reqwest::{RequestBuilder, Response};
 use serde_json::Value;
+use shared_events::crypto::{DataKey, KeyEncryptionKey};
+use shared_events::sealed::SealedChangeEnvelope;
+use shared_events::{CustomerChangeEnvelope, CustomerChangeType};
 use tokio::sync::broadcast::{self, Sender};
 
 use crate::measure::{Pace, Run};
@@ -32,18 +35,21 @@ const RAW_PARTITIONS: i32 = 3;
 /// clients; then, once the relay has published them, the baselines: the same
 /// documents upserted with the raw driver, and (when given) created through
 /// the naive dual-write service at `naive`, whose run is otherwise empty.
+/// How long the relay needed after the platform's run to publish its backlog
+/// is added to `drains`.
 pub async fn writes(
     target: &Target,
     naive: Option<&Target>,
-    clients: usize,
-    n: usize,
+    (clients, n): (usize, usize),
+    drains: &std::cell::RefCell<Vec<f64>>,
 ) -> Result<[Run; 3]> {
     let (pace, prefix) = (Pace::Clients(clients), unique("bench-w"));
     let platform = pace.run(n, Platform::new(target, &prefix, n), Platform::create);
     let platform = platform.await?;
     // The relay publishes after the answers: let it finish before the
     // baselines run, so that they do not share the cores with it.
-    wait_drained(target, Duration::from_secs(600)).await?;
+    let drained = wait_drained(target, Duration::from_secs(600)).await?;
+    drains.borrow_mut().push(drained.as_secs_f64());
     let baseline = Raw::new(target, "customers", &prefix, n).await?;
     let raw = pace.run(n, baseline, Raw::upsert).await?;
     let naive = match naive {
@@ -145,39 +151,52 @@ pub async fn replay(
 }
 
 /// Fills `topic` for scenario 4 with `versions` change events of each of
-/// `customers` customers, each version of every customer before the next
-/// version of any, as the accounts relay would publish them, and its state
-/// topic with the newest version of each; returns how many events.
+/// `customers` customers, sealed as accounts seals them (each customer's data
+/// key wrapped on the keys topic first), each version of every customer before
+/// the next version of any, and its state topic with the newest version of
+/// each; returns how many events.
 pub async fn fill_replay_topic(
     target: &Target,
     topic: &str,
     customers: usize,
-    versions: u64,
+    versions: i64,
 ) -> Result<usize> {
+    let kek = target
+        .kek
+        .as_deref()
+        .context("scenario 4 seals its events: no key-encryption key")?;
+    let kek = KeyEncryptionKey::from_base64(processes::REPLAY_KEK_ID, kek)?;
     let producer = raw_producer(target)?;
-    let template: Value = serde_json::from_str(shared_events::samples::CUSTOMER_CREATED)?;
-    let [_, state] = processes::compacted_topics(topic);
+    let template: CustomerChangeEnvelope =
+        serde_json::from_str(shared_events::samples::CUSTOMER_CREATED)?;
+    let [keys_topic, state] = processes::compacted_topics(topic);
+    let mut keys = Vec::with_capacity(customers);
+    let mut deliveries = Vec::with_capacity(customers);
+    for c in 0..customers {
+        let (id, key) = (format!("replay-{c}"), DataKey::generate()?);
+        let wrapped = serde_json::to_vec(&kek.wrap(&id, &key)?)?;
+        let record = FutureRecord::to(&keys_topic).key(&id).payload(&wrapped);
+        deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+        keys.push((id, key));
+    }
     for version in 1..=versions {
-        let mut deliveries = Vec::with_capacity(customers);
-        for c in 0..customers {
-            let (id, mut event) = (format!("replay-{c}"), template.clone());
-            event["id"] = uuid::Uuid::new_v4().to_string().into();
-            event["subject"] = id.clone().into();
-            event["data"]["id"] = id.clone().into();
-            event["data"]["version"] = version.into();
-            event["data"]["name"]["firstName"] = format!("V{version}").into();
+        for (id, key) in &keys {
+            let mut event = template.clone();
+            event.id = uuid::Uuid::new_v4();
+            event.data.id = id.clone();
+            event.data.version = version;
             if version > 1 {
-                event["type"] = shared_events::CustomerChangeType::Updated.as_str().into();
+                event.event_type = CustomerChangeType::Updated;
             }
-            let payload = event.to_string();
+            let payload = SealedChangeEnvelope::seal(&event, key)?.to_json_vec();
             if version == versions {
-                let record = FutureRecord::to(&state).key(&id).payload(&payload);
+                let record = FutureRecord::to(&state).key(id).payload(&payload);
                 deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
             }
-            let record = FutureRecord::to(topic).key(&id).payload(&payload);
+            let record = FutureRecord::to(topic).key(id).payload(&payload);
             deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
         }
-        for delivery in deliveries {
+        for delivery in std::mem::take(&mut deliveries) {
             let delivered = delivery.await.context("producer dropped a delivery")?;
             delivered.map_err(|(e, _)| e)?;
         }
@@ -397,7 +416,8 @@ async fn timed(request: RequestBuilder) -> Result<Duration> {
 
 /// Waits up to `within` until some instance in `orders` has applied version
 /// `version` of customer `id`, asking again while they answer 404 (not
-/// replicated yet) or 503 (not applied within the service's own wait).
+/// replicated yet: asked again at once, so the time it shows up is measured
+/// without a polling step) or 409 (not applied within the service's own wait).
 pub(crate) async fn applied(
     http: &reqwest::Client,
     orders: &[String],
