@@ -49,36 +49,33 @@ pub async fn run(target: &Target, changes: usize, orders: usize) -> Result<Vec<G
     let id = unique("growth");
     let mut customer = crate::scenarios::customer(&id);
     let create = format!("{}/accounts/customer/create", target.accounts[0]);
-    let mut latencies = Vec::with_capacity(changes);
-    for change in 0..changes {
+    let latencies = one_by_one(changes, |change| {
         customer["name"]["lastName"] = format!("Iyer{change}").into();
-        let started = Instant::now();
-        http.post(&create)
-            .json(&customer)
-            .send()
-            .await?
-            .error_for_status()?;
-        latencies.push(started.elapsed());
-    }
-    let mut rows = vec![GrowthRow::new("changes of one customer", &latencies)];
-    let base = &target.orders[0];
+        http.post(&create).json(&customer)
+    });
+    let mut rows = vec![GrowthRow::new("changes of one customer", &latencies.await?)];
     let last = i64::try_from(changes)?;
     let seen = crate::scenarios::applied(&http, &target.orders, &id, last, Duration::from_secs(60));
     seen.await?;
     let order = json!({ "orderItems": [
         { "product": { "guid": "p-1", "title": "Beans", "price": "9.5" }, "quantity": 1 }
     ] });
-    let place = format!("{base}/orders/order/{id}");
-    latencies.clear();
-    for _ in 0..orders {
-        let started = Instant::now();
-        http.post(&place)
-            .json(&order)
-            .send()
-            .await?
-            .error_for_status()?;
-        latencies.push(started.elapsed());
-    }
+    let place = format!("{}/orders/order/{id}", target.orders[0]);
+    let latencies = one_by_one(orders, |_| http.post(&place).json(&order)).await?;
     rows.push(GrowthRow::new("orders of one customer", &latencies));
     Ok(rows)
+}
+
+/// The latencies of `n` requests, each sent after the previous one answered.
+async fn one_by_one(
+    n: usize,
+    mut request: impl FnMut(usize) -> reqwest::RequestBuilder,
+) -> Result<Vec<Duration>> {
+    let mut latencies = Vec::with_capacity(n);
+    for i in 0..n {
+        let started = Instant::now();
+        request(i).send().await?.error_for_status()?;
+        latencies.push(started.elapsed());
+    }
+    Ok(latencies)
 }

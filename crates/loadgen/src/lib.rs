@@ -293,10 +293,18 @@ impl Bench<'_> {
     async fn writes(&mut self, target: &Target) -> Result<()> {
         let plan = self.plan;
         let creates = plan.writes * plan.write_clients.len() * self.reps;
-        let naive = processes::Naive::start(target).await?;
+        // The naive service on a database and topic of its own.
+        let own = processes::Own::new(target, "bench_naive").await?;
+        let customers = [("APP__MONGODB__COLLECTION", "customers")];
+        let service = "naive-dual-write";
+        let (naive, _) = Instance::start(target, service, Some(&own), &customers).await?;
+        let naive_target = Target {
+            accounts: vec![naive.url.clone()],
+            ..target.clone()
+        };
         let drains = RefCell::new(Vec::new());
         let clients = &plan.write_clients;
-        let work = self.measure_writes(target, Some(&naive.target), clients, &drains);
+        let work = self.measure_writes(target, Some(&naive_target), clients, &drains);
         let services = [
             (
                 "accounts-domain",
@@ -311,15 +319,13 @@ impl Bench<'_> {
         ];
         // Orders must have joined its group for its applies to be counted.
         scenarios::warm_up(target, Duration::from_secs(180)).await?;
-        let mut rows = Vec::new();
-        let work = async {
-            rows = processes::counted(&services, "scenario 1 (a create)", creates, work).await?;
-            Ok(())
-        };
-        let sampled = processes::sampled(&target.pids, "scenario 1", creates, work).await;
+        let work = processes::counted(&services, ("scenario 1 (a create)", creates), work);
+        let sampled = processes::sampled(&target.pids, ("scenario 1", creates), work).await;
         naive.stop().await;
-        self.report.resources.extend(sampled?);
-        self.report.resources.extend(rows);
+        let (((), counted), sampled) = sampled?;
+        self.report
+            .resources
+            .extend(sampled.into_iter().chain(counted));
         // The writes were accepted faster than the relay publishes them.
         let mut drains = drains.into_inner();
         drains.sort_by(f64::total_cmp);
@@ -348,13 +354,8 @@ impl Bench<'_> {
             let orders = [("orders-domain", target.orders[0].as_str(), Per::Operation)];
             let during = format!("scenario 3 (GET /orders/order/{{id}}, N={clients})");
             let reads = plan.reads * self.reps;
-            let mut compared = Ok(());
-            let work = async {
-                compared = self.compare(READ_ONE, variant, pair).await;
-                Ok(())
-            };
-            let rows = processes::counted(&orders, &during, reads, work).await?;
-            compared?;
+            let work = self.compare(READ_ONE, variant, pair);
+            let ((), rows) = processes::counted(&orders, (&during, reads), work).await?;
             self.report.resources.extend(rows);
             let variant = format!("GET /orders/list?limit=100 N={clients}");
             let n = plan.page_reads;
@@ -372,7 +373,7 @@ impl Bench<'_> {
         let paces: Vec<Pace> = rates.chain([saturation]).collect();
         let changes = plan.changes * paces.len() * self.reps;
         let work = self.measure_propagation(target, &paces);
-        let rows = processes::sampled(&target.pids, "scenario 2", changes, work).await?;
+        let ((), rows) = processes::sampled(&target.pids, ("scenario 2", changes), work).await?;
         self.report.resources.extend(rows);
         Ok(())
     }
@@ -436,8 +437,8 @@ impl Bench<'_> {
     /// Scenarios 1 and 2 again with a second instance of each service started
     /// next to the first (same databases, same consumer group).
     async fn scale_out(&mut self, target: &Target) -> Result<()> {
-        let (accounts, _) = Instance::start(target, "accounts-domain", &[]).await?;
-        let (orders, _) = Instance::start(target, "orders-domain", &[]).await?;
+        let (accounts, _) = Instance::start(target, "accounts-domain", None, &[]).await?;
+        let (orders, _) = Instance::start(target, "orders-domain", None, &[]).await?;
         let mut both = target.clone();
         both.accounts.push(accounts.url.clone());
         both.orders.push(orders.url.clone());
@@ -471,7 +472,7 @@ impl Bench<'_> {
             scenarios::wait_drained(both, Duration::from_secs(600)).await?;
             self.measure_propagation(both, &paces).await
         };
-        let rows = processes::sampled(&both.pids, "scale-out", operations, work).await?;
+        let ((), rows) = processes::sampled(&both.pids, ("scale-out", operations), work).await?;
         self.report.resources.extend(rows);
         Ok(())
     }

@@ -19,7 +19,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
-use crate::processes::Instance;
+use crate::processes::{Instance, Own};
 use crate::{Result, Target, unique};
 
 /// How long the count waits for a topic that has stopped growing.
@@ -68,9 +68,9 @@ pub struct OutageRow {
 struct Subject {
     name: &'static str,
     instance: Instance,
-    database: String,
+    /// Its database and topic.
+    own: Own,
     collection: &'static str,
-    topic: String,
 }
 
 /// Runs the scenario on a private broker from the `tansu` executable and the
@@ -99,22 +99,18 @@ async fn measure(
         ("accounts-domain", "accounts-domain", "customer_accounts"),
         (crate::NAIVE, "naive-dual-write", "customers"),
     ] {
-        let (topic, database) = (unique("outage"), unique("bench_outage").replace('-', "_"));
-        let created = crate::scenarios::create_topic(&private, &topic).await;
-        created.context("creating a topic on the private broker")?;
+        let own = Own::new(&private, "bench_outage").await;
+        let own = own.context("creating a topic on the private broker")?;
         let settings = [
-            ("APP__MONGODB__DATABASE", database.as_str()),
             ("APP__MONGODB__COLLECTION", collection),
-            ("APP__KAFKA__TOPIC", topic.as_str()),
             ("APP__KAFKA__MESSAGE_TIMEOUT_MS", timeout.as_str()),
         ];
-        let (instance, _) = Instance::start(&private, service, &settings).await?;
+        let (instance, _) = Instance::start(&private, service, Some(&own), &settings).await?;
         subjects.push(Subject {
             name,
             instance,
-            database,
+            own,
             collection,
-            topic,
         });
     }
     let answers = subjects.iter().map(|s| offer(&s.instance.url, shape));
@@ -198,7 +194,7 @@ async fn count(
     back: Instant,
 ) -> Result<OutageRow> {
     let client = mongodb::Client::with_uri_str(&target.mongodb_uri).await?;
-    let customers = client.database(&subject.database);
+    let customers = client.database(&subject.own.0);
     let customers = customers.collection::<Document>(subject.collection);
     let saved: Vec<Document> = customers
         .find(doc! {})
@@ -216,7 +212,7 @@ async fn count(
     // has not grown for `QUIET`.
     while !saved.is_subset(&published) && progress.elapsed() < QUIET {
         // The restarted broker may still refuse a first connection.
-        let keys = match topic_keys(&target.brokers, &subject.topic).await {
+        let keys = match topic_keys(&target.brokers, &subject.own.0).await {
             Err(e) if progress.elapsed() >= QUIET => return Err(e),
             Err(_) => published.clone(),
             Ok(keys) => keys,

@@ -38,22 +38,19 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 /// Runs `work` while sampling the RSS of `processes` (name and pid) every
-/// 100 ms; returns each one's peak and median RSS, and the CPU time it used
-/// per operation of `work` (`operations` in all), as rows for `during`.
-pub async fn sampled<W>(
+/// 100 ms; returns what `work` returned, and each process's peak and median
+/// RSS and the CPU time it used per operation of `work` (`operations` in all)
+/// as rows for `during`.
+pub async fn sampled<T>(
     processes: &[(String, u32)],
-    during: &str,
-    operations: usize,
-    work: W,
-) -> Result<Vec<ResourceRow>>
-where
-    W: Future<Output = Result<()>>,
-{
+    (during, operations): (&str, usize),
+    work: impl Future<Output = Result<T>>,
+) -> Result<(T, Vec<ResourceRow>)> {
     let cpu_before: Vec<_> = processes.iter().map(|(_, pid)| cpu_seconds(*pid)).collect();
     let mut samples = vec![Vec::new(); processes.len()];
     let mut work = std::pin::pin!(work);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    loop {
+    let done = loop {
         tokio::select! {
             result = &mut work => break result?,
             _ = tick.tick() => {}
@@ -61,7 +58,7 @@ where
         for ((_, pid), series) in processes.iter().zip(&mut samples) {
             series.extend(rss_mib(*pid));
         }
-    }
+    };
     let mut rows = Vec::new();
     for (((name, pid), before), series) in processes.iter().zip(cpu_before).zip(samples) {
         let peak = series.iter().copied().fold(0.0, f64::max);
@@ -77,7 +74,7 @@ where
         let cpu_figure = format!("CPU per change during {during} ({operations} changes)");
         rows.push(ResourceRow::new(name, cpu_figure, [cpu_ms], "ms"));
     }
-    Ok(rows)
+    Ok((done, rows))
 }
 
 /// The sum of the samples of `metric` in a service's metrics text whose
@@ -113,24 +110,20 @@ pub enum Per {
     AppliedEvent,
 }
 
-/// Runs `work` and adds the MongoDB commands each of the `services` (name,
-/// base URL, and what to count per) sent per operation of `work`
-/// (`operations` in all) or per event it applied (waiting up to 30 s for
-/// `operations` events), as rows for `during`.
-pub async fn counted<W>(
+/// Runs `work` and returns what it returned, and the MongoDB commands each of
+/// the `services` (name, base URL, and what to count per) sent per operation
+/// of `work` (`operations` in all) or per event it applied (waiting up to
+/// 30 s for `operations` events), as rows for `during`.
+pub async fn counted<T>(
     services: &[(&str, &str, Per)],
-    during: &str,
-    operations: usize,
-    work: W,
-) -> Result<Vec<ResourceRow>>
-where
-    W: Future<Output = Result<()>>,
-{
+    (during, operations): (&str, usize),
+    work: impl Future<Output = Result<T>>,
+) -> Result<(T, Vec<ResourceRow>)> {
     let mut before = Vec::new();
     for (_, base, _) in services {
         before.push(counts(base).await?);
     }
-    work.await?;
+    let done = work.await?;
     let mut rows = Vec::new();
     for ((name, base, per), [commands, applied]) in services.iter().zip(before) {
         let mut after = counts(base).await?;
@@ -152,7 +145,7 @@ where
         let figure = format!("MongoDB commands per {what} during {during}");
         rows.push(ResourceRow::new(name, figure, [value], ""));
     }
-    Ok(rows)
+    Ok((done, rows))
 }
 
 /// The profile pass, after the measured run: a fresh instance of each
@@ -168,17 +161,11 @@ pub async fn profile(
     creates: usize,
     reads: usize,
 ) -> Result<Vec<platform_infra::profile::Hottest>> {
-    let name = unique("bench_profile").replace('-', "_");
-    crate::scenarios::create_topic(target, &name).await?;
+    let own = Own::new(target, "bench_profile").await?;
     let dir_setting = dir.to_string_lossy().into_owned();
-    let settings = [
-        ("APP__MONGODB__DATABASE", name.as_str()),
-        ("APP__KAFKA__TOPIC", name.as_str()),
-        ("APP__CONSUMER__GROUP_ID", name.as_str()),
-        (platform_infra::profile::PROFILE_DIR, dir_setting.as_str()),
-    ];
-    let (accounts, _) = Instance::start(target, "accounts-domain", &settings).await?;
-    let (orders, _) = Instance::start(target, "orders-domain", &settings).await?;
+    let settings = [(platform_infra::profile::PROFILE_DIR, dir_setting.as_str())];
+    let (accounts, _) = Instance::start(target, "accounts-domain", Some(&own), &settings).await?;
+    let (orders, _) = Instance::start(target, "orders-domain", Some(&own), &settings).await?;
     let mut profiled = target.clone();
     (profiled.accounts, profiled.orders) = (vec![accounts.url.clone()], vec![orders.url.clone()]);
     let load = async {
@@ -203,6 +190,29 @@ pub async fn profile(
     Ok(profiles)
 }
 
+/// A database, topic (with its keys and state topics) and consumer group of
+/// one name, that only the instances started on it use.
+pub struct Own(pub String);
+
+impl Own {
+    /// Makes the topics of a fresh name starting with `prefix`.
+    pub async fn new(target: &Target, prefix: &str) -> Result<Own> {
+        let name = unique(prefix).replace('-', "_");
+        crate::scenarios::create_topic(target, &name).await?;
+        Ok(Own(name))
+    }
+
+    fn settings(&self) -> impl Iterator<Item = (&'static str, String)> {
+        let names = [
+            "APP__MONGODB__DATABASE",
+            "APP__KAFKA__TOPIC",
+            "APP__CONSUMER__GROUP_ID",
+        ];
+        let names = names.map(|setting| (setting, self.0.clone()));
+        names.into_iter().chain(compacted_topics_env(&self.0))
+    }
+}
+
 /// A service process started by the benchmark, killed on drop at the latest.
 pub struct Instance {
     pub url: String,
@@ -210,30 +220,23 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Starts `service` (`accounts-domain` or `orders-domain`) on a free port
-    /// as [`service_command`] runs it, with `settings` on top, and waits for
-    /// its readiness probe; returns the instance and the time from `exec` to
+    /// Starts `service` on a free port as [`service_command`] runs it (on
+    /// `own` names when given), with `settings` on top, and waits for its
+    /// readiness probe; returns the instance and the time from `exec` to
     /// ready.
     pub async fn start(
         target: &Target,
         service: &str,
+        own: Option<&Own>,
         settings: &[(&str, &str)],
     ) -> Result<(Instance, Duration)> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr();
-        let port = port?.port();
+        let port = local_servers::free_port()?;
         let (url, http) = (format!("http://127.0.0.1:{port}"), reqwest::Client::new());
         let started = Instant::now();
         let mut command = service_command(target, service);
-        command.envs(settings.iter().copied());
-        // The keys and state topics that `scenarios::create_topic` made
-        // next to it.
-        let topic = settings
-            .iter()
-            .find(|(name, _)| *name == "APP__KAFKA__TOPIC");
-        if let Some((_, topic)) = topic {
-            command.envs(compacted_topics_env(topic));
-        }
+        command.envs(own.into_iter().flat_map(Own::settings));
         let mut child = command
+            .envs(settings.iter().copied())
             .env("APP__HTTP__PORT", port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -273,37 +276,6 @@ impl Instance {
         if exited.await.is_err() {
             let _ = self.child.kill().await;
         }
-    }
-}
-
-/// The naive dual-write service (`crates/naive-dual-write`) on its own
-/// database and topic of the target's servers, and a target that sends
-/// creates to it.
-pub struct Naive {
-    pub target: Target,
-    instance: Instance,
-}
-
-impl Naive {
-    pub async fn start(target: &Target) -> Result<Naive> {
-        let name = unique("bench_naive").replace('-', "_");
-        crate::scenarios::create_topic(target, &name).await?;
-        let settings = [
-            ("APP__MONGODB__DATABASE", name.as_str()),
-            ("APP__MONGODB__COLLECTION", "customers"),
-            ("APP__KAFKA__TOPIC", name.as_str()),
-        ];
-        let (instance, _) = Instance::start(target, "naive-dual-write", &settings).await?;
-        let mut naive = target.clone();
-        naive.accounts = vec![instance.url.clone()];
-        Ok(Naive {
-            target: naive,
-            instance,
-        })
-    }
-
-    pub async fn stop(self) {
-        self.instance.stop().await;
     }
 }
 
@@ -354,15 +326,8 @@ fn compacted_topics_env(topic: &str) -> [(&'static str, String); 2] {
 pub async fn start_to_ready(target: &Target, service: &str) -> Result<(Duration, f64)> {
     // Its own database, topic and group: the instance must neither join the
     // running orders instances' group nor replay the change topic.
-    let name = unique("bench_start").replace('-', "_");
-    crate::scenarios::create_topic(target, &name).await?;
-    let settings = [
-        "APP__MONGODB__DATABASE",
-        "APP__KAFKA__TOPIC",
-        "APP__CONSUMER__GROUP_ID",
-    ];
-    let settings = settings.map(|setting| (setting, name.as_str()));
-    let (instance, ready) = Instance::start(target, service, &settings).await?;
+    let own = Own::new(target, "bench_start").await?;
+    let (instance, ready) = Instance::start(target, service, Some(&own), &[]).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = instance.pid().and_then(rss_mib).unwrap_or(0.0);
     instance.stop().await;
