@@ -214,37 +214,44 @@ impl Bench<'_> {
         }
     }
 
-    /// Repeats `pair` (a run of the platform, then one of each baseline) and
-    /// adds the platform's comparison with each baseline as `variant` of
-    /// `scenario`; for scenario 2, also their latency histogram.
+    /// Repeats `pair` (a run of the platform, then one of each baseline named
+    /// after the scenario in `names`) and adds the platform's comparison with
+    /// each baseline as `variant` of `names[0]`; for scenario 2, also their
+    /// latency histogram.
     async fn compare<F, const N: usize>(
         &mut self,
-        names: [&str; N],
+        names: &[&str],
         variant: String,
         mut pair: F,
     ) -> Result<()>
     where
         F: AsyncFnMut() -> Result<[Run; N]>,
     {
-        let mut runs: [Vec<Run>; N] = std::array::from_fn(|_| Vec::new());
+        let mut runs: Vec<Vec<Run>> = vec![Vec::new(); names.len()];
         for _ in 0..self.reps {
             for (runs, run) in runs.iter_mut().zip(pair().await?) {
                 runs.push(run);
             }
         }
-        let summaries = runs.each_ref().map(|runs| Summary::of(runs));
-        let scenario = names[0];
+        let summaries: Vec<Summary> = runs.iter().map(|runs| Summary::of(runs)).collect();
+        let scenario = names[0].to_owned();
         for (baseline, summary) in names.iter().zip(&summaries).skip(1) {
-            let names = [scenario, &variant, baseline];
-            let comparison = Comparison::new(names, summaries[0].clone(), summary.clone());
-            self.report.comparisons.push(comparison);
+            self.report.comparisons.push(Comparison {
+                scenario: scenario.clone(),
+                variant: variant.clone(),
+                platform: summaries[0].clone(),
+                baseline_name: (*baseline).to_owned(),
+                baseline: summary.clone(),
+            });
         }
         if scenario == PROPAGATION[0] {
-            let title = format!("{scenario}, {variant}");
             let samples = |runs: &[Run]| runs.iter().flat_map(|r| r.samples_ms.clone()).collect();
-            let (platform, raw) = (samples(&runs[0]), samples(&runs[1]));
-            let histogram = Histogram::new(title, platform, names[1], raw);
-            self.report.histograms.push(histogram);
+            self.report.histograms.push(Histogram {
+                title: format!("{scenario}, {variant}"),
+                platform: samples(&runs[0]),
+                baseline_name: names[1].to_owned(),
+                baseline: samples(&runs[1]),
+            });
         }
         Ok(())
     }
@@ -258,23 +265,17 @@ impl Bench<'_> {
         clients: &[usize],
         drains: &RefCell<Vec<f64>>,
     ) -> Result<()> {
+        // Without the naive service, its run is empty and not compared.
+        let names = if naive.is_some() {
+            &WRITES[..]
+        } else {
+            &WRITES[..2]
+        };
         for &clients in clients {
             let variant = format!("N={clients}, {}", target.instances());
             let n = self.plan.writes;
-            let run = async |naive| scenarios::writes(target, naive, (clients, n), drains).await;
-            match naive {
-                Some(naive) => {
-                    let runs = async || run(Some(naive)).await;
-                    self.compare(WRITES, variant, runs).await?
-                }
-                None => {
-                    let runs = async || {
-                        let [platform, raw, ..] = run(None).await?;
-                        Ok([platform, raw])
-                    };
-                    self.compare([WRITES[0], WRITES[1]], variant, runs).await?
-                }
-            }
+            let runs = async || scenarios::writes(target, naive, (clients, n), drains).await;
+            self.compare(names, variant, runs).await?;
         }
         Ok(())
     }
@@ -284,7 +285,7 @@ impl Bench<'_> {
         for &pace in paces {
             let (variant, n) = (format!("{pace}, {}", target.instances()), self.plan.changes);
             let pair = async || scenarios::propagation(target, pace, n).await;
-            self.compare(PROPAGATION, variant, pair).await?;
+            self.compare(&PROPAGATION, variant, pair).await?;
         }
         Ok(())
     }
@@ -354,13 +355,13 @@ impl Bench<'_> {
             let orders = [("orders-domain", target.orders[0].as_str(), Per::Operation)];
             let during = format!("scenario 3 (GET /orders/order/{{id}}, N={clients})");
             let reads = plan.reads * self.reps;
-            let work = self.compare(READ_ONE, variant, pair);
+            let work = self.compare(&READ_ONE, variant, pair);
             let ((), rows) = processes::counted(&orders, (&during, reads), work).await?;
             self.report.resources.extend(rows);
             let variant = format!("GET /orders/list?limit=100 N={clients}");
             let n = plan.page_reads;
             let pair = async || scenarios::reads(target, seed, clients, n, true).await;
-            self.compare(READ_PAGE, variant, pair).await?;
+            self.compare(&READ_PAGE, variant, pair).await?;
         }
         Ok(())
     }
@@ -387,12 +388,12 @@ impl Bench<'_> {
         let variant =
             format!("orders-domain rebuild, {events} sealed events of {customers} customers");
         let pair = async || scenarios::replay(target, &topic, events, false).await;
-        self.compare(REPLAY, variant, pair).await?;
+        self.compare(&REPLAY, variant, pair).await?;
         // The same history through the state topic: one record per customer.
         let variant =
             format!("orders-domain rebuild --from-state, the {customers} customers' state");
         let pair = async || scenarios::replay(target, &topic, customers, true).await;
-        self.compare(REPLAY, variant, pair).await
+        self.compare(&REPLAY, variant, pair).await
     }
 
     /// Scenario 5: start-to-ready and idle RSS of a fresh instance of each

@@ -17,19 +17,6 @@ pub struct Comparison {
 }
 
 impl Comparison {
-    /// The comparison of `platform` with `baseline`, named by `scenario`,
-    /// `variant` and `baseline_name`.
-    pub fn new(names: [&str; 3], platform: Summary, baseline: Summary) -> Comparison {
-        let [scenario, variant, baseline_name] = names.map(str::to_owned);
-        Comparison {
-            scenario,
-            variant,
-            platform,
-            baseline_name,
-            baseline,
-        }
-    }
-
     /// Platform ÷ baseline of the medians of one figure (0 without a baseline).
     pub fn ratio(&self, figure: fn(&Summary) -> Spread) -> f64 {
         let (platform, baseline) = (figure(&self.platform), figure(&self.baseline));
@@ -79,21 +66,6 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    pub fn new(
-        title: String,
-        platform: Vec<f64>,
-        baseline_name: &str,
-        baseline: Vec<f64>,
-    ) -> Histogram {
-        let baseline_name = baseline_name.to_owned();
-        Histogram {
-            title,
-            platform,
-            baseline_name,
-            baseline,
-        }
-    }
-
     /// The SVG's file name, from the title.
     pub fn file_name(&self) -> String {
         let words = self.title.to_ascii_lowercase();
