@@ -15,8 +15,7 @@ use futures::TryStreamExt;
 use local_servers::free_port;
 use local_servers::servers::{LocalServer, ServerKind};
 use mongodb::bson::{Document, doc};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use serde::{Deserialize, Serialize};
 
 use crate::processes::{Instance, Own};
@@ -242,44 +241,11 @@ async fn count(
     })
 }
 
-/// The distinct record keys of every partition of `topic`, read from the
-/// beginning up to the ends taken first.
+/// The distinct record keys of `topic`, read up to the ends it has now.
 async fn topic_keys(brokers: &str, topic: &str) -> Result<BTreeSet<String>> {
-    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", unique("outage-count"))
-            .set("enable.auto.commit", "false")
-            .create()?;
-        let timeout = Duration::from_secs(10);
-        let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
-        let partitions = metadata
-            .topics()
-            .first()
-            .map(|t| t.partitions().len())
-            .unwrap_or(0);
-        let (mut assignment, mut ends) = (TopicPartitionList::new(), Vec::new());
-        for partition in 0..partitions as i32 {
-            let (_, high) = consumer.fetch_watermarks(&topic, partition, timeout)?;
-            assignment.add_partition_offset(&topic, partition, Offset::Beginning)?;
-            ends.push(high);
-        }
-        consumer.assign(&assignment)?;
-        let (mut keys, mut positions) = (BTreeSet::new(), vec![0_i64; ends.len()]);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while positions.iter().zip(&ends).any(|(p, end)| p < end) {
-            anyhow::ensure!(Instant::now() < deadline, "{topic} not read to its end");
-            let Some(message) = consumer.poll(Duration::from_millis(500)) else {
-                continue;
-            };
-            let message = message?;
-            positions[message.partition() as usize] = message.offset() + 1;
-            if let Some(key) = message.key() {
-                keys.insert(String::from_utf8_lossy(key).into_owned());
-            }
-        }
-        Ok(keys)
-    })
-    .await?
+    let records = local_servers::read_all(brokers, topic, Duration::from_secs(60)).await?;
+    let keys = records.iter().filter_map(|record| record.key());
+    Ok(keys
+        .map(|key| String::from_utf8_lossy(key).into_owned())
+        .collect())
 }

@@ -102,3 +102,69 @@ pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
+
+/// Every record `topic` at `brokers` holds now: each partition read from its
+/// low watermark to its high watermark, outside any group, each offset once
+/// (the local broker sends records again after a gap that compaction left);
+/// an error after `within`.
+pub async fn read_all(
+    brokers: &str,
+    topic: &str,
+    within: Duration,
+) -> anyhow::Result<Vec<rdkafka::message::OwnedMessage>> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+
+    static READERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let reader = READERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut config = rdkafka::ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("read-all-{}-{reader}", std::process::id()),
+        )
+        .set("enable.auto.commit", "false");
+    let bounds = {
+        let (config, topic) = (config.clone(), topic.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let metadata: BaseConsumer = config.create()?;
+            let timeout = Duration::from_secs(10);
+            let found = metadata.fetch_metadata(Some(&topic), timeout)?;
+            let partitions = found.topics().iter().flat_map(|t| t.partitions());
+            let ids: Vec<i32> = partitions.map(|p| p.id()).collect();
+            ids.into_iter()
+                .map(|p| Ok((p, metadata.fetch_watermarks(&topic, p, timeout)?)))
+                .collect::<anyhow::Result<std::collections::BTreeMap<i32, (i64, i64)>>>()
+        })
+        .await??
+    };
+    let consumer: StreamConsumer = config.create()?;
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    let mut next = std::collections::BTreeMap::new();
+    for (&partition, &(low, high)) in bounds.iter().filter(|(_, (low, high))| low < high) {
+        assignment.add_partition_offset(topic, partition, rdkafka::Offset::Offset(low))?;
+        next.insert(partition, (low, high));
+    }
+    if next.is_empty() {
+        return Ok(Vec::new());
+    }
+    consumer.assign(&assignment)?;
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while next.values().any(|(at, high)| at < high) {
+        let late = format!("{topic} not read to {bounds:?} within {within:?}: at {next:?}");
+        let message = tokio::time::timeout_at(deadline, consumer.recv()).await;
+        match message.map_err(|_| anyhow::anyhow!(late))? {
+            Ok(message) => match next.get_mut(&message.partition()) {
+                Some((at, _)) if message.offset() >= *at => {
+                    *at = message.offset() + 1;
+                    records.push(message.detach());
+                }
+                _ => {}
+            },
+            Err(e) => eprintln!("read_all: consumer error: {e}"),
+        }
+    }
+    Ok(records)
+}

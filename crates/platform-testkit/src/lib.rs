@@ -221,90 +221,15 @@ async fn receive(
     records
 }
 
-/// Every record `topic` at `brokers` holds now: each partition read from its
-/// low watermark to its high watermark, outside any group; panics after
-/// `within`.
+/// Every record `topic` at `brokers` holds now (see
+/// [`local_servers::read_all`]); panics after `within`.
 pub async fn read_all(
     brokers: &str,
     topic: &str,
     within: Duration,
 ) -> Vec<rdkafka::message::OwnedMessage> {
-    use rdkafka::Message;
-    use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-
-    let config = {
-        let mut config = rdkafka::ClientConfig::new();
-        config
-            .set("bootstrap.servers", brokers)
-            .set("group.id", unique("test_read_all"))
-            .set("enable.auto.commit", "false");
-        config
-    };
-    let bounds = {
-        let (config, topic) = (config.clone(), topic.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let metadata: BaseConsumer = config.create().expect("metadata client");
-            let timeout = Duration::from_secs(10);
-            let found = metadata
-                .fetch_metadata(Some(&topic), timeout)
-                .expect("metadata");
-            let partitions: Vec<i32> = found
-                .topics()
-                .iter()
-                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                .collect();
-            partitions
-                .into_iter()
-                .map(|p| {
-                    (
-                        p,
-                        metadata
-                            .fetch_watermarks(&topic, p, timeout)
-                            .expect("watermarks"),
-                    )
-                })
-                .collect::<std::collections::BTreeMap<i32, (i64, i64)>>()
-        })
-        .await
-        .expect("watermark task")
-    };
-    let consumer: StreamConsumer = config.create().expect("test consumer");
-    let mut assignment = rdkafka::TopicPartitionList::new();
-    let mut next = std::collections::BTreeMap::new();
-    for (&partition, &(low, high)) in &bounds {
-        if low < high {
-            assignment
-                .add_partition_offset(topic, partition, rdkafka::Offset::Offset(low))
-                .expect("assignment");
-            next.insert(partition, (low, high));
-        }
-    }
-    if next.is_empty() {
-        return Vec::new();
-    }
-    consumer.assign(&assignment).expect("assign");
-    let mut records = Vec::new();
-    let deadline = tokio::time::Instant::now() + within;
-    while next.values().any(|(at, high)| at < high) {
-        match tokio::time::timeout_at(deadline, consumer.recv()).await {
-            Ok(Ok(message)) => {
-                // The local broker sends records again after a gap that
-                // compaction left: each offset is kept once.
-                match next.get_mut(&message.partition()) {
-                    Some((at, _)) if message.offset() >= *at => {
-                        *at = message.offset() + 1;
-                        records.push(message.detach());
-                    }
-                    _ => {}
-                }
-            }
-            Ok(Err(e)) => eprintln!("test consumer error: {e}"),
-            Err(_) => {
-                panic!("timed out after {within:?} reading {topic} to {bounds:?}: at {next:?}")
-            }
-        }
-    }
-    records
+    let records = local_servers::read_all(brokers, topic, within).await;
+    records.unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Reads partitions `0..partitions` of `topic` at `brokers` from offset 0
