@@ -10,11 +10,11 @@ use futures::TryStreamExt;
 use futures::future::select_ok;
 use mongodb::Collection;
 use mongodb::bson::{Document, doc};
+use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use rdkafka::{ClientConfig, Message};
 use reqwest::{RequestBuilder, Response};
 use serde_json::Value;
 use shared_events::crypto::{DataKey, KeyEncryptionKey};
@@ -521,8 +521,9 @@ fn raw_document(message: &BorrowedMessage<'_>) -> Option<(String, Document)> {
 /// subscribed: no group join to wait for, as a long-running consumer would
 /// have done it long before.
 fn raw_consumer(target: &Target, topic: &str) -> Result<StreamConsumer> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &target.brokers)
+    let settings = kafka_settings(target, topic);
+    let mut config = platform_infra::kafka::client_config(&settings);
+    let consumer: StreamConsumer = config
         .set("group.id", format!("{topic}-consumer"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
@@ -538,27 +539,28 @@ fn raw_consumer(target: &Target, topic: &str) -> Result<StreamConsumer> {
     Ok(consumer)
 }
 
+/// The services' producer: acks=all, idempotent.
 fn raw_producer(target: &Target) -> Result<FutureProducer> {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &target.brokers);
-    Ok(config
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .create()?)
+    let settings = local_servers::kafka_settings(&target.brokers);
+    Ok(platform_infra::kafka::reliable_producer_config(&settings).create()?)
 }
 
-/// Creates `topic` with the raw topics' partitions (and no event-store
-/// settings, which the benchmark does not need), and its keys and state
-/// topics (the local broker creates no topic by itself).
-pub async fn create_topic(target: &Target, topic: &str) -> Result<()> {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let mut config = ClientConfig::new();
-    let admin: AdminClient<_> = config.set("bootstrap.servers", &target.brokers).create()?;
-    let [keys, state] = crate::processes::compacted_topics(topic);
-    let topics = [topic, keys.as_str(), state.as_str()]
-        .map(|name| NewTopic::new(name, RAW_PARTITIONS, TopicReplication::Fixed(1)));
-    for result in admin.create_topics(&topics, &AdminOptions::new()).await? {
-        result.map_err(|(name, e)| anyhow::anyhow!("cannot create {name}: {e}"))?;
+/// The target's broker, with `topic` and its keys and state topics.
+fn kafka_settings(target: &Target, topic: &str) -> platform_infra::config::KafkaSettings {
+    let [keys_topic, state_topic] = processes::compacted_topics(topic);
+    platform_infra::config::KafkaSettings {
+        topic: topic.to_owned(),
+        keys_topic,
+        state_topic,
+        ..local_servers::kafka_settings(&target.brokers)
     }
-    Ok(())
+}
+
+/// Creates `topic` with the raw topics' partitions as the services create
+/// theirs (kept for ever), and its compacted keys and state topics (the local
+/// broker creates no topic by itself).
+pub async fn create_topic(target: &Target, topic: &str) -> Result<()> {
+    let settings = kafka_settings(target, topic);
+    platform_infra::kafka::ensure_topic(&settings, topic, RAW_PARTITIONS).await?;
+    platform_infra::kafka::ensure_compacted_topics(&settings, RAW_PARTITIONS, 1).await
 }
