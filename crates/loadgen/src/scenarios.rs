@@ -35,6 +35,7 @@ const RAW_PARTITIONS: i32 = 3;
 /// clients; then, once the relay has published them, the baselines: the same
 /// documents upserted with the raw driver, and (when given) created through
 /// the naive dual-write service at `naive`, whose run is otherwise empty.
+///
 /// How long the relay needed after the platform's run to publish its backlog
 /// is added to `drains`.
 pub async fn writes(
