@@ -47,7 +47,7 @@ impl GrowthRow {
 pub async fn run(target: &Target, changes: usize, orders: usize) -> Result<Vec<GrowthRow>> {
     let http = reqwest::Client::new();
     let id = unique("growth");
-    let mut customer = crate::scenarios::customer(&id);
+    let mut customer = crate::clients::customer(&id);
     let create = format!("{}/accounts/customer/create", target.accounts[0]);
     let latencies = one_by_one(changes, |change| {
         customer["name"]["lastName"] = format!("Iyer{change}").into();
@@ -55,7 +55,7 @@ pub async fn run(target: &Target, changes: usize, orders: usize) -> Result<Vec<G
     });
     let mut rows = vec![GrowthRow::new("changes of one customer", &latencies.await?)];
     let last = i64::try_from(changes)?;
-    let seen = crate::scenarios::applied(&http, &target.orders, &id, last, Duration::from_secs(60));
+    let seen = crate::clients::applied(&http, &target.orders, &id, last, Duration::from_secs(60));
     seen.await?;
     let order = json!({ "orderItems": [
         { "product": { "guid": "p-1", "title": "Beans", "price": "9.5" }, "quantity": 1 }

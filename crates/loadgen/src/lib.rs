@@ -1,35 +1,44 @@
-//! Load generation and the benchmark report (issue #6).
+//! Load generation and the benchmark report.
 //!
-//! Each scenario runs next to a raw-client baseline doing the same work against
-//! the same servers, repeated, and the report gives medians, spreads and ratios:
-//! 1. accounts write throughput (vs. raw `mongodb` upserts);
+//! Each scenario runs next to a baseline doing the same work against the same
+//! servers, repeated, and the report gives medians, spreads and ratios:
+//! 1. accounts write throughput (vs. raw `mongodb` upserts and the naive
+//!    dual-write service);
 //! 2. end-to-end propagation latency at fixed rates and at saturation (vs. a raw
 //!    produce → consume → upsert pipeline);
-//! 3. orders read throughput (vs. raw `find_one`);
-//! 4. replay rate of `orders-domain rebuild` (vs. raw consume + upsert);
-//! 5. resources: RSS under load and idle, start-to-ready time;
+//! 3. orders read throughput (vs. raw `find_one` and `find`);
+//! 4. replay rate of `orders-domain rebuild`, full and from the state topic
+//!    (vs. raw consume + upsert);
+//! 5. resources: RSS and CPU time under load, idle RSS, start-to-ready time,
+//!    MongoDB commands per operation;
+//! 6. a broker outage, the platform next to the naive dual-write service;
+//! 7. latency against history (one customer changed again and again);
 //!
 //! and 1 and 2 again with a second instance of each service.
+//!
+//! Where things are: `scenarios`, one method per scenario; `clients`, the
+//! platform's and the baselines' operations; [`measure`], load shapes and
+//! statistics; [`processes`], the services' processes and their figures;
+//! [`report`] and its templates, the Markdown.
 //!
 //! A scenario that fails is reported as failed; the others still run.
 
 pub mod capacity;
+mod clients;
 pub mod growth;
 pub mod measure;
 pub mod outage;
 pub mod plots;
 pub mod processes;
 pub mod report;
-pub mod scenarios;
+mod scenarios;
 
-use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use measure::{Pace, Run, Summary};
-use processes::{Instance, Per};
+use measure::{Run, Summary};
 pub use report::Report;
-use report::{Comparison, Histogram, ResourceRow};
+use report::{Comparison, Histogram};
 
 pub type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
 
@@ -253,228 +262,6 @@ impl Bench<'_> {
                 baseline: samples(&runs[1]),
             });
         }
-        Ok(())
-    }
-
-    /// Scenario 1 with each count of `clients`, next to raw upserts and, when
-    /// given, the naive dual-write service at `naive`.
-    async fn measure_writes(
-        &mut self,
-        target: &Target,
-        naive: Option<&Target>,
-        clients: &[usize],
-        drains: &RefCell<Vec<f64>>,
-    ) -> Result<()> {
-        // Without the naive service, its run is empty and not compared.
-        let names = if naive.is_some() {
-            &WRITES[..]
-        } else {
-            &WRITES[..2]
-        };
-        for &clients in clients {
-            let variant = format!("N={clients}, {}", target.instances());
-            let n = self.plan.writes;
-            let runs = async || scenarios::writes(target, naive, (clients, n), drains).await;
-            self.compare(names, variant, runs).await?;
-        }
-        Ok(())
-    }
-
-    /// Scenario 2 at each of `paces`.
-    async fn measure_propagation(&mut self, target: &Target, paces: &[Pace]) -> Result<()> {
-        for &pace in paces {
-            let (variant, n) = (format!("{pace}, {}", target.instances()), self.plan.changes);
-            let pair = async || scenarios::propagation(target, pace, n).await;
-            self.compare(&PROPAGATION, variant, pair).await?;
-        }
-        Ok(())
-    }
-
-    /// Scenario 1, then the time the relay needs to publish its backlog.
-    async fn writes(&mut self, target: &Target) -> Result<()> {
-        let plan = self.plan;
-        let creates = plan.writes * plan.write_clients.len() * self.reps;
-        // The naive service on a database and topic of its own.
-        let own = processes::Own::new(target, "bench_naive").await?;
-        let customers = [("APP__MONGODB__COLLECTION", "customers")];
-        let service = "naive-dual-write";
-        let (naive, _) = Instance::start(target, service, Some(&own), &customers).await?;
-        let naive_target = Target {
-            accounts: vec![naive.url.clone()],
-            ..target.clone()
-        };
-        let drains = RefCell::new(Vec::new());
-        let clients = &plan.write_clients;
-        let work = self.measure_writes(target, Some(&naive_target), clients, &drains);
-        let services = [
-            (
-                "accounts-domain",
-                target.accounts[0].as_str(),
-                Per::Operation,
-            ),
-            (
-                "orders-domain",
-                target.orders[0].as_str(),
-                Per::AppliedEvent,
-            ),
-        ];
-        // Orders must have joined its group for its applies to be counted.
-        scenarios::warm_up(target, Duration::from_secs(180)).await?;
-        let work = processes::counted(&services, ("scenario 1 (a create)", creates), work);
-        let sampled = processes::sampled(&target.pids, ("scenario 1", creates), work).await;
-        naive.stop().await;
-        let (((), counted), sampled) = sampled?;
-        self.report
-            .resources
-            .extend(sampled.into_iter().chain(counted));
-        // The writes were accepted faster than the relay publishes them.
-        let mut drains = drains.into_inner();
-        drains.sort_by(f64::total_cmp);
-        let (runs, median) = (drains.len(), drains.get(drains.len() / 2));
-        if let (Some(median), Some(max)) = (median, drains.last()) {
-            self.report.notes.push(format!(
-                "After each of scenario 1's {runs} platform runs, the accounts relay needed \
-             {median:.1} s (median; at most {max:.1} s) more to publish its backlog."
-            ));
-        }
-        Ok(())
-    }
-
-    /// Scenario 3 on customers created once, replicated to orders and
-    /// upserted raw.
-    async fn reads(&mut self, target: &Target) -> Result<()> {
-        let (plan, seed) = (self.plan, unique("bench-r"));
-        let population = plan.reads.clamp(1, 200);
-        scenarios::populate(target, &seed, population).await?;
-        scenarios::wait_replicated(target, &seed, population).await?;
-        scenarios::index_raw_orders(target).await?;
-        let seed = (seed.as_str(), population);
-        for &clients in &plan.read_clients {
-            let variant = format!("GET /orders/order/{{id}} N={clients}");
-            let pair = async || scenarios::reads(target, seed, clients, plan.reads, false).await;
-            let orders = [("orders-domain", target.orders[0].as_str(), Per::Operation)];
-            let during = format!("scenario 3 (GET /orders/order/{{id}}, N={clients})");
-            let reads = plan.reads * self.reps;
-            let work = self.compare(&READ_ONE, variant, pair);
-            let ((), rows) = processes::counted(&orders, (&during, reads), work).await?;
-            self.report.resources.extend(rows);
-            let variant = format!("GET /orders/list?limit=100 N={clients}");
-            let n = plan.page_reads;
-            let pair = async || scenarios::reads(target, seed, clients, n, true).await;
-            self.compare(&READ_PAGE, variant, pair).await?;
-        }
-        Ok(())
-    }
-
-    /// Scenario 2 at each offered rate and at saturation.
-    async fn propagation(&mut self, target: &Target) -> Result<()> {
-        let plan = self.plan;
-        let rates = plan.rates.iter().map(|&rate| Pace::PerSecond(rate));
-        let saturation = Pace::Clients(plan.saturation_clients);
-        let paces: Vec<Pace> = rates.chain([saturation]).collect();
-        let changes = plan.changes * paces.len() * self.reps;
-        let work = self.measure_propagation(target, &paces);
-        let ((), rows) = processes::sampled(&target.pids, ("scenario 2", changes), work).await?;
-        self.report.resources.extend(rows);
-        Ok(())
-    }
-
-    /// Scenario 4: `orders-domain rebuild` over a filled topic.
-    async fn replay(&mut self, target: &Target) -> Result<()> {
-        let (topic, customers) = (unique("bench_replay"), self.plan.replay_customers);
-        scenarios::create_topic(target, &topic).await?;
-        let versions = self.plan.replay_versions;
-        let events = scenarios::fill_replay_topic(target, &topic, customers, versions).await?;
-        let variant =
-            format!("orders-domain rebuild, {events} sealed events of {customers} customers");
-        let pair = async || scenarios::replay(target, &topic, events, false).await;
-        self.compare(&REPLAY, variant, pair).await?;
-        // The same history through the state topic: one record per customer.
-        let variant =
-            format!("orders-domain rebuild --from-state, the {customers} customers' state");
-        let pair = async || scenarios::replay(target, &topic, customers, true).await;
-        self.compare(&REPLAY, variant, pair).await
-    }
-
-    /// Scenario 5: start-to-ready and idle RSS of a fresh instance of each
-    /// service.
-    async fn startup(&mut self, target: &Target) -> Result<()> {
-        for service in ["accounts-domain", "orders-domain"] {
-            let (mut ready, mut idle) = (Vec::new(), Vec::new());
-            for _ in 0..self.reps {
-                let (time, rss) = processes::start_to_ready(target, service).await?;
-                ready.push(time.as_secs_f64() * 1000.0);
-                idle.push(rss);
-            }
-            let rows = &mut self.report.resources;
-            let figure = "start-to-ready (exec → readiness 200)";
-            rows.push(ResourceRow::new(service, figure.to_owned(), ready, "ms"));
-            let figure = "idle RSS, 1 s after ready";
-            rows.push(ResourceRow::new(service, figure.to_owned(), idle, "MiB"));
-        }
-        Ok(())
-    }
-
-    /// Scenario 6: the platform and the naive dual-write service through a
-    /// broker outage.
-    async fn outage(&mut self, target: &Target) -> Result<()> {
-        let Some(tansu) = &target.tansu else {
-            let skipped = "Scenario 6 (broker outage) was skipped: no --tansu executable.";
-            self.report.notes.push(skipped.to_owned());
-            return Ok(());
-        };
-        let shape = self.plan.outage;
-        self.report.outage = Some(report::Outage {
-            rate: shape.rate,
-            run_s: shape.run.as_secs_f64(),
-            kill_at_s: shape.kill_at.as_secs_f64(),
-            down_for_s: shape.down_for.as_secs_f64(),
-            message_timeout_s: shape.message_timeout.as_secs_f64(),
-            rows: outage::run(target, tansu, shape).await?,
-        });
-        Ok(())
-    }
-
-    /// Scenarios 1 and 2 again with a second instance of each service started
-    /// next to the first (same databases, same consumer group).
-    async fn scale_out(&mut self, target: &Target) -> Result<()> {
-        let (accounts, _) = Instance::start(target, "accounts-domain", None, &[]).await?;
-        let (orders, _) = Instance::start(target, "orders-domain", None, &[]).await?;
-        let mut both = target.clone();
-        both.accounts.push(accounts.url.clone());
-        both.orders.push(orders.url.clone());
-        let second = [
-            ("accounts-domain-2", &accounts),
-            ("orders-domain-2", &orders),
-        ];
-        for (name, instance) in second {
-            both.pids
-                .extend(instance.pid().map(|pid| (name.to_owned(), pid)));
-        }
-        let measured = self.scaled_out(&both).await;
-        accounts.stop().await;
-        orders.stop().await;
-        measured
-    }
-
-    async fn scaled_out(&mut self, both: &Target) -> Result<()> {
-        // The group rebalances when the second orders instance joins; wait
-        // until changes flow again before measuring.
-        scenarios::warm_up(both, Duration::from_secs(180)).await?;
-        let plan = self.plan;
-        let clients = plan.write_clients.iter().copied().max().unwrap_or(1);
-        let fastest = plan.rates.iter().copied().fold(1.0, f64::max);
-        let saturation = Pace::Clients(plan.saturation_clients);
-        let paces = [Pace::PerSecond(fastest), saturation];
-        let operations = (plan.writes + plan.changes * paces.len()) * self.reps;
-        let work = async {
-            let drains = RefCell::new(Vec::new());
-            self.measure_writes(both, None, &[clients], &drains).await?;
-            scenarios::wait_drained(both, Duration::from_secs(600)).await?;
-            self.measure_propagation(both, &paces).await
-        };
-        let ((), rows) = processes::sampled(&both.pids, ("scale-out", operations), work).await?;
-        self.report.resources.extend(rows);
         Ok(())
     }
 }

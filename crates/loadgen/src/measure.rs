@@ -30,9 +30,8 @@ impl std::fmt::Display for Pace {
 }
 
 impl Pace {
-    /// Runs `count` operations at this pace, on tasks of their own; `op(context,
-    /// i)` is the i-th operation, given a clone of `context`, and returns its
-    /// latency.
+    /// Runs `count` operations at this pace (see [`Pace::each`]), each
+    /// returning its latency, as a [`Run`].
     pub async fn run<C, F, Fut>(self, count: usize, context: C, op: F) -> Result<Run>
     where
         C: Clone + Send + 'static,
@@ -40,17 +39,34 @@ impl Pace {
         Fut: Future<Output = Result<Duration>> + Send + 'static,
     {
         let started = Instant::now();
-        let mut tasks: Vec<JoinHandle<Result<Vec<Duration>>>> = Vec::new();
+        let latencies = self.each(count, context, op).await?;
+        let mut samples_ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        samples_ms.sort_by(f64::total_cmp);
+        Ok(Run::new(count, started.elapsed(), samples_ms))
+    }
+
+    /// Runs `count` operations at this pace, on tasks of their own, and
+    /// returns what each returned (not in order); `op(context, i)` is the
+    /// i-th operation, given a clone of `context`.
+    pub async fn each<C, F, Fut, T>(self, count: usize, context: C, op: F) -> Result<Vec<T>>
+    where
+        C: Clone + Send + 'static,
+        F: Fn(C, usize) -> Fut + Copy + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let started = Instant::now();
+        let mut tasks: Vec<JoinHandle<Result<Vec<T>>>> = Vec::new();
         match self {
             Pace::Clients(clients) => {
                 for client in 0..clients {
                     let context = context.clone();
                     tasks.push(tokio::spawn(async move {
-                        let mut latencies = Vec::new();
+                        let mut outcomes = Vec::new();
                         for i in (client..count).step_by(clients) {
-                            latencies.push(op(context.clone(), i).await?);
+                            outcomes.push(op(context.clone(), i).await?);
                         }
-                        Ok(latencies)
+                        Ok(outcomes)
                     }));
                 }
             }
@@ -63,13 +79,11 @@ impl Pace {
                 }
             }
         }
-        let mut latencies = Vec::with_capacity(count);
+        let mut outcomes = Vec::with_capacity(count);
         for task in join_all(tasks).await {
-            latencies.extend(task.context("a load task panicked")??);
+            outcomes.extend(task.context("a load task panicked")??);
         }
-        let mut samples_ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-        samples_ms.sort_by(f64::total_cmp);
-        Ok(Run::new(count, started.elapsed(), samples_ms))
+        Ok(outcomes)
     }
 }
 

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -18,6 +19,7 @@ use mongodb::bson::{Document, doc};
 use rdkafka::Message;
 use serde::{Deserialize, Serialize};
 
+use crate::measure::Pace;
 use crate::processes::{Instance, Own};
 use crate::{Result, Target, unique};
 
@@ -138,49 +140,31 @@ async fn measure(
     Ok(rows)
 }
 
-/// Latencies of the accepted creates and how many were refused.
-struct Answers {
-    accepted: Vec<f64>,
-    refused: usize,
-}
-
 /// Offers creates of new customers to the service at `base` at the shape's
-/// rate for its run, each on a task of its own.
-async fn offer(base: &str, shape: Shape) -> Result<Answers> {
+/// rate for its run; returns the latency in milliseconds of each accepted
+/// create, and `None` for each refused one.
+async fn offer(base: &str, shape: Shape) -> Result<Vec<Option<f64>>> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let (prefix, started) = (unique("outage"), Instant::now());
-    let interval = Duration::from_secs_f64(1.0 / shape.rate);
-    let mut tasks = Vec::new();
-    for i in 0.. {
-        let at = interval * i;
-        if at >= shape.run {
-            break;
-        }
-        tokio::time::sleep_until((started + at).into()).await;
-        let body = crate::scenarios::customer(&format!("{prefix}-{i}"));
-        let create = http
-            .post(format!("{base}/accounts/customer/create"))
-            .json(&body);
-        tasks.push(tokio::spawn(async move {
-            let sent = Instant::now();
-            let answer = create.send().await;
-            let ok = answer.is_ok_and(|a| a.status().is_success());
-            (ok, sent.elapsed().as_secs_f64() * 1000.0)
-        }));
-    }
-    let mut answers = Answers {
-        accepted: Vec::new(),
-        refused: 0,
-    };
-    for task in tasks {
-        match task.await? {
-            (true, ms) => answers.accepted.push(ms),
-            (false, _) => answers.refused += 1,
-        }
-    }
-    Ok(answers)
+    let create = Arc::<str>::from(format!("{base}/accounts/customer/create"));
+    let creates = (shape.run.as_secs_f64() * shape.rate).ceil() as usize;
+    let context = (http, create, Arc::<str>::from(unique("outage")));
+    Pace::PerSecond(shape.rate)
+        .each(creates, context, offer_one)
+        .await
+}
+
+/// Create `i`: its latency if accepted.
+async fn offer_one(
+    (http, url, prefix): (reqwest::Client, Arc<str>, Arc<str>),
+    i: usize,
+) -> Result<Option<f64>> {
+    let body = crate::clients::customer(&format!("{prefix}-{i}"));
+    let sent = Instant::now();
+    let answer = http.post(&*url).json(&body).send().await;
+    let accepted = answer.is_ok_and(|a| a.status().is_success());
+    Ok(accepted.then(|| sent.elapsed().as_secs_f64() * 1000.0))
 }
 
 /// Compares what `subject` saved with what reached its topic, once nothing
@@ -189,7 +173,7 @@ async fn offer(base: &str, shape: Shape) -> Result<Answers> {
 async fn count(
     target: &Target,
     subject: &Subject,
-    answers: Answers,
+    answers: Vec<Option<f64>>,
     back: Instant,
 ) -> Result<OutageRow> {
     let client = mongodb::Client::with_uri_str(&target.mongodb_uri).await?;
@@ -225,17 +209,18 @@ async fn count(
         }
     }
     let lost = saved.difference(&published).count();
-    let accepted = answers.accepted.len();
-    let max_ms = answers.accepted.iter().copied().fold(0.0, f64::max);
+    let accepted: Vec<f64> = answers.iter().flatten().copied().collect();
+    let refused = answers.len() - accepted.len();
+    let max_ms = accepted.iter().copied().fold(0.0, f64::max);
     Ok(OutageRow {
         service: subject.name.to_owned(),
-        requests: accepted + answers.refused,
-        accepted,
-        refused: answers.refused,
+        requests: answers.len(),
+        accepted: accepted.len(),
+        refused,
         saved: saved.len(),
         published: published.len(),
         lost,
-        accepted_lost: lost.saturating_sub(answers.refused),
+        accepted_lost: lost.saturating_sub(refused),
         max_ms,
         caught_up_s: caught_up.as_secs_f64(),
     })

@@ -169,10 +169,10 @@ pub async fn profile(
     let mut profiled = target.clone();
     (profiled.accounts, profiled.orders) = (vec![accounts.url.clone()], vec![orders.url.clone()]);
     let load = async {
-        crate::scenarios::warm_up(&profiled, Duration::from_secs(180)).await?;
+        crate::clients::warm_up(&profiled, Duration::from_secs(180)).await?;
         let prefix = unique("profile");
-        crate::scenarios::populate(&profiled, &prefix, creates).await?;
-        crate::scenarios::wait_replicated(&profiled, &prefix, creates).await?;
+        crate::clients::populate(&profiled, &prefix, creates).await?;
+        crate::clients::wait_replicated(&profiled, &prefix, creates).await?;
         let seed = (prefix.as_str(), creates);
         crate::scenarios::reads(&profiled, seed, 8, reads, false).await?;
         anyhow::Ok(())
@@ -198,7 +198,7 @@ impl Own {
     /// Makes the topics of a fresh name starting with `prefix`.
     pub async fn new(target: &Target, prefix: &str) -> Result<Own> {
         let name = unique(prefix).replace('-', "_");
-        crate::scenarios::create_topic(target, &name).await?;
+        crate::clients::create_topic(target, &name).await?;
         Ok(Own(name))
     }
 
@@ -220,7 +220,7 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Starts `service` on a free port as [`service_command`] runs it (on
+    /// Starts `service` on a free port as `service_command` runs it (on
     /// `own` names when given), with `settings` on top, and waits for its
     /// readiness probe; returns the instance and the time from `exec` to
     /// ready.
@@ -306,7 +306,7 @@ fn service_command(target: &Target, service: &str) -> Command {
 pub const REPLAY_KEK_ID: &str = "loadgen-replay";
 
 /// The keys and state topics of a change topic made by
-/// `scenarios::create_topic`.
+/// `clients::create_topic`.
 pub fn compacted_topics(topic: &str) -> [String; 2] {
     [format!("{topic}.keys"), format!("{topic}.state")]
 }

@@ -114,6 +114,19 @@ pub struct Outage {
     pub rows: Vec<crate::outage::OutageRow>,
 }
 
+impl Outage {
+    pub fn new(shape: crate::outage::Shape, rows: Vec<crate::outage::OutageRow>) -> Outage {
+        Outage {
+            rate: shape.rate,
+            run_s: shape.run.as_secs_f64(),
+            kill_at_s: shape.kill_at.as_secs_f64(),
+            down_for_s: shape.down_for.as_secs_f64(),
+            message_timeout_s: shape.message_timeout.as_secs_f64(),
+            rows,
+        }
+    }
+}
+
 /// Where the histograms go, relative to `BENCHMARKS.md`.
 pub const PLOT_DIR: &str = "benchmarks";
 

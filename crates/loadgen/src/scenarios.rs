@@ -1,129 +1,300 @@
-//! The scenarios, each one function that runs the platform's side over HTTP
-//! and then its baseline: the same work done with the `mongodb` and `rdkafka`
-//! clients alone, against the same servers.
+//! The scenarios, each a method of [`Bench`]: runs of the platform's side
+//! next to runs of its baselines ([`crate::clients`]), compared by
+//! [`Bench::compare`], with the figures of the processes meanwhile
+//! ([`crate::processes`]).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use futures::TryStreamExt;
-use futures::future::select_ok;
-use mongodb::Collection;
-use mongodb::bson::{Document, doc};
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::BorrowedMessage;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::util::Timeout;
-use reqwest::{RequestBuilder, Response};
-use serde_json::Value;
+use rdkafka::producer::FutureRecord;
 use shared_events::crypto::{DataKey, KeyEncryptionKey};
 use shared_events::sealed::SealedChangeEnvelope;
 use shared_events::{CustomerChangeEnvelope, CustomerChangeType};
-use tokio::sync::broadcast::{self, Sender};
 
-use crate::measure::{Pace, Run};
-use crate::{Result, Target, processes, unique};
+use crate::clients::{self, DEADLINE, Platform, Raw, RawPipeline};
+use crate::measure::{Pace, Run, Spread};
+use crate::processes::{self, Instance, Own, Per};
+use crate::report::{Outage, ResourceRow};
+use crate::{Bench, PROPAGATION, READ_ONE, READ_PAGE, REPLAY, Result, Target, WRITES, unique};
 
-/// How long a change may take to show in orders before the run fails.
-const DEADLINE: Duration = Duration::from_secs(30);
+/// How long the consumer group may take to settle after instances joined it.
+const WARM_UP: Duration = Duration::from_secs(180);
+/// How long the relay may take to publish a backlog.
+const DRAIN: Duration = Duration::from_secs(600);
 
-/// Partitions of the raw topics, as many as the change topic's.
-const RAW_PARTITIONS: i32 = 3;
+impl Bench<'_> {
+    /// Scenario 1 next to raw upserts and the naive dual-write service (on a
+    /// database and topic of its own), with the services' resources and
+    /// round trips meanwhile, and how long the relay needed after each run to
+    /// publish its backlog.
+    pub(crate) async fn writes(&mut self, target: &Target) -> Result<()> {
+        let plan = self.plan;
+        let own = Own::new(target, "bench_naive").await?;
+        let customers = [("APP__MONGODB__COLLECTION", "customers")];
+        let service = "naive-dual-write";
+        let (naive, _) = Instance::start(target, service, Some(&own), &customers).await?;
+        let naive_target = Target {
+            accounts: vec![naive.url.clone()],
+            ..target.clone()
+        };
+        let (accounts, orders) = (&target.accounts[0], &target.orders[0]);
+        let services = [
+            ("accounts-domain", accounts.as_str(), Per::Operation),
+            ("orders-domain", orders.as_str(), Per::AppliedEvent),
+        ];
+        // Orders must have joined its group for its applies to be counted.
+        clients::warm_up(target, WARM_UP).await?;
+        let creates = plan.writes * plan.write_clients.len() * self.reps;
+        let mut drains = Vec::new();
+        let work = self.measure_writes(
+            target,
+            Some(&naive_target),
+            &plan.write_clients,
+            &mut drains,
+        );
+        let work = processes::counted(&services, ("scenario 1 (a create)", creates), work);
+        let sampled = processes::sampled(&target.pids, ("scenario 1", creates), work).await;
+        naive.stop().await;
+        let (((), counted), sampled) = sampled?;
+        self.report
+            .resources
+            .extend(sampled.into_iter().chain(counted));
+        // The writes were accepted faster than the relay published them.
+        let (runs, drained) = (drains.len(), Spread::of(drains));
+        if runs > 0 {
+            self.report.notes.push(format!(
+                "After each of scenario 1's {runs} platform runs, the accounts relay needed \
+                 {:.1} s (median; at most {:.1} s) more to publish its backlog.",
+                drained.median, drained.max
+            ));
+        }
+        Ok(())
+    }
 
-/// Scenario 1: `n` new customers created through accounts by `clients`
-/// clients; then, once the relay has published them, the baselines: the same
-/// documents upserted with the raw driver, and (when given) created through
-/// the naive dual-write service at `naive`, whose run is otherwise empty.
-///
-/// How long the relay needed after the platform's run to publish its backlog
-/// is added to `drains`.
-pub async fn writes(
-    target: &Target,
-    naive: Option<&Target>,
-    (clients, n): (usize, usize),
-    drains: &std::cell::RefCell<Vec<f64>>,
-) -> Result<[Run; 3]> {
-    let (pace, prefix) = (Pace::Clients(clients), unique("bench-w"));
-    let platform = pace.run(n, Platform::new(target, &prefix, n), Platform::create);
-    let platform = platform.await?;
-    // The relay publishes after the answers: let it finish before the
-    // baselines run, so that they do not share the cores with it.
-    let drained = wait_drained(target, Duration::from_secs(600)).await?;
-    drains.borrow_mut().push(drained.as_secs_f64());
-    let baseline = Raw::new(target, "customers", &prefix, n).await?;
-    let raw = pace.run(n, baseline, Raw::upsert).await?;
-    let naive = match naive {
-        Some(naive) => pace.run(n, Platform::new(naive, &prefix, n), Platform::create),
-        None => return Ok([platform, raw, Run::default()]),
-    };
-    Ok([platform, raw, naive.await?])
-}
+    /// Scenario 1 with each count of `clients`: new customers created through
+    /// accounts; once the relay has published them (how long that took goes
+    /// to `drains`), the same documents upserted raw and, when given, created
+    /// through the naive service at `naive`.
+    async fn measure_writes(
+        &mut self,
+        target: &Target,
+        naive: Option<&Target>,
+        clients: &[usize],
+        drains: &mut Vec<f64>,
+    ) -> Result<()> {
+        // Without the naive service only raw upserts are compared.
+        let names = &WRITES[..if naive.is_some() { 3 } else { 2 }];
+        let n = self.plan.writes;
+        for &clients in clients {
+            let (pace, variant) = (
+                Pace::Clients(clients),
+                format!("N={clients}, {}", target.instances()),
+            );
+            let runs = async || {
+                let prefix = unique("bench-w");
+                let platform = Platform::new(target, &prefix, n);
+                let platform = pace.run(n, platform, Platform::create).await?;
+                // The relay publishes after the answers: let it finish before
+                // the baselines run, so that they do not share the cores with it.
+                drains.push(clients::wait_drained(target, DRAIN).await?.as_secs_f64());
+                let raw = Raw::new(target, "customers", &prefix, n).await?;
+                let raw = pace.run(n, raw, Raw::upsert).await?;
+                let Some(naive) = naive else {
+                    return Ok([platform, raw, Run::default()]);
+                };
+                let naive = pace.run(n, Platform::new(naive, &prefix, n), Platform::create);
+                Ok([platform, raw, naive.await?])
+            };
+            self.compare(names, variant, runs).await?;
+        }
+        Ok(())
+    }
 
-/// Creates the customers `{prefix}-0` to `{prefix}-{n - 1}` through accounts,
-/// and the same documents in the raw baseline's collection.
-pub async fn populate(target: &Target, prefix: &str, n: usize) -> Result<()> {
-    let platform = Platform::new(target, prefix, n);
-    Pace::Clients(8).run(n, platform, Platform::create).await?;
-    let raw = Raw::new(target, "customers", prefix, n).await?;
-    Pace::Clients(8).run(n, raw, Raw::upsert).await?;
-    Ok(())
+    /// Scenario 3 on customers created once, replicated to orders and
+    /// upserted raw, with the round trips of orders meanwhile.
+    pub(crate) async fn reads(&mut self, target: &Target) -> Result<()> {
+        let (plan, reps, prefix) = (self.plan, self.reps, unique("bench-r"));
+        let population = plan.reads.clamp(1, 200);
+        clients::populate(target, &prefix, population).await?;
+        clients::wait_replicated(target, &prefix, population).await?;
+        clients::index_raw_orders(target).await?;
+        let seed = (prefix.as_str(), population);
+        let orders = [("orders-domain", target.orders[0].as_str(), Per::Operation)];
+        for &clients in &plan.read_clients {
+            let variant = format!("GET /orders/order/{{id}} N={clients}");
+            let pair = async || reads(target, seed, clients, plan.reads, false).await;
+            let during = format!("scenario 3 (GET /orders/order/{{id}}, N={clients})");
+            let work = self.compare(&READ_ONE, variant, pair);
+            let ((), rows) =
+                processes::counted(&orders, (&during, plan.reads * reps), work).await?;
+            self.report.resources.extend(rows);
+            let variant = format!("GET /orders/list?limit=100 N={clients}");
+            let pair = async || reads(target, seed, clients, plan.page_reads, true).await;
+            self.compare(&READ_PAGE, variant, pair).await?;
+        }
+        Ok(())
+    }
+
+    /// Scenario 2 at each offered rate and at saturation, with the
+    /// processes' resources meanwhile.
+    pub(crate) async fn propagation(&mut self, target: &Target) -> Result<()> {
+        let rates = self.plan.rates.iter().map(|&rate| Pace::PerSecond(rate));
+        let paces: Vec<Pace> = rates
+            .chain([Pace::Clients(self.plan.saturation_clients)])
+            .collect();
+        let changes = self.plan.changes * paces.len() * self.reps;
+        let work = self.measure_propagation(target, &paces);
+        let ((), rows) = processes::sampled(&target.pids, ("scenario 2", changes), work).await?;
+        self.report.resources.extend(rows);
+        Ok(())
+    }
+
+    /// Scenario 2 at each of `paces`: from a create's answer until orders has
+    /// applied it ([`Platform::propagate`]), next to a raw produce → consume →
+    /// upsert pipeline on a fresh topic ([`RawPipeline::propagate`]).
+    async fn measure_propagation(&mut self, target: &Target, paces: &[Pace]) -> Result<()> {
+        let n = self.plan.changes;
+        for &pace in paces {
+            let variant = format!("{pace}, {}", target.instances());
+            let pair = async || {
+                let platform = Platform::new(target, &unique("bench-e2e"), n);
+                let platform = pace.run(n, platform, Platform::propagate).await?;
+                let (pipeline, consuming) = RawPipeline::start(target, n).await?;
+                let baseline = pace.run(n, pipeline, RawPipeline::propagate).await;
+                consuming.abort();
+                Ok([platform, baseline?])
+            };
+            self.compare(&PROPAGATION, variant, pair).await?;
+        }
+        Ok(())
+    }
+
+    /// Scenario 4: `orders-domain rebuild` over a filled topic, and with
+    /// `--from-state` over its state topic, each next to a raw consumer
+    /// upserting what it reads into a fresh collection.
+    pub(crate) async fn replay(&mut self, target: &Target) -> Result<()> {
+        let (topic, customers) = (unique("bench_replay"), self.plan.replay_customers);
+        clients::create_topic(target, &topic).await?;
+        let versions = self.plan.replay_versions;
+        let events = fill_replay_topic(target, &topic, customers, versions).await?;
+        let variant =
+            format!("orders-domain rebuild, {events} sealed events of {customers} customers");
+        let pair = async || replay(target, &topic, events, false).await;
+        self.compare(&REPLAY, variant, pair).await?;
+        // The same history through the state topic: one record per customer.
+        let variant =
+            format!("orders-domain rebuild --from-state, the {customers} customers' state");
+        let pair = async || replay(target, &topic, customers, true).await;
+        self.compare(&REPLAY, variant, pair).await
+    }
+
+    /// Scenario 5: start-to-ready and idle RSS of fresh instances.
+    pub(crate) async fn startup(&mut self, target: &Target) -> Result<()> {
+        for service in ["accounts-domain", "orders-domain"] {
+            let (mut ready, mut idle) = (Vec::new(), Vec::new());
+            for _ in 0..self.reps {
+                let (time, rss) = processes::start_to_ready(target, service).await?;
+                ready.push(time.as_secs_f64() * 1000.0);
+                idle.push(rss);
+            }
+            let rows = &mut self.report.resources;
+            let figure = "start-to-ready (exec → readiness 200)";
+            rows.push(ResourceRow::new(service, figure.to_owned(), ready, "ms"));
+            let figure = "idle RSS, 1 s after ready";
+            rows.push(ResourceRow::new(service, figure.to_owned(), idle, "MiB"));
+        }
+        Ok(())
+    }
+
+    /// Scenario 6 ([`crate::outage`]), when the target names a broker
+    /// executable.
+    pub(crate) async fn outage(&mut self, target: &Target) -> Result<()> {
+        let Some(tansu) = &target.tansu else {
+            let skipped = "Scenario 6 (broker outage) was skipped: no --tansu executable.";
+            self.report.notes.push(skipped.to_owned());
+            return Ok(());
+        };
+        let shape = self.plan.outage;
+        let rows = crate::outage::run(target, tansu, shape).await?;
+        self.report.outage = Some(Outage::new(shape, rows));
+        Ok(())
+    }
+
+    /// Scenarios 1 and 2 again with a second instance of each service
+    /// started next to the first (same databases, same consumer group).
+    pub(crate) async fn scale_out(&mut self, target: &Target) -> Result<()> {
+        let (accounts, _) = Instance::start(target, "accounts-domain", None, &[]).await?;
+        let (orders, _) = Instance::start(target, "orders-domain", None, &[]).await?;
+        let mut both = target.clone();
+        both.accounts.push(accounts.url.clone());
+        both.orders.push(orders.url.clone());
+        for (name, instance) in [
+            ("accounts-domain-2", &accounts),
+            ("orders-domain-2", &orders),
+        ] {
+            both.pids
+                .extend(instance.pid().map(|pid| (name.to_owned(), pid)));
+        }
+        let measured = self.scaled_out(&both).await;
+        accounts.stop().await;
+        orders.stop().await;
+        measured
+    }
+
+    async fn scaled_out(&mut self, both: &Target) -> Result<()> {
+        // The group rebalances when the second orders instance joins; wait
+        // until changes flow again before measuring.
+        clients::warm_up(both, WARM_UP).await?;
+        let plan = self.plan;
+        let clients = plan.write_clients.iter().copied().max().unwrap_or(1);
+        let fastest = plan.rates.iter().copied().fold(1.0, f64::max);
+        let paces = [
+            Pace::PerSecond(fastest),
+            Pace::Clients(plan.saturation_clients),
+        ];
+        let operations = (plan.writes + plan.changes * paces.len()) * self.reps;
+        let work = async {
+            self.measure_writes(both, None, &[clients], &mut Vec::new())
+                .await?;
+            clients::wait_drained(both, DRAIN).await?;
+            self.measure_propagation(both, &paces).await
+        };
+        let ((), rows) = processes::sampled(&both.pids, ("scale-out", operations), work).await?;
+        self.report.resources.extend(rows);
+        Ok(())
+    }
 }
 
 /// Scenario 3 by `clients` clients on the `population` customers written as
-/// `seed`: `GET /orders/order/{id}` (the baseline: `find_one` by id), or with
-/// `page`, `GET /orders/list?limit=100` (the first 100 documents by id).
-pub async fn reads(
+/// `seed`: `n` × `GET /orders/order/{id}` (the baseline: `find_one` of the
+/// customer and `find` of its orders), or with `page`,
+/// `GET /orders/list?limit=100` (the first 100 documents by id).
+pub(crate) async fn reads(
     target: &Target,
-    seed: (&str, usize),
+    (prefix, population): (&str, usize),
     clients: usize,
     n: usize,
     page: bool,
 ) -> Result<[Run; 2]> {
     let pace = Pace::Clients(clients);
-    let (platform, raw) = (
-        Platform::new(target, seed.0, seed.1),
-        Raw::new(target, "customers", seed.0, seed.1),
-    );
-    let platform = match page {
-        false => pace.run(n, platform, Platform::read).await?,
-        true => pace.run(n, platform, Platform::page).await?,
-    };
-    let baseline = match page {
-        false => pace.run(n, raw.await?, Raw::find).await?,
-        true => pace.run(n, raw.await?, Raw::page).await?,
-    };
-    Ok([platform, baseline])
+    let platform = Platform::new(target, prefix, population);
+    let raw = Raw::new(target, "customers", prefix, population).await?;
+    if page {
+        return Ok([
+            pace.run(n, platform, Platform::page).await?,
+            pace.run(n, raw, Raw::page).await?,
+        ]);
+    }
+    Ok([
+        pace.run(n, platform, Platform::read).await?,
+        pace.run(n, raw, Raw::find).await?,
+    ])
 }
 
-/// Scenario 2: from a create's answer to the change being applied in orders
-/// (see [`Platform::propagate`]); the baseline is a raw produce → consume →
-/// upsert pipeline on a fresh topic (see [`RawPipeline::propagate`]).
-pub async fn propagation(target: &Target, pace: Pace, n: usize) -> Result<[Run; 2]> {
-    let platform = Platform::new(target, &unique("bench-e2e"), n);
-    let platform = pace.run(n, platform, Platform::propagate).await?;
-    let topic = unique("bench_raw_pipeline");
-    create_topic(target, &topic).await?;
-    let raw = Raw::new(target, &topic, &unique("raw-e2e"), n).await?;
-    let (announce, _) = broadcast::channel(8192);
-    let consumer = raw_consumer(target, &topic)?;
-    let consuming = tokio::spawn(apply_raw(consumer, raw.clone(), announce.clone()));
-    let producer = raw_producer(target)?;
-    let pipeline = RawPipeline {
-        raw,
-        producer,
-        topic,
-        announce,
-    };
-    let baseline = pace.run(n, pipeline, RawPipeline::propagate).await;
-    consuming.abort();
-    Ok([platform, baseline?])
-}
-
-/// Scenario 4: `orders-domain rebuild` over `topic`, which holds `events`
-/// events; the baseline consumes it from the beginning and upserts every
-/// record into a fresh collection with the raw driver.
-pub async fn replay(
+/// Scenario 4 once: `orders-domain rebuild` over `topic`, or its state topic
+/// `from_state`, which hold `records`; then the baseline reads the same
+/// topic from the beginning and upserts every record with the raw driver.
+async fn replay(
     target: &Target,
     topic: &str,
     records: usize,
@@ -134,18 +305,15 @@ pub async fn replay(
         read == records,
         "the rebuild read {read} records of {records}"
     );
-    // The baseline reads what the rebuild reads: the change topic, or the
-    // state topic.
     let [_, state] = processes::compacted_topics(topic);
     let source = if from_state { state.as_str() } else { topic };
     let raw = Raw::new(target, &unique("raw_replay"), "", records).await?;
-    let consumer = raw_consumer(target, source)?;
+    let consumer = clients::raw_consumer(target, source)?;
     let started = Instant::now();
     for _ in 0..records {
         let message = tokio::time::timeout(DEADLINE, consumer.recv()).await;
-        let message = message.context("the raw replay stalled")??;
-        let (key, document) = raw_document(&message).context("unreadable replay record")?;
-        upsert(&raw.collection, &key, document).await?;
+        raw.apply(&message.context("the raw replay stalled")??)
+            .await?;
     }
     let baseline = Run::new(records, started.elapsed(), Vec::new());
     Ok([Run::new(read, elapsed, Vec::new()), baseline])
@@ -156,23 +324,20 @@ pub async fn replay(
 /// key wrapped on the keys topic first), each version of every customer before
 /// the next version of any, and its state topic with the newest version of
 /// each; returns how many events.
-pub async fn fill_replay_topic(
+async fn fill_replay_topic(
     target: &Target,
     topic: &str,
     customers: usize,
     versions: i64,
 ) -> Result<usize> {
-    let kek = target
-        .kek
-        .as_deref()
-        .context("scenario 4 seals its events: no key-encryption key")?;
+    let kek = target.kek.as_deref();
+    let kek = kek.context("scenario 4 seals its events: no key-encryption key")?;
     let kek = KeyEncryptionKey::from_base64(processes::REPLAY_KEK_ID, kek)?;
-    let producer = raw_producer(target)?;
+    let producer = clients::raw_producer(target)?;
     let template: CustomerChangeEnvelope =
         serde_json::from_str(shared_events::samples::CUSTOMER_CREATED)?;
     let [keys_topic, state] = processes::compacted_topics(topic);
-    let mut keys = Vec::with_capacity(customers);
-    let mut deliveries = Vec::with_capacity(customers);
+    let (mut keys, mut deliveries) = (Vec::with_capacity(customers), Vec::new());
     for c in 0..customers {
         let (id, key) = (format!("replay-{c}"), DataKey::generate()?);
         let wrapped = serde_json::to_vec(&kek.wrap(&id, &key)?)?;
@@ -183,9 +348,8 @@ pub async fn fill_replay_topic(
     for version in 1..=versions {
         for (id, key) in &keys {
             let mut event = template.clone();
-            event.id = uuid::Uuid::new_v4();
-            event.data.id = id.clone();
-            event.data.version = version;
+            (event.id, event.data.id, event.data.version) =
+                (uuid::Uuid::new_v4(), id.clone(), version);
             if version > 1 {
                 event.event_type = CustomerChangeType::Updated;
             }
@@ -203,365 +367,4 @@ pub async fn fill_replay_topic(
         }
     }
     Ok(customers * versions as usize)
-}
-
-/// Indexes the raw baseline's orders by customer id, as the orders service
-/// indexes its own.
-pub async fn index_raw_orders(target: &Target) -> Result<()> {
-    let raw = Raw::new(target, "customers", "", 1).await?;
-    let index = mongodb::IndexModel::builder().keys(doc! { "customerId": 1 });
-    raw.orders().create_index(index.build()).await?;
-    Ok(())
-}
-
-/// The platform's side of a run: the services over HTTP, on the customers
-/// `{prefix}-0` to `{prefix}-{count - 1}`, operation `i` on customer `i % count`.
-#[derive(Clone)]
-struct Platform {
-    http: reqwest::Client,
-    target: Arc<Target>,
-    prefix: String,
-    count: usize,
-}
-
-impl Platform {
-    fn new(target: &Target, prefix: &str, count: usize) -> Platform {
-        let (target, prefix) = (Arc::new(target.clone()), prefix.to_owned());
-        let http = http();
-        Platform {
-            http,
-            target,
-            prefix,
-            count,
-        }
-    }
-
-    fn id(&self, i: usize) -> String {
-        format!("{}-{}", self.prefix, i % self.count)
-    }
-
-    fn orders(&self, i: usize) -> &str {
-        &self.target.orders[i % self.target.orders.len()]
-    }
-
-    async fn create(self, i: usize) -> Result<Duration> {
-        let body = customer(&self.id(i));
-        timed(self.http.post(self.target.create_url(i)).json(&body)).await
-    }
-
-    async fn read(self, i: usize) -> Result<Duration> {
-        let url = format!("{}/orders/order/{}", self.orders(i), self.id(i));
-        timed(self.http.get(url)).await
-    }
-
-    async fn page(self, i: usize) -> Result<Duration> {
-        let url = format!("{}/orders/list?limit=100", self.orders(i));
-        timed(self.http.get(url)).await
-    }
-
-    /// From a create's answer to the change being applied in orders, observed
-    /// by orders itself: `GET /orders/order/{id}?minVersion=N` answers as soon
-    /// as the projector has applied version N (the read-your-writes hook that
-    /// clients use in production), so the measurement does not poll.
-    async fn propagate(self, i: usize) -> Result<Duration> {
-        let id = self.id(i);
-        let create = self.http.post(self.target.create_url(i));
-        let response = send(create.json(&customer(&id))).await?;
-        let answered = Instant::now();
-        let body: Value = response.json().await?;
-        let version = body["version"].as_i64().context("no version answered")?;
-        applied(&self.http, &self.target.orders, &id, version, DEADLINE).await?;
-        Ok(answered.elapsed())
-    }
-}
-
-/// The baseline's side of a run: a collection of the raw database, on the
-/// customers as [`Platform`] names them.
-#[derive(Clone)]
-struct Raw {
-    collection: Collection<Document>,
-    prefix: String,
-    count: usize,
-}
-
-impl Raw {
-    async fn new(target: &Target, collection: &str, prefix: &str, count: usize) -> Result<Raw> {
-        let client = raw_client(target).await?;
-        // The local MongoDB-protocol server takes only letters, digits and `_`.
-        let name = collection.replace(['-', '.'], "_");
-        let collection = client.database("bench_raw").collection(&name);
-        let prefix = prefix.to_owned();
-        Ok(Raw {
-            collection,
-            prefix,
-            count,
-        })
-    }
-
-    fn id(&self, i: usize) -> String {
-        format!("{}-{}", self.prefix, i % self.count)
-    }
-
-    async fn upsert(self, i: usize) -> Result<Duration> {
-        let id = self.id(i);
-        let document = with_id(mongodb::bson::to_document(&customer(&id))?, &id);
-        let started = Instant::now();
-        upsert(&self.collection, &id, document).await?;
-        Ok(started.elapsed())
-    }
-
-    /// The reads behind `GET /orders/order/{id}`: the customer by id, then
-    /// its orders by the indexed customer id.
-    async fn find(self, i: usize) -> Result<Duration> {
-        let (id, started) = (self.id(i), Instant::now());
-        let found = self.collection.find_one(doc! { "_id": &id }).await?;
-        anyhow::ensure!(found.is_some(), "{id} missing");
-        let orders = self.orders();
-        let orders = orders.find(doc! { "customerId": &id }).limit(100);
-        let _: Vec<Document> = orders.await?.try_collect().await?;
-        Ok(started.elapsed())
-    }
-
-    /// The baseline's orders, one document per order, next to its customers.
-    fn orders(&self) -> Collection<Document> {
-        let name = format!("{}_orders", self.collection.name());
-        self.collection
-            .client()
-            .database("bench_raw")
-            .collection(&name)
-    }
-
-    async fn page(self, _: usize) -> Result<Duration> {
-        let started = Instant::now();
-        let page = self.collection.find(doc! {});
-        let page = page.sort(doc! { "_id": 1 }).limit(100);
-        let page: Vec<Document> = page.await?.try_collect().await?;
-        anyhow::ensure!(!page.is_empty(), "empty page");
-        Ok(started.elapsed())
-    }
-}
-
-/// The raw baselines' client, one for every run so that its connections are
-/// not made in a timed run again and again (the services keep theirs).
-async fn raw_client(target: &Target) -> Result<mongodb::Client> {
-    static CLIENT: tokio::sync::OnceCell<mongodb::Client> = tokio::sync::OnceCell::const_new();
-    let connect = async || {
-        let client = mongodb::Client::with_uri_str(&target.mongodb_uri).await?;
-        client
-            .database("admin")
-            .run_command(doc! { "ping": 1 })
-            .await?;
-        anyhow::Ok(client)
-    };
-    Ok(CLIENT.get_or_try_init(connect).await?.clone())
-}
-
-/// The baseline of scenario 2: a producer (acks=all, idempotent) to a fresh
-/// topic, whose consumer ([`apply_raw`]) upserts into MongoDB and announces
-/// each key in-process.
-#[derive(Clone)]
-struct RawPipeline {
-    raw: Raw,
-    producer: FutureProducer,
-    topic: String,
-    announce: Sender<String>,
-}
-
-impl RawPipeline {
-    /// From before the produce until the document, announced, is read.
-    async fn propagate(self, i: usize) -> Result<Duration> {
-        let (mut announced, id) = (self.announce.subscribe(), self.raw.id(i));
-        let payload = customer(&id).to_string();
-        let started = Instant::now();
-        let record = FutureRecord::to(&self.topic).key(&id).payload(&payload);
-        let sent = self.producer.send(record, Timeout::After(DEADLINE)).await;
-        sent.map_err(|(e, _)| e)?;
-        // Falling behind the announcements ends the wait: the read decides.
-        let heard = async { while announced.recv().await.is_ok_and(|key| key != id) {} };
-        let heard = tokio::time::timeout(DEADLINE, heard).await;
-        heard.with_context(|| format!("{id} not upserted within {DEADLINE:?}"))?;
-        let found = self.raw.collection.find_one(doc! { "_id": &id }).await?;
-        anyhow::ensure!(found.is_some(), "{id} announced but not readable");
-        Ok(started.elapsed())
-    }
-}
-
-/// The raw pipeline's consumer: upserts every record and announces its key.
-async fn apply_raw(consumer: StreamConsumer, raw: Raw, announce: Sender<String>) {
-    loop {
-        let Ok(message) = consumer.recv().await else {
-            continue;
-        };
-        let Some((key, document)) = raw_document(&message) else {
-            continue;
-        };
-        if upsert(&raw.collection, &key, document).await.is_ok() {
-            let _ = announce.send(key);
-        }
-    }
-}
-
-/// A customer body of the seed's shape for `id`.
-pub(crate) fn customer(id: &str) -> Value {
-    // Parsed once: this runs inside the measured loops, on the same 2 cores as
-    // the services.
-    static PARSED: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    const SEED: &str = include_str!("../../platform-testkit/fixtures/seed-customer.json");
-    let parsed = PARSED.get_or_init(|| serde_json::from_str(SEED).unwrap_or_default());
-    let mut body = parsed.clone();
-    body["id"] = id.into();
-    body
-}
-
-fn http() -> reqwest::Client {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64);
-    client.build().unwrap_or_default()
-}
-
-/// Sends `request` and fails unless it answers 2xx.
-async fn send(request: RequestBuilder) -> Result<Response> {
-    Ok(request.send().await?.error_for_status()?)
-}
-
-/// How long `request` takes to answer 2xx with its whole body.
-async fn timed(request: RequestBuilder) -> Result<Duration> {
-    let started = Instant::now();
-    send(request).await?.bytes().await?;
-    Ok(started.elapsed())
-}
-
-/// Waits up to `within` until some instance in `orders` has applied version
-/// `version` of customer `id`, asking again while they answer 404 (not
-/// replicated yet: asked again at once, so the time it shows up is measured
-/// without a polling step) or 409 (not applied within the service's own wait).
-pub(crate) async fn applied(
-    http: &reqwest::Client,
-    orders: &[String],
-    id: &str,
-    version: i64,
-    within: Duration,
-) -> Result<()> {
-    let deadline = Instant::now() + within;
-    loop {
-        // Every orders instance is asked: the one whose projector owns the
-        // customer's partition hears of the apply at once, the others only
-        // when they next read the replica.
-        let asks = orders.iter().map(|base| {
-            let ask = http.get(format!("{base}/orders/order/{id}"));
-            Box::pin(send(ask.query(&[("minVersion", version)])))
-        });
-        let Err(error) = select_ok(asks).await else {
-            return Ok(());
-        };
-        let late = format!("{id} v{version} not applied in orders within {within:?}");
-        anyhow::ensure!(Instant::now() < deadline, "{late} ({error:#})");
-    }
-}
-
-/// Waits until orders has applied version 1 of each customer `{prefix}-{i}`
-/// for `i` below `count`.
-pub async fn wait_replicated(target: &Target, prefix: &str, count: usize) -> Result<()> {
-    let http = http();
-    for i in 0..count {
-        applied(&http, &target.orders, &format!("{prefix}-{i}"), 1, DEADLINE).await?;
-    }
-    Ok(())
-}
-
-/// Creates a customer and waits up to `within` until some orders instance has
-/// applied it: after instances joined the consumer group, its rebalance must
-/// end before anything is measured.
-pub async fn warm_up(target: &Target, within: Duration) -> Result<()> {
-    let (http, id) = (http(), unique("bench-warm"));
-    send(http.post(target.create_url(0)).json(&customer(&id))).await?;
-    applied(&http, &target.orders, &id, 1, within).await
-}
-
-/// Waits until every accounts instance reports an empty outbox (its
-/// `outbox_backlog_customers` gauge at 0) and returns how long that took.
-pub async fn wait_drained(target: &Target, within: Duration) -> Result<Duration> {
-    let (http, started) = (http(), Instant::now());
-    for base in &target.accounts {
-        let url = format!("{base}/actuator/prometheus");
-        loop {
-            let text = http.get(&url).send().await?.text().await?;
-            if text
-                .lines()
-                .any(|l| l.trim() == "outbox_backlog_customers 0")
-            {
-                break;
-            }
-            let late = format!("the outbox did not drain within {within:?}");
-            anyhow::ensure!(started.elapsed() < within, late);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    Ok(started.elapsed())
-}
-
-fn with_id(mut document: Document, id: &str) -> Document {
-    document.insert("_id", id);
-    document
-}
-
-async fn upsert(collection: &Collection<Document>, id: &str, document: Document) -> Result<()> {
-    let upsert = collection.replace_one(doc! { "_id": id }, document);
-    upsert.upsert(true).await?;
-    Ok(())
-}
-
-/// The record's key and its JSON value as a document with that `_id`.
-fn raw_document(message: &BorrowedMessage<'_>) -> Option<(String, Document)> {
-    let key = String::from_utf8_lossy(message.key()?).into_owned();
-    let value: Value = serde_json::from_slice(message.payload().unwrap_or_default()).ok()?;
-    let document = with_id(mongodb::bson::to_document(&value).ok()?, &key);
-    Some((key, document))
-}
-
-/// A consumer of every partition of `topic` from the beginning. Assigned, not
-/// subscribed: no group join to wait for, as a long-running consumer would
-/// have done it long before.
-fn raw_consumer(target: &Target, topic: &str) -> Result<StreamConsumer> {
-    let settings = kafka_settings(target, topic);
-    let mut config = platform_infra::kafka::client_config(&settings);
-    let consumer: StreamConsumer = config
-        .set("group.id", format!("{topic}-consumer"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "true")
-        // The local stack's orders consumer waits as long, so both pipelines
-        // pay the same latency floor on the local broker.
-        .set("fetch.wait.max.ms", processes::FETCH_WAIT_MS)
-        .create()?;
-    let mut partitions = rdkafka::TopicPartitionList::new();
-    for partition in 0..RAW_PARTITIONS {
-        partitions.add_partition_offset(topic, partition, rdkafka::Offset::Beginning)?;
-    }
-    consumer.assign(&partitions)?;
-    Ok(consumer)
-}
-
-/// The services' producer: acks=all, idempotent.
-fn raw_producer(target: &Target) -> Result<FutureProducer> {
-    let settings = local_servers::kafka_settings(&target.brokers);
-    Ok(platform_infra::kafka::reliable_producer_config(&settings).create()?)
-}
-
-/// The target's broker, with `topic` and its keys and state topics.
-fn kafka_settings(target: &Target, topic: &str) -> platform_infra::config::KafkaSettings {
-    let [keys_topic, state_topic] = processes::compacted_topics(topic);
-    platform_infra::config::KafkaSettings {
-        topic: topic.to_owned(),
-        keys_topic,
-        state_topic,
-        ..local_servers::kafka_settings(&target.brokers)
-    }
-}
-
-/// Creates `topic` with the raw topics' partitions as the services create
-/// theirs (kept for ever), and its compacted keys and state topics (the local
-/// broker creates no topic by itself).
-pub async fn create_topic(target: &Target, topic: &str) -> Result<()> {
-    let settings = kafka_settings(target, topic);
-    platform_infra::kafka::ensure_topic(&settings, topic, RAW_PARTITIONS).await?;
-    platform_infra::kafka::ensure_compacted_topics(&settings, RAW_PARTITIONS, 1).await
 }
