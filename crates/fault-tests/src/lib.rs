@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use accounts_domain::store::CustomerDocument;
 use anyhow::Context;
-use devstack::process::{Output, Supervised};
-use devstack::stack::{free_port, test_env, wait_healthy};
+use local_servers::process::{Output, Supervised};
+use local_servers::{free_port, test_env, wait_healthy};
 use mongodb::bson::doc;
 use orders_domain::store::CustomerOrdersStore;
 use platform_testkit as kit;
@@ -132,7 +132,7 @@ impl Cluster {
         extra_env: &[(&str, &str)],
     ) -> Cluster {
         let topic = kit::unique("faults_change");
-        let settings = devstack::stack::kafka_settings(&broker.server.address());
+        let settings = local_servers::kafka_settings(&broker.server.address());
         for (name, partitions) in [(topic.clone(), 3), (dead_letter_topic(&topic), 1)] {
             platform_infra::kafka::ensure_topic(&settings, &name, partitions)
                 .await
@@ -247,7 +247,7 @@ impl Cluster {
 
     /// Records on the dead-letter topic.
     pub async fn dead_letters(&self) -> u64 {
-        let settings = devstack::stack::kafka_settings(&self.broker.server.address());
+        let settings = local_servers::kafka_settings(&self.broker.server.address());
         let ends = orders_domain::messaging::topic_ends(
             platform_infra::kafka::client_config(&settings),
             &dead_letter_topic(&self.topic),
@@ -265,7 +265,7 @@ impl Cluster {
         kit::eventually(within, "the orders group to catch up", || {
             let (brokers, topic, group) = (brokers.clone(), topic.clone(), group.clone());
             async move {
-                let settings = devstack::stack::kafka_settings(&brokers);
+                let settings = local_servers::kafka_settings(&brokers);
                 let config = platform_infra::kafka::client_config(&settings);
                 let ends = orders_domain::messaging::topic_ends(config, &topic)
                     .await
@@ -456,7 +456,7 @@ pub async fn pending_outbox_events(cluster: &Cluster) -> u64 {
 impl Cluster {
     /// Records on the change topic.
     pub async fn change_records(&self) -> u64 {
-        let settings = devstack::stack::kafka_settings(&self.broker.server.address());
+        let settings = local_servers::kafka_settings(&self.broker.server.address());
         let ends = orders_domain::messaging::topic_ends(
             platform_infra::kafka::client_config(&settings),
             &self.topic,

@@ -162,7 +162,7 @@ async fn a_rebuild_after_the_broker_deleted_records_refuses_and_keeps_the_replic
     )
     .await
     .expect("old retention set");
-    let settings = devstack::stack::kafka_settings(&cluster.broker.server.address());
+    let settings = local_servers::kafka_settings(&cluster.broker.server.address());
     let config = platform_infra::kafka::client_config(&settings);
     platform_testkit::eventually(
         Duration::from_secs(30),

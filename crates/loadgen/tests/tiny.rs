@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use devstack::stack::test_env;
+use local_servers::test_env;
 use fault_tests::Cluster;
 use loadgen::{Plan, Report, Target, run};
 use platform_testkit as kit;
