@@ -122,12 +122,7 @@ async fn malformed_json_is_400_and_missing_fields_are_422_naming_each() {
     body["creditCards"][0]["number"] = "1234".into();
     body["creditCards"][1]["expiration"] = "13/2029".into();
     let problem: Value = app.post_customer(&body).await.json().await.expect("json");
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields = kit::error_fields(&problem);
     // An address type outside the known ones is named with the others.
     assert_eq!(
         fields,
@@ -166,27 +161,20 @@ async fn customers_list_pages_by_limit_and_offset_in_id_order() {
             StatusCode::CREATED
         );
     }
-    let ids = |page: Value| -> Vec<String> {
-        page.as_array()
-            .expect("array")
-            .iter()
-            .map(|c| c["id"].as_str().expect("id").to_owned())
-            .collect()
-    };
     let all: Value = app
         .get("/accounts/customers")
         .await
         .json()
         .await
         .expect("json");
-    assert_eq!(ids(all), ["c-1", "c-2", "c-3", "c-4"]);
+    assert_eq!(kit::page_ids(&all), ["c-1", "c-2", "c-3", "c-4"]);
     let page: Value = app
         .get("/accounts/customers?limit=2&offset=1")
         .await
         .json()
         .await
         .expect("json");
-    assert_eq!(ids(page), ["c-2", "c-3"]);
+    assert_eq!(kit::page_ids(&page), ["c-2", "c-3"]);
     assert_eq!(
         app.get("/accounts/customers?limit=0").await.status(),
         StatusCode::BAD_REQUEST

@@ -106,20 +106,13 @@ impl TestApp {
     }
 
     pub async fn post_customer(&self, body: &serde_json::Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}/accounts/customer/create", self.base))
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
+        let url = format!("{}/accounts/customer/create", self.base);
+        platform_testkit::send(self.client.post(url).json(body)).await
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request sent")
+        let url = format!("{}{path}", self.base);
+        platform_testkit::send(self.client.get(url)).await
     }
 
     /// The raw stored document of customer `id`.

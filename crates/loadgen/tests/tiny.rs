@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use local_servers::test_env;
 use fault_tests::Cluster;
 use loadgen::{Plan, Report, Target, run};
+use local_servers::test_env;
 use platform_testkit as kit;
 
 /// The directory of the service executables that the test environment names.

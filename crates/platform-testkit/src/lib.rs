@@ -158,6 +158,25 @@ pub fn seed_customer(id: &str) -> serde_json::Value {
     body
 }
 
+/// The `field` of each entry of a problem's `errors`.
+pub fn error_fields(problem: &serde_json::Value) -> Vec<&str> {
+    let errors = problem["errors"].as_array().into_iter().flatten();
+    errors.filter_map(|e| e["field"].as_str()).collect()
+}
+
+/// The `id` of each item of a page (a JSON array) of customers.
+pub fn page_ids(page: &serde_json::Value) -> Vec<&str> {
+    let page = page.as_array().expect("a page is an array");
+    page.iter()
+        .map(|c| c["id"].as_str().expect("an id"))
+        .collect()
+}
+
+/// Sends `request`, failing the test if it cannot be sent.
+pub async fn send(request: reqwest::RequestBuilder) -> reqwest::Response {
+    request.send().await.expect("request sent")
+}
+
 /// Asserts that `text` holds none of the seed's card numbers.
 pub fn assert_no_card_numbers(text: &str, what: &str) {
     for number in SEED_CARD_NUMBERS {

@@ -54,10 +54,7 @@ impl Reply {
 
     /// The `field` of each entry of a problem's `errors`.
     pub fn error_fields(&self) -> Vec<&str> {
-        self.body["errors"]
-            .as_array()
-            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
-            .unwrap_or_default()
+        crate::error_fields(&self.body)
     }
 }
 

@@ -178,11 +178,8 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request sent")
+        let url = format!("{}{path}", self.base);
+        platform_testkit::send(self.client.get(url)).await
     }
 
     /// Polls `GET /orders/order/{id}` until it shows `version`.

@@ -104,12 +104,7 @@ async fn orders_for_unknown_customers_or_with_bad_items_are_refused() {
     let response = post_order(&app, "buyer-2", &bad).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let problem: Value = response.json().await.expect("json");
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .filter_map(|e| e["field"].as_str())
-        .collect();
+    let fields = platform_testkit::error_fields(&problem);
     assert_eq!(
         fields,
         ["orderItems[0].product.price", "orderItems[0].quantity"]

@@ -14,22 +14,15 @@ async fn list_pages_customers_in_id_order_and_missing_customer_is_a_404_problem(
     for id in ["c-1", "c-2", "c-3"] {
         app.replica_at_version(id, 1).await;
     }
-    let ids = |page: Value| -> Vec<String> {
-        page.as_array()
-            .expect("array")
-            .iter()
-            .map(|c| c["id"].as_str().expect("id").to_owned())
-            .collect()
-    };
     let all: Value = app.get("/orders/list").await.json().await.expect("json");
-    assert_eq!(ids(all), ["c-1", "c-2", "c-3"]);
+    assert_eq!(platform_testkit::page_ids(&all), ["c-1", "c-2", "c-3"]);
     let page: Value = app
         .get("/orders/list?limit=1&offset=2")
         .await
         .json()
         .await
         .expect("json");
-    assert_eq!(ids(page), ["c-3"]);
+    assert_eq!(platform_testkit::page_ids(&page), ["c-3"]);
 
     let missing = app.get("/orders/order/nobody").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
