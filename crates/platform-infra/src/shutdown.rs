@@ -4,7 +4,7 @@
 //! (or a test) cancels it, and every task (HTTP server, relay, consumer) watches it
 //! and winds down in its own way.
 
-pub use tokio_util::sync::CancellationToken;
+pub use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
 pub async fn signal() {

@@ -36,6 +36,7 @@ use anyhow::{Context, bail};
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use shared_events::{CustomerChange, CustomerRecord};
 
@@ -44,7 +45,7 @@ use super::offsets::{Ends, ReadProgress, topic_ends, topic_starts};
 use crate::settings::Settings;
 use crate::store::{CustomerOrdersStore, ReplicaCollection, StoreError};
 use platform_infra::retry;
-use platform_infra::shutdown::CancellationToken;
+use platform_infra::shutdown::{CancellationToken, DropGuard};
 
 /// What a rebuild did.
 #[derive(Debug, Clone)]
@@ -208,69 +209,22 @@ pub async fn rebuild(
     let started = Instant::now();
     let (store, previous, target) = generations(settings).await?;
     // Before the ends: every version it holds came from a record below them.
-    let current = previous
-        .versions()
-        .await
-        .context("cannot read the current generation")?;
-    let topic = &settings.kafka.topic;
-    let base = platform_infra::kafka::client_config(&settings.kafka);
-    // The key ring follows the keys topic until the rebuild ends.
-    let (keys, keys_consumer) = KeyRing::new(
-        &settings.kafka,
-        &settings.crypto,
-        settings.consumer.fetch_wait_max_ms,
-    )?;
-    let stop_keys = CancellationToken::new();
-    // A follower that fails leaves lookups to time out, which fails the
-    // rebuild with the lookup's error.
-    tokio::spawn(keys.clone().follow(keys_consumer, stop_keys.clone()));
-    let _stop_keys = stop_keys.drop_guard();
-    let change_ends = topic_ends(base.clone(), topic).await?;
-    let (mut replay, state_records) = match source {
-        Source::ChangeTopic => (Replay::start(settings, keys, topic, None, change_ends)?, 0),
-        Source::StateTopic => {
-            // The state topic read after the change topic's ends were noted:
-            // the relay publishes a customer's state before its events, so
-            // every event below those ends has a state at least as new on
-            // the state topic now; the change topic from those ends brings
-            // the rest (the version guard makes any overlap harmless).
-            let state_topic = &settings.kafka.state_topic;
-            let state_ends = topic_ends(base.clone(), state_topic).await?;
-            let mut state = Replay::start(settings, keys.clone(), state_topic, None, state_ends)?;
-            state
-                .catch_up(&target, &mut progress, Stage::Replaying)
-                .await?;
-            let from = change_ends.clone();
-            let replay = Replay::start(settings, keys, topic, Some(&from), change_ends)?;
-            (replay, state.counts.records)
-        }
-    };
-    replay
-        .catch_up(&target, &mut progress, Stage::Replaying)
-        .await?;
-
-    let rebuilt = target
-        .versions()
-        .await
-        .context("cannot read the rebuilt generation")?;
-    // A replay from offset 0 must have read the change topic from its
-    // start; a rebuild from state reads a compacted topic, whose gaps are
-    // expected, and the change topic from the middle.
-    let (starts, ends, first) = match source {
-        Source::ChangeTopic => (
-            topic_starts(base.clone(), topic).await?,
-            replay.read.ends().clone(),
-            replay.read.first_offsets().clone(),
-        ),
-        Source::StateTopic => Default::default(),
-    };
-    let problems = verify_rebuild(&starts, &ends, &first, &current, &rebuilt);
+    let current = previous.versions().await;
+    let current = current.context("cannot read the current generation")?;
+    let (keys, _following) = follow_keys(settings)?;
+    let (mut replay, state_records) =
+        replay_source(settings, source, keys, &target, &mut progress).await?;
+    let rebuilt = target.versions().await;
+    let rebuilt = rebuilt.context("cannot read the rebuilt generation")?;
+    let problems = verify(settings, source, &replay, &current, &rebuilt).await?;
     if !problems.is_empty() && !force {
         progress.finish();
+        let (current, rebuilt) = (previous.generation(), target.generation());
+        let collection = previous.name().to_owned();
         return Err(RebuildRefused {
-            current: previous.generation(),
-            collection: previous.name().to_owned(),
-            rebuilt: target.generation(),
+            current,
+            collection,
+            rebuilt,
             problems,
         }
         .into());
@@ -278,31 +232,92 @@ pub async fn rebuild(
     for problem in &problems {
         tracing::warn!(problem, "switching despite this (--force)");
     }
-    switch_and_catch_up(
-        &store,
-        &previous,
-        &target,
-        &mut replay,
-        &mut progress,
-        || topic_ends(base.clone(), topic),
-    )
-    .await?;
-
+    let base = platform_infra::kafka::client_config(&settings.kafka);
+    let ends = || topic_ends(base.clone(), &settings.kafka.topic);
+    switch_and_catch_up(&store, &previous, &target, &mut replay, &mut progress, ends).await?;
+    let new_customers = rebuilt.keys().filter(|id| !current.contains_key(*id));
     let report = RebuildReport {
         previous_generation: previous.generation(),
         generation: target.generation(),
         collection: target.name().to_owned(),
         records: state_records + replay.counts.records,
         skipped: replay.counts.skipped,
-        new_customers: rebuilt
-            .keys()
-            .filter(|id| !current.contains_key(*id))
-            .count() as u64,
+        new_customers: new_customers.count() as u64,
         forced_past: problems,
         elapsed: started.elapsed(),
     };
     tracing::info!(?report, "rebuild finished");
     Ok(report)
+}
+
+/// The key ring, following the keys topic until the guard is dropped. A
+/// follower that fails leaves lookups to time out, which fails the rebuild
+/// with the lookup's error.
+fn follow_keys(settings: &Settings) -> anyhow::Result<(KeyRing, DropGuard)> {
+    let fetch_wait = settings.consumer.fetch_wait_max_ms;
+    let (keys, consumer) = KeyRing::new(&settings.kafka, &settings.crypto, fetch_wait)?;
+    let stop = CancellationToken::new();
+    tokio::spawn(keys.clone().follow(consumer, stop.clone()));
+    Ok((keys, stop.drop_guard()))
+}
+
+/// Replays `source` into `target` up to the change topic's ends of now, and
+/// returns the change topic's replay (which the switch carries on) and how
+/// many state records were read before it.
+async fn replay_source(
+    settings: &Settings,
+    source: Source,
+    keys: KeyRing,
+    target: &ReplicaCollection,
+    progress: &mut Progress,
+) -> anyhow::Result<(Replay, u64)> {
+    let (topic, base) = (
+        &settings.kafka.topic,
+        platform_infra::kafka::client_config(&settings.kafka),
+    );
+    let change_ends = topic_ends(base.clone(), topic).await?;
+    let (mut from, mut state_records) = (None, 0);
+    if source == Source::StateTopic {
+        // The state topic read after the change topic's ends were noted: the
+        // relay publishes a customer's state before its events, so every
+        // event below those ends has a state at least as new on the state
+        // topic now; the change topic from those ends brings the rest (the
+        // version guard makes any overlap harmless).
+        let state_topic = &settings.kafka.state_topic;
+        let state_ends = topic_ends(base, state_topic).await?;
+        let mut state = Replay::start(settings, keys.clone(), state_topic, None, state_ends)?;
+        state.catch_up(target, progress, Stage::Replaying).await?;
+        (from, state_records) = (Some(change_ends.clone()), state.counts.records);
+    }
+    let mut replay = Replay::start(settings, keys, topic, from.as_ref(), change_ends)?;
+    replay.catch_up(target, progress, Stage::Replaying).await?;
+    Ok((replay, state_records))
+}
+
+/// What stands against switching to `rebuilt` ([`verify_rebuild`]). A replay
+/// from offset 0 must have read the change topic from its start; a rebuild
+/// from state reads a compacted topic, whose gaps are expected, and the change
+/// topic from the middle.
+async fn verify(
+    settings: &Settings,
+    source: Source,
+    replay: &Replay,
+    current: &BTreeMap<String, i64>,
+    rebuilt: &BTreeMap<String, i64>,
+) -> anyhow::Result<Vec<String>> {
+    let (starts, ends, first) = match source {
+        Source::ChangeTopic => {
+            let base = platform_infra::kafka::client_config(&settings.kafka);
+            let starts = topic_starts(base, &settings.kafka.topic).await?;
+            (
+                starts,
+                replay.read.ends().clone(),
+                replay.read.first_offsets().clone(),
+            )
+        }
+        Source::StateTopic => Default::default(),
+    };
+    Ok(verify_rebuild(&starts, &ends, &first, current, rebuilt))
 }
 
 /// Bytes per partition and fetch of the rebuild's consumer (librdkafka's
@@ -457,40 +472,9 @@ impl Replay {
             read,
             counts,
         } = self;
-        const IDLE_LIMIT: Duration = Duration::from_secs(30);
         while !read.done() {
-            let first = tokio::time::timeout(IDLE_LIMIT, consumer.recv())
-                .await
-                .with_context(|| {
-                    format!(
-                        "no record for {IDLE_LIMIT:?} with {} still to read",
-                        read.remaining()
-                    )
-                })??;
-            let mut round = vec![first];
-            while round.len() < FOLD_BATCH {
-                match consumer.recv().now_or_never() {
-                    Some(message) => round.push(message?),
-                    None => break,
-                }
-            }
-            let mut newest: HashMap<String, CustomerRecord> = HashMap::new();
-            for message in &round {
-                counts.records += 1;
-                match CustomerRecord::decode(message.payload().unwrap_or_default()) {
-                    Ok(record) => match newest.entry(record.customer_id().to_owned()) {
-                        Entry::Occupied(mut kept) => {
-                            if kept.get().version() < record.version() {
-                                kept.insert(record);
-                            }
-                        }
-                        Entry::Vacant(slot) => {
-                            slot.insert(record);
-                        }
-                    },
-                    Err(_) => counts.skipped += 1,
-                }
-            }
+            let round = next_round(consumer, read).await?;
+            let newest = newest_per_customer(&round, counts);
             let mut changes = Vec::with_capacity(newest.len());
             for record in newest.values() {
                 // Only the newest record of a customer is opened: older ones
@@ -500,15 +484,7 @@ impl Replay {
                     Err(_) => counts.skipped += 1,
                 }
             }
-            match stage {
-                Stage::Replaying => load(target, &changes.iter().collect::<Vec<_>>()).await?,
-                Stage::CatchingUp => {
-                    futures::stream::iter(changes.iter().map(|change| apply(target, change)))
-                        .buffer_unordered(APPLY_CONCURRENCY)
-                        .try_collect::<Vec<()>>()
-                        .await?;
-                }
-            }
+            stage.write(target, &changes).await?;
             for message in &round {
                 read.handled(message.partition(), message.offset());
             }
@@ -516,6 +492,52 @@ impl Replay {
         }
         Ok(())
     }
+}
+
+/// The records `consumer` has ready, up to [`FOLD_BATCH`], once it has one;
+/// an error if none comes for a while although `read` is not done.
+async fn next_round<'c>(
+    consumer: &'c StreamConsumer,
+    read: &ReadProgress,
+) -> anyhow::Result<Vec<BorrowedMessage<'c>>> {
+    const IDLE_LIMIT: Duration = Duration::from_secs(30);
+    let first = tokio::time::timeout(IDLE_LIMIT, consumer.recv()).await;
+    let remaining = read.remaining();
+    let idle = || format!("no record for {IDLE_LIMIT:?} with {remaining} still to read");
+    let mut round = vec![first.with_context(idle)??];
+    while round.len() < FOLD_BATCH {
+        match consumer.recv().now_or_never() {
+            Some(message) => round.push(message?),
+            None => break,
+        }
+    }
+    Ok(round)
+}
+
+/// Of each customer's records in `round`, the one with the highest version;
+/// every record is counted, and the undecodable ones as skipped.
+fn newest_per_customer(
+    round: &[BorrowedMessage<'_>],
+    counts: &mut ReplayCounts,
+) -> HashMap<String, CustomerRecord> {
+    let mut newest: HashMap<String, CustomerRecord> = HashMap::new();
+    for message in round {
+        counts.records += 1;
+        let Ok(record) = CustomerRecord::decode(message.payload().unwrap_or_default()) else {
+            counts.skipped += 1;
+            continue;
+        };
+        match newest.entry(record.customer_id().to_owned()) {
+            Entry::Occupied(mut kept) if kept.get().version() < record.version() => {
+                kept.insert(record);
+            }
+            Entry::Occupied(_) => {}
+            Entry::Vacant(slot) => {
+                slot.insert(record);
+            }
+        }
+    }
+    newest
 }
 
 /// Where a rebuild is: writing a generation nobody reads yet, or catching up
@@ -531,6 +553,24 @@ impl Stage {
         match self {
             Stage::Replaying => "replaying",
             Stage::CatchingUp => "catching up",
+        }
+    }
+
+    /// Writes a round's `changes`: bulk-loaded while nothing else writes the
+    /// generation, applied one by one, concurrently, through the version
+    /// guard once the live projectors write it too.
+    async fn write(
+        self,
+        target: &ReplicaCollection,
+        changes: &[CustomerChange],
+    ) -> anyhow::Result<()> {
+        match self {
+            Stage::Replaying => load(target, &changes.iter().collect::<Vec<_>>()).await,
+            Stage::CatchingUp => {
+                let applies = changes.iter().map(|change| apply(target, change));
+                let applies = futures::stream::iter(applies).buffer_unordered(APPLY_CONCURRENCY);
+                applies.try_collect::<Vec<()>>().await.map(drop)
+            }
         }
     }
 }
