@@ -225,41 +225,19 @@ impl<'a> Check<'a> {
         path: &str,
         depth: usize,
     ) {
-        let required = |m: &Map<String, Value>| -> Vec<String> {
-            m.get("required")
-                .and_then(Value::as_array)
-                .map(|r| {
-                    r.iter()
-                        .filter_map(|v| v.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let written_required = required(writer);
-        for name in required(reader) {
-            if !written_required.contains(&name) {
-                self.fail(
-                    path,
-                    format!("property {name:?} is required, and may be missing"),
-                );
-            }
-        }
+        self.required(reader, writer, path);
         let properties = |m: &'a Map<String, Value>| -> &'a Map<String, Value> {
             m.get("properties")
                 .and_then(Value::as_object)
                 .unwrap_or(&EMPTY)
         };
         let (accepted, written) = (properties(reader), properties(writer));
+        let property = |name: &str| format!("{path}/properties/{name}");
         // Properties the writer does not declare are never written (the
         // tolerant reader's rule), so only shared ones are compared.
         for (name, schema) in accepted {
             if let Some(written) = written.get(name) {
-                self.schema(
-                    schema,
-                    written,
-                    &format!("{path}/properties/{name}"),
-                    depth + 1,
-                );
+                self.schema(schema, written, &property(name), depth + 1);
             }
         }
         let additional = reader.get("additionalProperties");
@@ -271,13 +249,26 @@ impl<'a> Check<'a> {
                 Some(Value::Bool(false)) => {
                     self.fail(path, format!("property {name:?} is not accepted"));
                 }
-                Some(rule) => self.schema(
-                    rule,
-                    schema,
-                    &format!("{path}/properties/{name}"),
-                    depth + 1,
-                ),
+                Some(rule) => self.schema(rule, schema, &property(name), depth + 1),
                 None => {}
+            }
+        }
+    }
+
+    /// Every property the reader requires is one the writer requires.
+    fn required(&mut self, reader: &Map<String, Value>, writer: &Map<String, Value>, path: &str) {
+        let required = |m: &Map<String, Value>| -> Vec<String> {
+            let names = m.get("required").and_then(Value::as_array);
+            let names = names.into_iter().flatten().filter_map(Value::as_str);
+            names.map(str::to_owned).collect()
+        };
+        let written_required = required(writer);
+        for name in required(reader) {
+            if !written_required.contains(&name) {
+                self.fail(
+                    path,
+                    format!("property {name:?} is required, and may be missing"),
+                );
             }
         }
     }

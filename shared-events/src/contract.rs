@@ -201,8 +201,43 @@ pub fn key_json_schema() -> Value {
 }
 
 /// AsyncAPI 3.0 document of the customer change topic, its dead-letter
-/// topic and the keys topic.
+/// topic, the state topic and the keys topic.
 pub fn asyncapi() -> Value {
+    let messages = messages();
+    let change: Vec<String> = messages
+        .keys()
+        .filter(|name| *name != KEY_MESSAGE)
+        .cloned()
+        .collect();
+    let sealed: Vec<String> = SealedChangeType::ALL
+        .iter()
+        .map(|t| t.as_str().replace('.', "_"))
+        .collect();
+    let keys = [KEY_MESSAGE.to_owned()];
+    json!({
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Customer change events",
+            "version": "2.0.0",
+            "description": "Event-carried state transfer of customers from the accounts service. \
+                            The change topic is the event store: infinite retention, not compacted; \
+                            replaying it from offset 0 rebuilds any replica. Since version 2 the \
+                            personal fields are sealed with a per-customer data key, published on \
+                            the keys topic; erasing a customer deletes its key (crypto-shredding)."
+        },
+        "defaultContentType": STRUCTURED_CONTENT_TYPE,
+        "channels": channels(&change, &sealed, &keys),
+        "operations": operations(&change, &sealed, &keys),
+        "components": { "messages": messages }
+    })
+}
+
+/// The name of the keys topic's message.
+const KEY_MESSAGE: &str = "customerKey";
+
+/// The messages: each change event type of version 1 and 2, and the keys
+/// topic's record.
+fn messages() -> serde_json::Map<String, Value> {
     let record_headers = json!({
         "type": "object",
         "properties": {
@@ -232,11 +267,10 @@ pub fn asyncapi() -> Value {
             }),
         );
     }
-    let change_messages: Vec<String> = messages.keys().cloned().collect();
     messages.insert(
-        "customerKey".to_owned(),
+        KEY_MESSAGE.to_owned(),
         json!({
-            "name": "customerKey",
+            "name": KEY_MESSAGE,
             "title": "A customer's wrapped data key, or its tombstone",
             "contentType": "application/json",
             "payload": {
@@ -246,110 +280,106 @@ pub fn asyncapi() -> Value {
             "bindings": { "kafka": { "key": key, "bindingVersion": "0.5.0" } }
         }),
     );
-    let refs = |names: &[String], under: &str| -> serde_json::Map<String, Value> {
-        names
-            .iter()
-            .map(|name| (name.clone(), json!({ "$ref": format!("{under}/{name}") })))
-            .collect()
-    };
-    let operation = |action: &str, channel: &str, summary: String, names: &[String]| {
-        let messages: Vec<Value> = names
-            .iter()
-            .map(|name| json!({ "$ref": format!("#/channels/{channel}/messages/{name}") }))
-            .collect();
-        json!({
-            "action": action,
-            "channel": { "$ref": format!("#/channels/{channel}") },
-            "summary": summary,
-            "messages": messages
-        })
-    };
-    let keys = ["customerKey".to_owned()];
-    let sealed: Vec<String> = SealedChangeType::ALL
+    messages
+}
+
+/// `$ref`s to the messages `names`.
+fn refs(names: &[String]) -> serde_json::Map<String, Value> {
+    let refs = names.iter().map(|name| {
+        let to = json!({ "$ref": format!("#/components/messages/{name}") });
+        (name.clone(), to)
+    });
+    refs.collect()
+}
+
+/// The four topics, with the messages each carries: `change` (every change
+/// event type), `sealed` (those of version 2) and `keys`.
+fn channels(change: &[String], sealed: &[String], keys: &[String]) -> Value {
+    json!({
+        "customerChange": {
+            "address": topics::CUSTOMER_CHANGE,
+            "description": "Every change of every customer, keyed by customer id, in version order per customer. \
+                            Version 1 (plaintext) and version 2 (sealed) records side by side.",
+            "messages": refs(change),
+            "bindings": { "kafka": {
+                "topicConfiguration": { "retention.ms": -1, "cleanup.policy": ["delete"] },
+                "bindingVersion": "0.5.0"
+            } }
+        },
+        "customerChangeDeadLetters": {
+            "address": topics::CUSTOMER_CHANGE_DLT,
+            "description": format!(
+                "Records of {} that a consumer could not decode or apply, unchanged, with the headers {}, {}, {}, {} and {}.",
+                topics::CUSTOMER_CHANGE,
+                headers::DLT_REASON,
+                headers::DLT_ORIGINAL_TOPIC,
+                headers::DLT_ORIGINAL_PARTITION,
+                headers::DLT_ORIGINAL_OFFSET,
+                headers::DLT_TIME
+            )
+        },
+        "customerState": {
+            "address": topics::CUSTOMER_STATE,
+            "description": "Each customer's newest state: the record value of its newest change event \
+                            (version 2), keyed by customer id, published before the events it covers. \
+                            An erased customer's state is its erasure event, which holds no personal data. \
+                            A rebuild from it reads one record per customer.",
+            "messages": refs(sealed),
+            "bindings": { "kafka": {
+                "topicConfiguration": { "cleanup.policy": ["compact"] },
+                "bindingVersion": "0.5.0"
+            } }
+        },
+        "customerKeys": {
+            "address": topics::CUSTOMER_KEYS,
+            "description": "Each customer's data key, wrapped with the key-encryption key, keyed by customer id; \
+                            published before the first event sealed with it. A tombstone erases the key.",
+            "messages": refs(keys),
+            "bindings": { "kafka": {
+                "topicConfiguration": { "cleanup.policy": ["compact"] },
+                "bindingVersion": "0.5.0"
+            } }
+        }
+    })
+}
+
+/// Who sends and who receives on each channel.
+fn operations(change: &[String], sealed: &[String], keys: &[String]) -> Value {
+    json!({
+        "publishCustomerChange": operation("send", "customerChange",
+            "The accounts service's outbox relay publishes each change after it is stored.".to_owned(),
+            change),
+        "replicateCustomerChange": operation("receive", "customerChange",
+            format!(
+                "The orders service (consumer group {}) applies each change whose version is newer than its replica's.",
+                topics::ORDERS_CONSUMER_GROUP
+            ),
+            change),
+        "publishCustomerState": operation("send", "customerState",
+            "The outbox relay publishes a customer's newest state before the events of each batch.".to_owned(),
+            sealed),
+        "rebuildFromState": operation("receive", "customerState",
+            "`orders-domain rebuild --from-state` reads the whole topic into a new replica generation.".to_owned(),
+            sealed),
+        "publishCustomerKey": operation("send", "customerKeys",
+            "The outbox relay publishes a customer's key before the first event sealed with it, and its tombstone on erasure.".to_owned(),
+            keys),
+        "cacheCustomerKey": operation("receive", "customerKeys",
+            "The orders service reads the whole topic into its key cache, and follows it.".to_owned(),
+            keys)
+    })
+}
+
+/// An operation `action` on `channel` with the messages `names`.
+fn operation(action: &str, channel: &str, summary: String, names: &[String]) -> Value {
+    let messages: Vec<Value> = names
         .iter()
-        .map(|t| t.as_str().replace('.', "_"))
+        .map(|name| json!({ "$ref": format!("#/channels/{channel}/messages/{name}") }))
         .collect();
     json!({
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": "Customer change events",
-            "version": "2.0.0",
-            "description": "Event-carried state transfer of customers from the accounts service. \
-                            The change topic is the event store: infinite retention, not compacted; \
-                            replaying it from offset 0 rebuilds any replica. Since version 2 the \
-                            personal fields are sealed with a per-customer data key, published on \
-                            the keys topic; erasing a customer deletes its key (crypto-shredding)."
-        },
-        "defaultContentType": STRUCTURED_CONTENT_TYPE,
-        "channels": {
-            "customerChange": {
-                "address": topics::CUSTOMER_CHANGE,
-                "description": "Every change of every customer, keyed by customer id, in version order per customer. \
-                                Version 1 (plaintext) and version 2 (sealed) records side by side.",
-                "messages": refs(&change_messages, "#/components/messages"),
-                "bindings": { "kafka": {
-                    "topicConfiguration": { "retention.ms": -1, "cleanup.policy": ["delete"] },
-                    "bindingVersion": "0.5.0"
-                } }
-            },
-            "customerChangeDeadLetters": {
-                "address": topics::CUSTOMER_CHANGE_DLT,
-                "description": format!(
-                    "Records of {} that a consumer could not decode or apply, unchanged, with the headers {}, {}, {}, {} and {}.",
-                    topics::CUSTOMER_CHANGE,
-                    headers::DLT_REASON,
-                    headers::DLT_ORIGINAL_TOPIC,
-                    headers::DLT_ORIGINAL_PARTITION,
-                    headers::DLT_ORIGINAL_OFFSET,
-                    headers::DLT_TIME
-                )
-            },
-            "customerState": {
-                "address": topics::CUSTOMER_STATE,
-                "description": "Each customer's newest state: the record value of its newest change event \
-                                (version 2), keyed by customer id, published before the events it covers. \
-                                An erased customer's state is its erasure event, which holds no personal data. \
-                                A rebuild from it reads one record per customer.",
-                "messages": refs(&sealed, "#/components/messages"),
-                "bindings": { "kafka": {
-                    "topicConfiguration": { "cleanup.policy": ["compact"] },
-                    "bindingVersion": "0.5.0"
-                } }
-            },
-            "customerKeys": {
-                "address": topics::CUSTOMER_KEYS,
-                "description": "Each customer's data key, wrapped with the key-encryption key, keyed by customer id; \
-                                published before the first event sealed with it. A tombstone erases the key.",
-                "messages": refs(&keys, "#/components/messages"),
-                "bindings": { "kafka": {
-                    "topicConfiguration": { "cleanup.policy": ["compact"] },
-                    "bindingVersion": "0.5.0"
-                } }
-            }
-        },
-        "operations": {
-            "publishCustomerChange": operation("send", "customerChange",
-                "The accounts service's outbox relay publishes each change after it is stored.".to_owned(),
-                &change_messages),
-            "replicateCustomerChange": operation("receive", "customerChange",
-                format!(
-                    "The orders service (consumer group {}) applies each change whose version is newer than its replica's.",
-                    topics::ORDERS_CONSUMER_GROUP
-                ),
-                &change_messages),
-            "publishCustomerState": operation("send", "customerState",
-                "The outbox relay publishes a customer's newest state before the events of each batch.".to_owned(),
-                &sealed),
-            "rebuildFromState": operation("receive", "customerState",
-                "`orders-domain rebuild --from-state` reads the whole topic into a new replica generation.".to_owned(),
-                &sealed),
-            "publishCustomerKey": operation("send", "customerKeys",
-                "The outbox relay publishes a customer's key before the first event sealed with it, and its tombstone on erasure.".to_owned(),
-                &keys),
-            "cacheCustomerKey": operation("receive", "customerKeys",
-                "The orders service reads the whole topic into its key cache, and follows it.".to_owned(),
-                &keys)
-        },
-        "components": { "messages": messages }
+        "action": action,
+        "channel": { "$ref": format!("#/channels/{channel}") },
+        "summary": summary,
+        "messages": messages
     })
 }

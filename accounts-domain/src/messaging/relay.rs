@@ -182,14 +182,26 @@ impl OutboxRelay {
                 }
                 Err(DrainFailed) => {
                     failing = true;
-                    let backlog = self.store.backlog().await.ok();
-                    if let Some(backlog) = backlog {
-                        metrics::gauge!("outbox_backlog_customers").set(backlog as f64);
-                    }
-                    self.status.drained(false, backlog);
+                    self.note_failed_drain().await;
                 }
             }
         }
+        self.shut_down(report).await
+    }
+
+    /// After a failed drain: the backlog, as far as the store can tell, to the
+    /// gauge and the health status.
+    async fn note_failed_drain(&self) {
+        let backlog = self.store.backlog().await.ok();
+        if let Some(backlog) = backlog {
+            metrics::gauge!("outbox_backlog_customers").set(backlog as f64);
+        }
+        self.status.drained(false, backlog);
+    }
+
+    /// A last drain and a producer flush, each within the configured drain
+    /// time, then the leases released.
+    async fn shut_down(mut self, mut report: RelayReport) -> RelayReport {
         let limit = self.settings.shutdown_drain();
         let drain = tokio::time::timeout(limit, self.drain(&mut report, true));
         if drain.await.is_err() {

@@ -248,18 +248,7 @@ impl CustomerStore {
                 },
                 State::Remembered(known) | State::Read(known) => known,
             };
-            let (next, outcome, change_type) = match &known.customer {
-                Some(current) if !known.deleted => {
-                    let (next, outcome) = current.change(submission.profile.clone());
-                    (next, outcome, CustomerChangeType::Updated)
-                }
-                // Created again: the versions continue.
-                _ => (
-                    Customer::next_of(&known.id, known.version, submission.profile.clone()),
-                    ChangeOutcome::Created,
-                    CustomerChangeType::Created,
-                ),
-            };
+            let (next, outcome, change_type) = next_state(&known, &submission);
             if outcome == ChangeOutcome::Unchanged {
                 if remembered {
                     // Unchanged from what this process remembers; only the
@@ -725,5 +714,25 @@ impl CustomerStore {
             .ids(doc! { "pendingEvents": { "$gt": 0 } }, None)
             .await?;
         Ok(ids.len() as u64)
+    }
+}
+
+/// The customer after `submission` applied to `known`, how it changed, and
+/// the type of the event that announces it.
+fn next_state(
+    known: &Known,
+    submission: &CustomerSubmission,
+) -> (Customer, ChangeOutcome, CustomerChangeType) {
+    let profile = submission.profile.clone();
+    match &known.customer {
+        Some(current) if !known.deleted => {
+            let (next, outcome) = current.change(profile);
+            (next, outcome, CustomerChangeType::Updated)
+        }
+        // Created again: the versions continue.
+        _ => {
+            let next = Customer::next_of(&known.id, known.version, profile);
+            (next, ChangeOutcome::Created, CustomerChangeType::Created)
+        }
     }
 }

@@ -157,27 +157,9 @@ pub async fn up(
     // once start-up returns, instead of killing devstack and orphaning them.
     let stop = platform_infra::shutdown::on_signal();
     let mut servers = Vec::new();
-    let started = start_local_servers(&data_dir, ports, &external, &mut servers).await;
-    let addresses = match started {
-        Ok(addresses) => addresses,
-        Err(e) => {
-            stop_servers(servers).await;
-            return Err(e);
-        }
-    };
-    let kek = match local_kek(&data_dir) {
-        Ok(kek) => kek,
-        Err(e) => {
-            stop_servers(servers).await;
-            return Err(e);
-        }
-    };
-    let settings = [
-        ("APP__CONSUMER__INSTANCE_ID", LOCAL_ORDERS_INSTANCE_ID),
-        (KEK_VARIABLE, kek.as_str()),
-    ];
-    let mut services = match start_services(&addresses, ports, &settings).await {
-        Ok(services) => services,
+    let started = start_stack(&data_dir, ports, &external, &mut servers).await;
+    let (addresses, mut services) = match started {
+        Ok(started) => started,
         Err(e) => {
             stop_servers(servers).await;
             return Err(e);
@@ -205,6 +187,25 @@ pub async fn up(
         }
         Some(what) => bail!("{what}"),
     }
+}
+
+/// Starts the local servers (into `servers`, which the caller stops whatever
+/// happens) unless `external` names them, then the services with the local
+/// key-encryption key; returns where the servers are, and the services.
+async fn start_stack(
+    data_dir: &Path,
+    ports: StackPorts,
+    external: &ExternalServers,
+    servers: &mut Vec<LocalServer>,
+) -> anyhow::Result<(ServerAddresses, Vec<Supervised>)> {
+    let addresses = start_local_servers(data_dir, ports, external, servers).await?;
+    let kek = local_kek(data_dir)?;
+    let settings = [
+        ("APP__CONSUMER__INSTANCE_ID", LOCAL_ORDERS_INSTANCE_ID),
+        (KEK_VARIABLE, kek.as_str()),
+    ];
+    let services = start_services(&addresses, ports, &settings).await?;
+    Ok((addresses, services))
 }
 
 /// What `./dev up` started, and where.
@@ -513,6 +514,50 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     })
 }
 
+/// The `loadgen` command against the bench stack: the services at `urls`
+/// (accounts, orders) and the processes to sample, the servers, the broker
+/// executable for the outage scenario, and where to write (the CPU profiles of
+/// its profile pass under `out/benchmarks/profiles`).
+fn loadgen_command(
+    tools: &Tools,
+    servers: &LocalServers,
+    services: &[Supervised],
+    [accounts, orders]: [String; 2],
+    out: &Path,
+) -> anyhow::Result<Command> {
+    let (out, addresses) = (absolute(out)?, servers.addresses());
+    let profiles = out.join("benchmarks").join("profiles");
+    let _ = std::fs::remove_dir_all(&profiles);
+    let mut command = Command::new(bin_dir()?.join("loadgen"));
+    command
+        .args(["--accounts", &accounts, "--orders", &orders])
+        .args(["--mongodb-uri", &addresses.mongodb_uri])
+        .args(["--brokers", &addresses.brokers])
+        .arg("--out")
+        .arg(&out)
+        .arg("--bin-dir")
+        .arg(bin_dir()?)
+        .arg("--tansu")
+        .arg(&tools.tansu)
+        .arg("--profiles")
+        .arg(&profiles)
+        .arg("--note")
+        .arg(
+            "Services run as release builds with their default settings, on loopback, with \
+             the broker and the MongoDB-protocol server on the same 2 cores.",
+        );
+    let services = services.iter().map(|s| (s.name.as_str(), s.pid()));
+    // The servers too: their CPU time per change shows where the time goes.
+    let servers = [("tansu", &servers.broker), ("nx-27017", &servers.mongo)];
+    let servers = servers.map(|(name, server)| (name, server.pid()));
+    for (name, pid) in services.chain(servers) {
+        if let Some(pid) = pid {
+            command.arg("--pid").arg(format!("{name}={pid}"));
+        }
+    }
+    Ok(command)
+}
+
 /// `devstack bench`: starts fresh servers and both services (from the binaries
 /// next to this one: `./dev bench` builds them in release mode), runs
 /// `loadgen` against them, and writes `BENCHMARKS.md` and `benchmarks.json`
@@ -528,12 +573,9 @@ pub async fn bench(out: &Path, tiny: bool) -> anyhow::Result<ExitCode> {
         accounts: free_port()?,
         orders: free_port()?,
     };
-    // Round trips counted, for the report; loadgen's profile pass writes the
-    // CPU profiles to `profiles`.
-    let profiles = absolute(out)?.join("benchmarks").join("profiles");
-    let _ = std::fs::remove_dir_all(&profiles);
     // loadgen's own service instances share it through its environment.
     let kek = fresh_kek()?;
+    // Round trips counted, for the report.
     let settings = [
         QUIET[0],
         ("APP__MONGODB__COUNT_COMMANDS", "true"),
@@ -546,44 +588,12 @@ pub async fn bench(out: &Path, tiny: bool) -> anyhow::Result<ExitCode> {
             return Err(e);
         }
     };
-    let mut command = Command::new(bin_dir()?.join("loadgen"));
-    command
-        .env(KEK_VARIABLE, &kek)
-        .arg("--accounts")
-        .arg(format!("http://127.0.0.1:{}", ports.accounts))
-        .arg("--orders")
-        .arg(format!("http://127.0.0.1:{}", ports.orders))
-        .arg("--mongodb-uri")
-        .arg(&addresses.mongodb_uri)
-        .arg("--brokers")
-        .arg(&addresses.brokers)
-        .arg("--out")
-        .arg(absolute(out)?)
-        .arg("--bin-dir")
-        .arg(bin_dir()?)
-        .arg("--tansu")
-        .arg(&tools.tansu)
-        .arg("--profiles")
-        .arg(&profiles)
-        .arg("--note")
-        .arg(
-            "Services run as release builds with their default settings, on loopback, with \
-             the broker and the MongoDB-protocol server on the same 2 cores.",
-        );
-    for service in &services {
-        if let Some(pid) = service.pid() {
-            command.arg("--pid").arg(format!("{}={pid}", service.name));
-        }
-    }
-    // The servers too: their CPU time per change shows where the time goes.
-    for (name, server) in [("tansu", &servers.broker), ("nx-27017", &servers.mongo)] {
-        if let Some(pid) = server.pid() {
-            command.arg("--pid").arg(format!("{name}={pid}"));
-        }
-    }
+    let urls = [ports.accounts, ports.orders].map(|port| format!("http://127.0.0.1:{port}"));
+    let mut command = loadgen_command(&tools, &servers, &services, urls, out)?;
     if tiny {
         command.arg("--tiny");
     }
+    command.env(KEK_VARIABLE, &kek);
     let status = command.status().await;
     for service in services {
         service.stop(Duration::from_secs(15)).await;

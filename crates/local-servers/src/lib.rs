@@ -113,7 +113,7 @@ pub async fn read_all(
     within: Duration,
 ) -> anyhow::Result<Vec<rdkafka::message::OwnedMessage>> {
     use rdkafka::Message;
-    use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+    use rdkafka::consumer::{Consumer, StreamConsumer};
 
     static READERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let reader = READERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -125,20 +125,7 @@ pub async fn read_all(
             format!("read-all-{}-{reader}", std::process::id()),
         )
         .set("enable.auto.commit", "false");
-    let bounds = {
-        let (config, topic) = (config.clone(), topic.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let metadata: BaseConsumer = config.create()?;
-            let timeout = Duration::from_secs(10);
-            let found = metadata.fetch_metadata(Some(&topic), timeout)?;
-            let partitions = found.topics().iter().flat_map(|t| t.partitions());
-            let ids: Vec<i32> = partitions.map(|p| p.id()).collect();
-            ids.into_iter()
-                .map(|p| Ok((p, metadata.fetch_watermarks(&topic, p, timeout)?)))
-                .collect::<anyhow::Result<std::collections::BTreeMap<i32, (i64, i64)>>>()
-        })
-        .await??
-    };
+    let bounds = watermarks(&config, topic).await?;
     let consumer: StreamConsumer = config.create()?;
     let mut assignment = rdkafka::TopicPartitionList::new();
     let mut next = std::collections::BTreeMap::new();
@@ -167,4 +154,27 @@ pub async fn read_all(
         }
     }
     Ok(records)
+}
+
+/// The low and high watermark of each partition of `topic`, asked through a
+/// client of `config`.
+async fn watermarks(
+    config: &rdkafka::ClientConfig,
+    topic: &str,
+) -> anyhow::Result<std::collections::BTreeMap<i32, (i64, i64)>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    let (config, topic) = (config.clone(), topic.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let metadata: BaseConsumer = config.create()?;
+        let timeout = Duration::from_secs(10);
+        let found = metadata.fetch_metadata(Some(&topic), timeout)?;
+        let partitions = found.topics().iter().flat_map(|t| t.partitions());
+        let ids: Vec<i32> = partitions.map(|p| p.id()).collect();
+        let bounds = ids
+            .into_iter()
+            .map(|p| Ok((p, metadata.fetch_watermarks(&topic, p, timeout)?)));
+        bounds.collect()
+    })
+    .await?
 }

@@ -106,38 +106,13 @@ fn failed(status: StatusCode, detail: String) -> Answer {
 /// Saves the customer (one upsert that also counts its version), then
 /// produces the change event and waits for the broker's acknowledgement.
 async fn create(State(app): State<Arc<App>>, Json(customer): Json<Customer>) -> Answer {
-    let id = match customer.id {
-        Value::String(id) => id,
+    let id = match &customer.id {
+        Value::String(id) => id.clone(),
         other => other.to_string(),
     };
-    let fields = (&customer.name, &customer.contact, &customer.addresses);
-    let (name, contact, addresses) = match (
-        bson::to_bson(fields.0),
-        bson::to_bson(fields.1),
-        bson::to_bson(fields.2),
-    ) {
-        (Ok(name), Ok(contact), Ok(addresses)) => (name, contact, addresses),
-        _ => return failed(StatusCode::UNPROCESSABLE_ENTITY, "unencodable".into()),
-    };
-    let change = doc! {
-        "$set": { "name": name, "contact": contact, "addresses": addresses },
-        "$inc": { "version": 1_i64 },
-    };
-    let saved = app
-        .customers
-        .find_one_and_update(doc! { "_id": &id }, change)
-        .upsert(true)
-        .return_document(ReturnDocument::After)
-        .await;
-    let version = match saved {
-        // The local server may store the counter as a 32-bit integer.
-        Ok(Some(saved)) => match saved.get("version") {
-            Some(bson::Bson::Int32(v)) => i64::from(*v),
-            Some(bson::Bson::Int64(v)) => *v,
-            _ => 1,
-        },
-        Ok(None) => 1,
-        Err(e) => return failed(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    let version = match save(&app, &id, &customer).await {
+        Ok(version) => version,
+        Err(failure) => return failure,
     };
     let change_type = match version {
         1 => CustomerChangeType::Created,
@@ -168,4 +143,38 @@ async fn create(State(app): State<Arc<App>>, Json(customer): Json<Customer>) -> 
             failed(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
         }
     }
+}
+
+/// Upserts the customer's fields, counting its version up, and returns the
+/// version saved.
+async fn save(app: &App, id: &str, customer: &Customer) -> Result<i64, Answer> {
+    let (Ok(name), Ok(contact), Ok(addresses)) = (
+        bson::to_bson(&customer.name),
+        bson::to_bson(&customer.contact),
+        bson::to_bson(&customer.addresses),
+    ) else {
+        return Err(failed(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unencodable".into(),
+        ));
+    };
+    let change = doc! {
+        "$set": { "name": name, "contact": contact, "addresses": addresses },
+        "$inc": { "version": 1_i64 },
+    };
+    let saved = app
+        .customers
+        .find_one_and_update(doc! { "_id": id }, change)
+        .upsert(true)
+        .return_document(ReturnDocument::After)
+        .await;
+    let saved = saved.map_err(|e| failed(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    // The local server may store the counter as a 32-bit integer.
+    Ok(
+        match saved.as_ref().and_then(|saved| saved.get("version")) {
+            Some(bson::Bson::Int32(v)) => i64::from(*v),
+            Some(bson::Bson::Int64(v)) => *v,
+            _ => 1,
+        },
+    )
 }

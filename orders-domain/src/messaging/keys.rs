@@ -25,6 +25,7 @@ use platform_infra::kafka;
 use platform_infra::retry::{self, Backoff};
 use platform_infra::shutdown::CancellationToken;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use shared_events::crypto::{DataKey, KeyEncryptionKey, WrappedKey};
 use shared_events::{CustomerChange, CustomerRecord, DecodeError};
@@ -124,22 +125,8 @@ impl KeyRing {
         consumer: StreamConsumer,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        // The broker may be down at start-up: the ring waits for it, as the
-        // projector does, instead of ending (which would stop the service).
-        let mut backoff = Backoff::new(retry::DEFAULT_MAX_DELAY);
-        let starts = loop {
-            match self.watermarks().await {
-                Ok(starts) => break starts,
-                Err(e) => {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        "cannot read the keys topic's offsets; retrying"
-                    );
-                    if backoff.pause(&shutdown).await.is_err() {
-                        return Ok(());
-                    }
-                }
-            }
+        let Some(starts) = self.starts(&shutdown).await else {
+            return Ok(());
         };
         let mut assignment = TopicPartitionList::new();
         for (&partition, &(low, _)) in &starts {
@@ -155,35 +142,55 @@ impl KeyRing {
                 () = shutdown.cancelled() => return Ok(()),
                 message = consumer.recv() => message,
             };
-            let message = match message {
-                Ok(message) => message,
-                Err(e) => {
-                    // librdkafka reconnects by itself; lookups wait meanwhile.
-                    tracing::warn!(error = %e, "keys topic consumer error");
-                    continue;
-                }
-            };
-            let (partition, offset) = (message.partition(), message.offset());
-            let read = self.lock().position.get(&partition).copied();
-            if read.is_some_and(|next| offset < next) {
-                // Read already: the local broker sends records again after a
-                // gap that compaction left.
-                continue;
+            match message {
+                Ok(message) => self.read(&message),
+                // librdkafka reconnects by itself; lookups wait meanwhile.
+                Err(e) => tracing::warn!(error = %e, "keys topic consumer error"),
             }
-            let customer = message
-                .key()
-                .map(|k| String::from_utf8_lossy(k).into_owned())
-                .unwrap_or_default();
-            let entry = message.payload().map(|value| self.unwrap(&customer, value));
-            let mut ring = self.lock();
-            match entry {
-                Some(entry) => ring.entries.insert(customer, entry),
-                None => ring.entries.remove(&customer),
-            };
-            ring.position.insert(partition, offset + 1);
-            drop(ring);
-            self.progressed.notify_waiters();
         }
+    }
+
+    /// The keys topic's watermarks, asked again while the broker is
+    /// unreachable (it may be down at start-up: the ring waits for it, as the
+    /// projector does, instead of ending, which would stop the service);
+    /// `None` on shutdown.
+    async fn starts(&self, shutdown: &CancellationToken) -> Option<BTreeMap<i32, (i64, i64)>> {
+        let mut backoff = Backoff::new(retry::DEFAULT_MAX_DELAY);
+        loop {
+            match self.watermarks().await {
+                Ok(starts) => return Some(starts),
+                Err(e) => {
+                    let error = format!("{e:#}");
+                    tracing::warn!(error, "cannot read the keys topic's offsets; retrying");
+                    backoff.pause(shutdown).await.ok()?;
+                }
+            }
+        }
+    }
+
+    /// Puts a record of the keys topic into the ring: a wrapped key, or a
+    /// tombstone that removes the customer's key.
+    fn read(&self, message: &BorrowedMessage<'_>) {
+        let (partition, offset) = (message.partition(), message.offset());
+        let read = self.lock().position.get(&partition).copied();
+        if read.is_some_and(|next| offset < next) {
+            // Read already: the local broker sends records again after a gap
+            // that compaction left.
+            return;
+        }
+        let customer = message
+            .key()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let entry = message.payload().map(|value| self.unwrap(&customer, value));
+        let mut ring = self.lock();
+        match entry {
+            Some(entry) => ring.entries.insert(customer.into_owned(), entry),
+            None => ring.entries.remove(customer.as_ref()),
+        };
+        ring.position.insert(partition, offset + 1);
+        drop(ring);
+        self.progressed.notify_waiters();
     }
 
     /// A record's value as a ring entry.

@@ -117,31 +117,35 @@ impl ReplicaProjector {
     /// partition's task panicked.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<ProjectorReport> {
         let projector = Arc::new(self);
-        let mut queues: HashMap<i32, mpsc::Sender<OwnedMessage>> = HashMap::new();
-        let mut tasks = JoinSet::new();
-        // Stops the partitions' tasks on shutdown, and also when the
-        // projector stops on its own (a fatal error, a failed task), so that
-        // none keeps retrying a record and holds the process up.
-        let stop_tasks = shutdown.child_token();
+        let mut partitions = Partitions::new(&shutdown);
+        let dispatched = projector.dispatch(&shutdown, &mut partitions).await;
+        let (report, failed) = partitions.finish().await;
+        projector.final_commit();
+        tracing::info!(?report, "replica projector stopped");
+        if let Some(failure) = dispatched.err().or(failed) {
+            anyhow::bail!(failure);
+        }
+        Ok(report)
+    }
+
+    /// Receives records and queues each to its partition's task, until
+    /// shutdown, a task's end (noted in `partitions`) or a fatal consumer
+    /// error (returned).
+    async fn dispatch(
+        self: &Arc<Self>,
+        shutdown: &CancellationToken,
+        partitions: &mut Partitions,
+    ) -> Result<(), String> {
         let mut connection_errors = ConnectionErrorLog::default();
-        let mut fatal = None;
-        let mut failed = None;
-        let mut report = ProjectorReport::default();
         loop {
             let received = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break,
-                // Before shutdown, a task ends only by failing.
-                Some(ended) = tasks.join_next(), if !tasks.is_empty() => {
-                    match ended {
-                        Ok(partition_report) if shutdown.is_cancelled() => {
-                            report += partition_report;
-                        }
-                        ended => failed = Some(task_failure(ended)),
-                    }
-                    break;
+                () = shutdown.cancelled() => return Ok(()),
+                Some(ended) = partitions.tasks.join_next(), if !partitions.tasks.is_empty() => {
+                    partitions.ended(ended, shutdown);
+                    return Ok(());
                 }
-                received = projector.consumer.recv() => received,
+                received = self.consumer.recv() => received,
             };
             let message = match received {
                 Ok(message) => message.detach(),
@@ -151,53 +155,23 @@ impl ReplicaProjector {
                 }
                 Err(KafkaError::MessageConsumptionFatal(code)) => {
                     tracing::error!(%code, "fatal consumer error; the projector stops");
-                    fatal = Some(code);
-                    break;
+                    return Err(format!("fatal consumer error: {code}"));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "consumer error");
                     let mut pause = Backoff::new(retry::FIRST_DELAY);
-                    if pause.pause(&shutdown).await.is_err() {
-                        break;
+                    if pause.pause(shutdown).await.is_err() {
+                        return Ok(());
                     }
                     continue;
                 }
             };
             connection_errors.recovered();
-            let partition = message.partition();
-            projector.status.queued(partition, message.offset());
-            let queue = queues.entry(partition).or_insert_with(|| {
-                let (queue, records) = mpsc::channel(PARTITION_QUEUE);
-                tasks.spawn(Arc::clone(&projector).apply_partition(records, stop_tasks.clone()));
-                queue
-            });
-            let sent = tokio::select! {
-                () = shutdown.cancelled() => break,
-                sent = queue.send(message) => sent,
-            };
-            if sent.is_err() {
-                // Its task ended, which it does before its queue closes only
-                // by failing; the join below reports it.
-                break;
+            self.status.queued(message.partition(), message.offset());
+            if !partitions.queue(self, message, shutdown).await {
+                return Ok(());
             }
         }
-        stop_tasks.cancel();
-        drop(queues);
-        while let Some(ended) = tasks.join_next().await {
-            match ended {
-                Ok(partition_report) => report += partition_report,
-                Err(e) => failed = Some(task_failure(Err(e))),
-            }
-        }
-        projector.final_commit();
-        tracing::info!(?report, "replica projector stopped");
-        if let Some(code) = fatal {
-            anyhow::bail!("fatal consumer error: {code}");
-        }
-        if let Some(failure) = failed {
-            anyhow::bail!(failure);
-        }
-        Ok(report)
     }
 
     /// Handles one partition's records in the order received until its queue
@@ -387,6 +361,86 @@ impl ReplicaProjector {
                 return Handled::Interrupted;
             }
         }
+    }
+}
+
+/// The partitions' tasks, each applying the records queued to it in order.
+struct Partitions {
+    queues: HashMap<i32, mpsc::Sender<OwnedMessage>>,
+    tasks: JoinSet<ProjectorReport>,
+    /// Stops the tasks on shutdown, and also when the projector stops on its
+    /// own (a fatal error, a failed task), so that none keeps retrying a
+    /// record and holds the process up.
+    stop: CancellationToken,
+    report: ProjectorReport,
+    failed: Option<String>,
+}
+
+impl Partitions {
+    fn new(shutdown: &CancellationToken) -> Partitions {
+        Partitions {
+            queues: HashMap::new(),
+            tasks: JoinSet::new(),
+            stop: shutdown.child_token(),
+            report: ProjectorReport::default(),
+            failed: None,
+        }
+    }
+
+    /// Queues `message` to its partition's task, started at the partition's
+    /// first record. False when shutdown interrupts, or when the task has
+    /// ended, which before its queue closes it does only by failing
+    /// ([`Partitions::finish`] reports it).
+    async fn queue(
+        &mut self,
+        projector: &Arc<ReplicaProjector>,
+        message: OwnedMessage,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let queue = self.queues.entry(message.partition()).or_insert_with(|| {
+            let (queue, records) = mpsc::channel(PARTITION_QUEUE);
+            let task = Arc::clone(projector).apply_partition(records, self.stop.clone());
+            self.tasks.spawn(task);
+            queue
+        });
+        tokio::select! {
+            () = shutdown.cancelled() => false,
+            sent = queue.send(message) => sent.is_ok(),
+        }
+    }
+
+    /// Notes a task that ended: after shutdown with its report, before it
+    /// only by failing.
+    fn ended(
+        &mut self,
+        ended: Result<ProjectorReport, tokio::task::JoinError>,
+        shutdown: &CancellationToken,
+    ) {
+        match ended {
+            Ok(report) if shutdown.is_cancelled() => self.report += report,
+            ended => self.failed = Some(task_failure(ended)),
+        }
+    }
+
+    /// Stops the tasks and waits for them; returns the projector's report and
+    /// the failure of a task, if one failed.
+    async fn finish(self) -> (ProjectorReport, Option<String>) {
+        let Partitions {
+            queues,
+            mut tasks,
+            stop,
+            mut report,
+            mut failed,
+        } = self;
+        stop.cancel();
+        drop(queues);
+        while let Some(ended) = tasks.join_next().await {
+            match ended {
+                Ok(partition_report) => report += partition_report,
+                Err(e) => failed = Some(task_failure(Err(e))),
+            }
+        }
+        (report, failed)
     }
 }
 
