@@ -276,19 +276,29 @@ pub fn erase_update(event: &SealedChangeEnvelope, entry: &OutboxEntry) -> Result
     Ok(update)
 }
 
-/// The update that removes the published `entries` from the outbox and
-/// releases the lease, leaving any other entry.
-pub fn published_update(entries: &[OutboxEntry]) -> Document {
+/// At most this many outbox entries are removed by one update. The local
+/// MongoDB-protocol server ignores a `$unset` of more than 126 paths without
+/// a word (SQLite's limit of 127 arguments to its `json_remove`) while it
+/// applies the rest of the update, so removing a larger backlog at once would
+/// count the events as published and leave them in the outbox for good.
+pub const MAX_REMOVED_PER_UPDATE: usize = 100;
+
+/// The update that removes `entries` (at most [`MAX_REMOVED_PER_UPDATE`])
+/// from the outbox, and with `release` gives up the lease.
+pub fn published_update(entries: &[OutboxEntry], release: bool) -> Document {
     let removed: Document = entries
         .iter()
         .map(|e| (outbox_path(e.version), bson::Bson::String(String::new())))
         .collect();
     let count = i32::try_from(entries.len()).unwrap_or(i32::MAX);
-    doc! {
+    let mut update = doc! {
         "$unset": removed,
         "$inc": { "pendingEvents": -count },
-        "$set": released_lease(),
+    };
+    if release {
+        update.insert("$set", released_lease());
     }
+    update
 }
 
 impl CustomerDocument {

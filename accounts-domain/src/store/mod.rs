@@ -671,12 +671,21 @@ impl CustomerStore {
             "leaseOwner": owner,
             "leaseUntilMs": claim.lease_until_ms,
         };
-        let result = self
-            .collection
-            .update_one(held, document::published_update(acknowledged))
-            .await?;
-        if result.matched_count == 0 {
-            tracing::warn!(customer_id, "lease lost before the outbox was updated");
+        // In parts (see `MAX_REMOVED_PER_UPDATE`), the lease given up with the
+        // last; one update for the common small batch.
+        let parts: Vec<&[OutboxEntry]> = match acknowledged.len() {
+            0 => vec![acknowledged],
+            _ => acknowledged
+                .chunks(document::MAX_REMOVED_PER_UPDATE)
+                .collect(),
+        };
+        for (i, part) in parts.iter().enumerate() {
+            let update = document::published_update(part, i + 1 == parts.len());
+            let result = self.collection.update_one(held.clone(), update).await?;
+            if result.matched_count == 0 {
+                tracing::warn!(customer_id, "lease lost before the outbox was updated");
+                break;
+            }
         }
         Ok(())
     }

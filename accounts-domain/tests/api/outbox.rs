@@ -493,6 +493,51 @@ async fn a_batch_mark_empties_unchanged_outboxes_and_leaves_a_changed_one_to_the
     assert_eq!(second.pending_events, 1);
 }
 
+/// A backlog of 300 events of one customer (the broker was away while it was
+/// written) marked published at once leaves the outbox empty: the local
+/// MongoDB-protocol server ignores a `$unset` of more than 126 paths, and a
+/// mark that relied on one would count the events as published while they
+/// stay, never to be claimed again.
+#[tokio::test]
+async fn marking_a_large_backlog_published_empties_the_outbox() {
+    use accounts_domain::store::CustomerDocument;
+    use mongodb::bson::doc;
+
+    let db = kit::mongo_database(&kit::unique("accounts")).await;
+    let store = crate::helpers::customer_store(&db, crate::helpers::COLLECTION);
+    for change in 0..300 {
+        let mut body = kit::seed_customer("backlog-1");
+        body["name"]["lastName"] = format!("Backlog{change}").into();
+        let raw: RawCustomer = serde_json::from_value(body).expect("seed");
+        let submission = CustomerSubmission::parse(raw).expect("valid seed");
+        store.upsert(submission, None).await.expect("written");
+    }
+    let claimed = store
+        .claim_pending("relay-test", Duration::from_secs(30), 10)
+        .await
+        .expect("claimed");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].entries.len(), 300);
+    // A change after the claim, so that the single mark (not the batch's
+    // emptying of the whole outbox) removes them.
+    let mut body = kit::seed_customer("backlog-1");
+    body["name"]["lastName"] = "After".into();
+    let raw: RawCustomer = serde_json::from_value(body).expect("seed");
+    let submission = CustomerSubmission::parse(raw).expect("valid seed");
+    store.upsert(submission, None).await.expect("written");
+    store
+        .mark_published("relay-test", &claimed[0], &claimed[0].entries)
+        .await
+        .expect("marked");
+
+    let documents = db.collection::<CustomerDocument>(crate::helpers::COLLECTION);
+    let stored = documents.find_one(doc! { "_id": "backlog-1" }).await;
+    let stored = stored.expect("read").expect("stored");
+    let left: Vec<i64> = stored.outbox().iter().map(|e| e.version).collect();
+    assert_eq!(left, [301], "only the change after the claim is pending");
+    assert_eq!((stored.pending_events, stored.lease()), (1, None));
+}
+
 #[tokio::test]
 async fn the_customer_document_does_not_grow_with_changes_and_the_history_is_paged() {
     let app = TestApp::spawn().await;

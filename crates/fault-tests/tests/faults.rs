@@ -2,9 +2,12 @@
 //! flow, then asserts with the convergence checker that nothing was lost and
 //! nothing diverged, and prints its figures.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fault_tests::{Cluster, Figures, write_changes};
+use rdkafka::Message;
 
 /// How long the replica may take to converge after the last fault.
 const CONVERGE_WITHIN: Duration = Duration::from_secs(120);
@@ -564,4 +567,114 @@ async fn two_instances_of_each_service_with_one_orders_instance_killed_converge_
     assert_eq!((out_of_order, missing), (0, 0));
     assert_eq!(records.len() as u64 - duplicates, stats.accepted);
     cluster.shutdown().await;
+}
+
+/// The broker stalls for 5 s while one customer is changed again and again,
+/// one change after another, so that its outbox holds hundreds of events: the
+/// backlog reaches the topic while the writes go on, and every change once
+/// they stop. (The relay used to remove a published backlog with one `$unset`,
+/// which the local MongoDB-protocol server ignores beyond 126 paths: the
+/// events stayed in the outbox, counted as published, and were never claimed
+/// again.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_customers_backlog_is_published_while_it_keeps_being_written() {
+    const PAUSE: Duration = Duration::from_secs(5);
+    // The services' defaults: a produce waits out the stall instead of
+    // failing, and the relay scans once a second.
+    let defaults = [
+        ("APP__KAFKA__MESSAGE_TIMEOUT_MS", "30000"),
+        ("APP__RELAY__POLL_INTERVAL_MS", "1000"),
+    ];
+    let cluster = Cluster::start_with_env(1, 1, &defaults).await;
+    let url = format!("{}/accounts/customer/create", cluster.accounts[0].url());
+    let id = platform_testkit::unique("hot");
+    let broker = cluster
+        .broker
+        .server
+        .pid()
+        .expect("broker runs")
+        .to_string();
+    // One writer, one change after another, until told.
+    let (written, stop) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let writer = {
+        let (url, id) = (url.clone(), id.clone());
+        let (written, stop) = (written.clone(), stop.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            while !stop.load(Ordering::Relaxed) {
+                let change = written.load(Ordering::Relaxed);
+                write_change(&http, &url, &id, change).await;
+                written.store(change + 1, Ordering::Relaxed);
+            }
+        })
+    };
+    // The broker stalls (as a real one does in a leader election, and the
+    // local one in its maintenance pass) while the writes go on.
+    signal("-STOP", &broker);
+    tokio::time::sleep(PAUSE).await;
+    signal("-CONT", &broker);
+    let (brokers, topic) = (cluster.broker.server.address(), cluster.topic.clone());
+    let (back, at_return) = (std::time::Instant::now(), written.load(Ordering::Relaxed));
+    let published = platform_testkit::eventually(
+        Duration::from_secs(30),
+        "the backlog published while the customer is written",
+        || published_versions(&brokers, &topic, &id, at_return),
+    )
+    .await;
+    let took = back.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    writer.await.expect("writer");
+    let written = written.load(Ordering::Relaxed);
+    // And every change after it: none is stranded in the outbox.
+    platform_testkit::eventually(
+        Duration::from_secs(30),
+        "every change published once the writes stop",
+        || published_versions(&brokers, &topic, &id, written),
+    )
+    .await;
+    let meanwhile = written - at_return;
+    println!(
+        "backlog of {at_return} published {took:.1?} after the broker's return ({published} versions on the topic by then), {meanwhile} changes written meanwhile, all {written} published"
+    );
+    assert!(meanwhile > 0, "no write overlapped the backlog");
+    cluster.shutdown().await;
+}
+
+/// Sends `signal` to process `pid` with kill(1).
+fn signal(signal: &str, pid: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([signal, pid])
+        .status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill {signal} {pid}");
+}
+
+/// Change `change` of customer `id`: its last name says which.
+async fn write_change(http: &reqwest::Client, url: &str, id: &str, change: usize) {
+    let mut body = platform_testkit::seed_customer(id);
+    body["name"]["lastName"] = format!("Hot{change}").into();
+    let answer = http.post(url).json(&body).send().await.expect("sent");
+    assert!(answer.status().is_success(), "{:?}", answer.status());
+}
+
+/// How many distinct versions of `id` are on `topic`, once versions 1 to
+/// `backlog` all are.
+async fn published_versions(brokers: &str, topic: &str, id: &str, backlog: usize) -> Option<usize> {
+    let records = local_servers::read_all(brokers, topic, Duration::from_secs(10))
+        .await
+        .ok()?;
+    let versions: std::collections::BTreeSet<i64> = records
+        .iter()
+        .filter(|r| r.key() == Some(id.as_bytes()))
+        .filter_map(|r| {
+            let value: serde_json::Value = serde_json::from_slice(r.payload()?).ok()?;
+            value["data"]["version"].as_i64()
+        })
+        .collect();
+    let backlog = i64::try_from(backlog).ok()?;
+    (1..=backlog)
+        .all(|v| versions.contains(&v))
+        .then_some(versions.len())
 }
