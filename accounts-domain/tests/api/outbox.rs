@@ -494,12 +494,12 @@ async fn a_batch_mark_empties_unchanged_outboxes_and_leaves_a_changed_one_to_the
 }
 
 /// A backlog of 300 events of one customer (the broker was away while it was
-/// written) marked published at once leaves the outbox empty: the local
+/// written) marked published at once leaves none of them in the outbox: the local
 /// MongoDB-protocol server ignores a `$unset` of more than 126 paths, and a
 /// mark that relied on one would count the events as published while they
 /// stay, never to be claimed again.
 #[tokio::test]
-async fn marking_a_large_backlog_published_empties_the_outbox() {
+async fn marking_a_300_event_backlog_published_removes_all_300_from_the_outbox() {
     use accounts_domain::store::CustomerDocument;
     use mongodb::bson::doc;
 
